@@ -1,0 +1,1 @@
+"""Data-preparation steps shared by Acme's pipelines."""

@@ -1,0 +1,5 @@
+import sys
+
+from hera_build.cli import main
+
+sys.exit(main())

@@ -1,0 +1,107 @@
+"""``hera-build templates``: emit version-pinned Argo objects."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from hera_build.api import TemplateOptions, TemplatesResult, build_templates
+from hera_build.commands._common import add_project_args, info, print_json
+from hera_build.output import file_name, render, render_stream, write_output
+
+_EPILOG = """\
+examples:
+  hera-build templates                          write dist/argo/*.yaml and kustomization.yaml
+  hera-build templates --version 2.0.0rc1       names and images for another version
+  hera-build templates --digest sha256:<hex>    pin runner images to image:tag@sha256:<hex>
+  hera-build templates --stdout | kubectl apply -f -
+  hera-build templates --lock uv.lock --json    pin provider refs to locked versions, print a summary
+"""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "templates",
+        help="emit version-pinned WorkflowTemplates",
+        description="Import the project's Hera modules and emit its objects with names, runner images and "
+        "templateRefs pinned to the package version (and to the versions of the packages that provide "
+        "referenced templates).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_project_args(parser)
+    add_template_args(parser)
+    parser.add_argument("--out", type=Path, default=Path("dist/argo"), metavar="DIR", help="output folder (default: dist/argo)")
+    parser.add_argument("--format", choices=("yaml", "json"), default="yaml", help="file format (default: yaml)")
+    parser.add_argument("--stdout", action="store_true", help="print all objects to stdout instead of writing files")
+    parser.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
+    parser.add_argument("--force", action="store_true", help="overwrite files of this version that differ")
+    parser.set_defaults(run=run)
+
+
+def add_template_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--digest", metavar="SHA256", help="pin runner images to image:tag@DIGEST")
+    parser.add_argument("--lock", type=Path, metavar="FILE", help="pin provider refs to versions in uv.lock, poetry.lock or pylock.toml")
+    parser.add_argument("--crd", type=Path, action="append", default=[], metavar="FILE", help="also validate against this Argo CRD file (repeatable)")
+    parser.add_argument("--backend", choices=("docker", "buildpacks", "oci"), help="the backend the image is built with (buildpacks images need the CNB launcher in commands)")
+
+
+def options_from(args: argparse.Namespace) -> TemplateOptions:
+    runner_command = None
+    if getattr(args, "backend", None) == "buildpacks":
+        from hera_build.backends import runner_command_for
+
+        runner_command = runner_command_for("buildpacks")
+    return TemplateOptions(
+        project_dir=args.project,
+        version=args.project_version,
+        digest=args.digest,
+        lock=args.lock,
+        runner_command=runner_command,
+        crd_files=tuple(args.crd),
+    )
+
+
+def summary(result: TemplatesResult, files: dict[str, str] | None = None) -> dict[str, Any]:
+    """The ``--json`` summary: each object, its images and each ref with what it was pinned to and why."""
+    return {
+        "project": result.project.distribution_name,
+        "version": result.project.version.exact,
+        "image": str(result.image) if result.image else None,
+        "objects": [
+            {
+                "kind": obj.kind,
+                "source_name": obj.source_name,
+                "name": obj.name,
+                "module": obj.module,
+                "file": (files or {}).get(obj.name),
+                "images": list(obj.images),
+                "refs": [
+                    {k: v for k, v in vars(pin).items() if v is not None and k != "cluster_scope"}
+                    | {"cluster_scope": pin.cluster_scope}
+                    for pin in obj.refs
+                ],
+            }
+            for obj in result.objects
+        ],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    result = build_templates(options_from(args))
+    manifests = [obj.manifest for obj in result.objects]
+    if args.stdout:
+        sys.stdout.write(render_stream(manifests, args.format))
+        return 0
+    files = {file_name(m, args.format): render(m, args.format) for m in manifests}
+    written = write_output(files, args.out, force=args.force)
+    by_name = {obj.name: str(written.directory / file_name(obj.manifest, args.format)) for obj in result.objects}
+    if args.json:
+        print_json(summary(result, by_name) | {"out": str(written.directory), "new": list(written.new), "unchanged": list(written.unchanged), "replaced": list(written.replaced)})
+    else:
+        for obj in result.objects:
+            info(f"{obj.kind} {obj.source_name} -> {obj.name}")
+        info(f"wrote {len(written.new)} new, {len(written.unchanged)} unchanged, {len(written.replaced)} replaced in {written.directory}")
+    return 0

@@ -1,0 +1,165 @@
+"""Import a project's modules by dotted name and collect the Hera objects it defines.
+
+Hera decides a script's image when the ``@script`` decorator runs, so the default image must be set *before*
+the user's modules are imported: we set it to :data:`SENTINEL_IMAGE`, import, build, and restore Hera's global
+configuration afterwards. The emitted models then say exactly which templates were left on the default image
+(they carry the sentinel) and which the user gave an image of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from hera_build.errors import DiscoveryError
+
+__all__ = ["SENTINEL_IMAGE", "KINDS", "DiscoveredObject", "discover", "sentinel_image"]
+
+SENTINEL_IMAGE = "hera-build.invalid/default-image:sentinel"
+"""Stands in for Hera's default image while user code is imported; never left in output."""
+KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+
+
+@dataclass(frozen=True)
+class DiscoveredObject:
+    """One module-level Hera object and its built manifest (a plain dict, as Argo's API takes it)."""
+
+    module: str
+    attribute: str
+    kind: str
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        metadata = self.manifest.get("metadata", {})
+        return str(metadata.get("name") or metadata.get("generateName") or "")
+
+    @property
+    def cluster_scoped(self) -> bool:
+        return self.kind == "ClusterWorkflowTemplate"
+
+
+def _hera_workflow_class() -> type:
+    from hera.workflows import Workflow
+
+    return Workflow
+
+
+@contextlib.contextmanager
+def sentinel_image() -> Iterator[None]:
+    """Set Hera's default image to the sentinel; restore the whole global config afterwards."""
+    from hera.shared import global_config
+
+    saved = copy.copy(global_config.__dict__)
+    global_config.image = SENTINEL_IMAGE
+    try:
+        yield
+    finally:
+        global_config.__dict__ = saved
+
+
+def _top_level(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def _purge(packages: set[str]) -> None:
+    """Forget already imported project modules, so they are imported again under the sentinel."""
+    for name in list(sys.modules):
+        if _top_level(name) in packages:
+            del sys.modules[name]
+
+
+def _import(module: str) -> ModuleType:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise DiscoveryError(
+                f"module {module!r} cannot be imported: {exc.name!r} is not installed in this environment",
+                "install the project into the environment that runs hera-build (pip install -e .)",
+            ) from exc
+        raise DiscoveryError(
+            f"importing module {module!r} failed: {exc}", "install the missing dependency"
+        ) from exc
+    except Exception as exc:  # noqa: BLE001 - user code can raise anything; show where
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise DiscoveryError(
+            f"importing module {module!r} failed: {type(exc).__name__}: {exc} "
+            f"(at {frame.filename}:{frame.lineno})",
+            "fix the error in that module; run with --debug for the full traceback",
+        ) from exc
+
+
+def _foreign_ids(workflow_cls: type, packages: set[str]) -> set[int]:
+    """Ids of Hera objects visible in modules outside the project: those the project merely imported."""
+    ids: set[int] = set()
+    for name, module in list(sys.modules.items()):
+        if module is None or _top_level(name) in packages:
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not namespace:
+            continue
+        for value in list(namespace.values()):
+            if isinstance(value, workflow_cls):
+                ids.add(id(value))
+    return ids
+
+
+def _kind(obj: Any) -> str:
+    for cls in type(obj).__mro__:
+        if cls.__name__ in KINDS and cls.__module__.startswith("hera."):
+            return cls.__name__
+    return "Workflow"
+
+
+def _build(obj: Any, module: str, attribute: str) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = obj.to_dict()
+    except Exception as exc:  # noqa: BLE001 - Hera validation errors surface at build time
+        raise DiscoveryError(
+            f"building {module}.{attribute} failed: {type(exc).__name__}: {exc}", "fix the object's definition"
+        ) from exc
+    return manifest
+
+
+def discover(modules: Sequence[str], *, packages: Sequence[str] = ()) -> list[DiscoveredObject]:
+    """Import ``modules`` and return the Hera objects they define, in module then definition order.
+
+    ``packages`` are the project's top-level packages (default: those of ``modules``); objects that are also
+    visible in a module outside them were imported from a dependency and are left out.
+    """
+    if not modules:
+        raise DiscoveryError(
+            "no modules to scan for Hera objects",
+            "set modules = [\"your_package.workflows\"] in [tool.hera-build], or run hera-build init",
+        )
+    own = set(packages) or {_top_level(m) for m in modules}
+    workflow_cls = _hera_workflow_class()
+    found: list[DiscoveredObject] = []
+    with sentinel_image():
+        _purge(own)
+        imported = [(module, _import(module)) for module in modules]
+        foreign = _foreign_ids(workflow_cls, own)
+        seen: set[int] = set()
+        for module_name, module in imported:
+            for attribute, value in list(vars(module).items()):
+                if not isinstance(value, workflow_cls) or id(value) in foreign or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                found.append(
+                    DiscoveredObject(module_name, attribute, _kind(value), _build(value, module_name, attribute))
+                )
+    if not found:
+        raise DiscoveryError(
+            f"no Hera Workflow, WorkflowTemplate, ClusterWorkflowTemplate or CronWorkflow objects at module level "
+            f"in {', '.join(modules)}",
+            "define them at module level (e.g. `with WorkflowTemplate(...) as wt:`) in the configured modules",
+        )
+    return found

@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in this folder. Source it; do not run it.
+
+HERA_BUILD_CI_CACHE="${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}"
+# The base image every test builds on (made by scripts/base-image.sh without any pull).
+HERA_BUILD_BASE_IMAGE="${HERA_BUILD_BASE_IMAGE:-hera-build-base:bookworm-python3}"
+HERA_BUILD_REGISTRY="${HERA_BUILD_REGISTRY:-127.0.0.1:5000}"
+# Debian's docker.io is engine 20.10 (API 1.41); /usr/local/bin/docker may be a newer client. Pin the API
+# version the clients use so that old and new clients (and docker-py) agree with the engine.
+export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}"
+
+hb_log() { echo "[$(basename "$0" .sh)] $*" >&2; }
+hb_die() { echo "[$(basename "$0" .sh)] ERROR: $*" >&2; exit 1; }
+
+# hb_wait SECONDS CMD...: run CMD every second until it succeeds or SECONDS pass (returns 1 then).
+hb_wait() {
+  local limit="$1"; shift
+  local end=$((SECONDS + limit))
+  while [ "$SECONDS" -lt "$end" ]; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  "$@" >/dev/null 2>&1
+}
+
+# hb_debian_mirror [SUITE]: print the first Debian archive URI that the machine's apt configuration uses for
+# SUITE (default bookworm) with component main, read from /etc/apt/sources.list{,.d/*.list,.d/*.sources}.
+# Nothing is hard-coded: the mirror is whatever this machine is configured to use.
+hb_debian_mirror() {
+  local suite="${1:-bookworm}" f uri
+  local files=()
+  [ -f /etc/apt/sources.list ] && files+=(/etc/apt/sources.list)
+  for f in /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] && files+=("$f")
+  done
+  [ "${#files[@]}" -gt 0 ] || return 1
+  for f in "${files[@]}"; do
+    case "$f" in
+      *.sources)
+        # deb822: stanzas separated by blank lines; fields Types, URIs, Suites, Components, Enabled.
+        uri="$(awk -v suite="$suite" '
+          function flush() {
+            if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no" && uris != "" \
+                && (" " suites " ") ~ (" " suite " ") && (" " comps " ") ~ / main /) {
+              split(uris, u, /[ \t]+/); print u[1]; found = 1; exit
+            }
+            types = uris = suites = comps = ""; enabled = "yes"
+          }
+          BEGIN { enabled = "yes" }
+          /^[ \t]*#/ { next }
+          /^[ \t]*$/ { flush(); next }
+          {
+            line = $0; key = tolower(line); sub(/:.*/, "", key); sub(/^[^:]*:[ \t]*/, "", line)
+            gsub(/[ \t]+/, " ", line); sub(/ $/, "", line)
+            if (key == "types") types = line
+            else if (key == "uris") uris = line
+            else if (key == "suites") suites = line
+            else if (key == "components") comps = line
+            else if (key == "enabled") enabled = tolower(line)
+          }
+          END { if (!found) flush() }' "$f")"
+        ;;
+      *)
+        # one-line format: deb [options] URI SUITE COMPONENT...
+        uri="$(awk -v suite="$suite" '
+          /^[ \t]*deb[ \t]/ {
+            i = 2
+            if ($i ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+            u = $i; s = $(i + 1); hasmain = 0
+            for (j = i + 2; j <= NF; j++) if ($j == "main") hasmain = 1
+            if (s == suite && hasmain) { print u; exit }
+          }' "$f")"
+        ;;
+    esac
+    if [ -n "$uri" ]; then printf '%s\n' "${uri%/}"; return 0; fi
+  done
+  return 1
+}
