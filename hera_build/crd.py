@@ -96,7 +96,7 @@ _JSON_TYPES = {
 
 
 def default_crd_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
-    """The CRD files in ``$HERA_BUILD_CRD_DIR``, or none when it is unset: the CRDs are not shipped with us."""
+    """The CRD files in ``$HERA_BUILD_CRD_DIR``, or none when it is unset (the CRDs are not shipped)."""
     value = (os.environ if environ is None else environ).get(CRD_DIR_ENV, "")
     if not value:
         return ()
@@ -127,19 +127,23 @@ class CrdSchemas:
 
     @classmethod
     def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> CrdSchemas:
-        """Read CRD files (YAML or JSON, several documents or a ``kind: List`` allowed); cached per process."""
+        """Read CRD files (YAML or JSON; several documents or a ``kind: List``); cached per process."""
         keys = []
         for path in paths:
             resolved = Path(path).resolve()
             try:
                 stat = resolved.stat()
             except OSError as error:
-                raise ConfigError(f"cannot read CRD file {path}: {error.strerror}", "check the path") from error
+                raise ConfigError(
+                    f"cannot read CRD file {path}: {error.strerror}", "check the path"
+                ) from error
             keys.append((str(resolved), stat.st_mtime_ns, stat.st_size))
         return _load_files(tuple(keys))
 
     @classmethod
-    def from_documents(cls, documents: Iterable[Mapping[str, Any]], *, source: str = "<documents>") -> CrdSchemas:
+    def from_documents(
+        cls, documents: Iterable[Mapping[str, Any]], *, source: str = "<documents>"
+    ) -> CrdSchemas:
         """Build from parsed CRD documents; documents of other kinds are skipped."""
         schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
         for document in _crd_documents(documents):
@@ -167,7 +171,9 @@ class CrdSchemas:
         validator = self._validators.get(key)
         if validator is None:
             known = ", ".join(f"{v} {k}" for v, k in sorted(self._validators)) or "none"
-            return [Finding(name, "", f"no CRD schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})")]
+            return [
+                Finding(name, "", f"no CRD schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})")
+            ]
         findings = [f for error in validator.iter_errors(obj) for f in _findings_of_error(name, error)]
         return sorted(set(findings), key=lambda f: (f.path, f.message))
 
@@ -189,7 +195,9 @@ def _read_documents(path: Path) -> list[Any]:
     except OSError as error:
         raise ConfigError(f"cannot read CRD file {path}: {error.strerror}", "check the path") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"CRD file {path} is not valid YAML: {error}", "re-export it with kubectl") from error
+        raise ConfigError(
+            f"CRD file {path} is not valid YAML: {error}", "re-export it with kubectl"
+        ) from error
 
 
 def _crd_documents(documents: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
@@ -207,7 +215,9 @@ def _schemas_of_crd(crd: Mapping[str, Any], source: str) -> dict[tuple[str, str]
     spec = crd.get("spec") or {}
     group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
     if not isinstance(group, str) or not isinstance(kind, str):
-        raise ConfigError(f"{source}: a CustomResourceDefinition lacks spec.group or spec.names.kind", "re-export it")
+        raise ConfigError(
+            f"{source}: a CustomResourceDefinition lacks spec.group or spec.names.kind", "re-export it"
+        )
     legacy = (spec.get("validation") or {}).get("openAPIV3Schema")  # apiextensions.k8s.io/v1beta1
     schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
     for version in spec.get("versions") or ():
@@ -223,7 +233,11 @@ def _root_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Convert a CRD's root schema; its ``metadata`` is checked as ObjectMeta, not as a bare object."""
     schema = _convert(raw)
     properties = schema.get("properties")
-    if isinstance(properties, dict) and "metadata" in properties and "properties" not in properties["metadata"]:
+    if (
+        isinstance(properties, dict)
+        and "metadata" in properties
+        and "properties" not in properties["metadata"]
+    ):
         properties["metadata"] = _OBJECT_META
     return schema
 
@@ -314,16 +328,19 @@ def _unique_map_keys(
             seen[text] = index
 
 
-_CrdValidator = validators.extend(Draft7Validator, {_LIST_MAP_KEYWORD: _unique_map_keys})
+_CrdValidator: type[Validator] = validators.extend(  # type: ignore[no-untyped-call]  # untyped in its stubs
+    Draft7Validator, {_LIST_MAP_KEYWORD: _unique_map_keys}
+)
 
 
 def _findings_of_error(name: str, error: ValidationError) -> Iterator[Finding]:
     path = list(error.absolute_path)
-    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+    instance: Any = error.instance
+    if error.validator == "additionalProperties" and isinstance(instance, Mapping):
         yield from _unknown_fields(name, path, error)
         return
     if error.validator == "required" and isinstance(error.validator_value, list):
-        missing = [key for key in error.validator_value if key not in error.instance]
+        missing = [key for key in error.validator_value if key not in instance]
         for key in missing:
             yield Finding(name, format_path(path), f"missing required field {key!r}")
         return
@@ -333,20 +350,28 @@ def _findings_of_error(name: str, error: ValidationError) -> Iterator[Finding]:
 def _unknown_fields(name: str, path: list[str | int], error: ValidationError) -> Iterator[Finding]:
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     known = sorted(schema.get("properties") or {})
-    for key in sorted(set(error.instance) - set(known)):
+    instance: Any = error.instance
+    for key in sorted(set(instance) - set(known)):
         close = difflib.get_close_matches(str(key), known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else "" if known else " (this object takes no fields)"
+        hint = (
+            f" (did you mean {close[0]!r}?)" if close else "" if known else " (this object takes no fields)"
+        )
         yield Finding(name, format_path([*path, str(key)]), f"unknown field {str(key)!r}{hint}")
 
 
 def _describe(error: ValidationError) -> str:
     """A short message: jsonschema's own repeat whole sub-objects, which is unreadable for big objects."""
-    value = error.validator_value
-    got = _short(error.instance)
+    value: Any = error.validator_value
+    instance: Any = error.instance
+    got = _short(instance)
     if error.validator == "type":
         expected = " or ".join(value) if isinstance(value, list) else str(value)
-        actual = _JSON_TYPES.get(type(error.instance), type(error.instance).__name__)
-        hint = "; quote it in YAML" if "string" in expected and actual in ("integer", "number", "boolean") else ""
+        actual = _JSON_TYPES.get(type(instance), type(instance).__name__)
+        hint = (
+            "; quote it in YAML"
+            if "string" in expected and actual in ("integer", "number", "boolean")
+            else ""
+        )
         return f"expected {expected}, got {actual} {got}{hint}"
     if error.validator == "enum":
         return f"{got} is not one of {', '.join(_short(v) for v in value)}"
@@ -354,10 +379,10 @@ def _describe(error: ValidationError) -> str:
         return f"{got} does not match the pattern {value}"
     if error.validator in ("maxLength", "minLength"):
         bound = "at most" if error.validator == "maxLength" else "at least"
-        return f"{got} has {len(error.instance)} characters, {bound} {value} allowed"
+        return f"{got} has {len(instance)} characters, {bound} {value} allowed"
     if error.validator in ("maxItems", "minItems"):
         bound = "at most" if error.validator == "maxItems" else "at least"
-        return f"has {len(error.instance)} items, {bound} {value} allowed"
+        return f"has {len(instance)} items, {bound} {value} allowed"
     if error.validator == "uniqueItems":
         return "has duplicate items"
     return error.message if len(error.message) <= 200 else error.message[:197] + "..."

@@ -85,15 +85,15 @@ def _requirements(values: Any, where: str, source: Path) -> tuple[Requirement, .
 def _dynamic_version(root: Path, name: str) -> tuple[str, str]:
     """A dynamic version: the project's built metadata first (fresh for setuptools-scm/hatch-vcs), then the
     installed distribution."""
-    try:
-        import build.util
+    import build.util
 
-        metadata = build.util.project_wheel_metadata(root, isolated=False)
-        version = metadata.get("Version")
-        if version:
-            return str(version), "build backend metadata"
-    except Exception:  # noqa: BLE001 - any backend failure falls back to the installed distribution
-        pass
+    for isolated in (False, True):  # the current environment's backend first: fast, and offline
+        try:
+            metadata = build.util.project_wheel_metadata(root, isolated=isolated)
+        except Exception:  # noqa: BLE001, S112 - any backend failure: try isolation, then the installed dist
+            continue
+        if metadata.get("Version"):
+            return str(metadata["Version"]), "build backend metadata"
     try:
         return importlib.metadata.version(name), "installed distribution"
     except importlib.metadata.PackageNotFoundError:

@@ -5,9 +5,9 @@ HERA_BUILD_CI_CACHE="${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}"
 # The base image every test builds on (made by scripts/base-image.sh without any pull).
 HERA_BUILD_BASE_IMAGE="${HERA_BUILD_BASE_IMAGE:-hera-build-base:bookworm-python3}"
 HERA_BUILD_REGISTRY="${HERA_BUILD_REGISTRY:-127.0.0.1:5000}"
-# Debian's docker.io is engine 20.10 (API 1.41); /usr/local/bin/docker may be a newer client. Pin the API
-# version the clients use so that old and new clients (and docker-py) agree with the engine.
-export DOCKER_API_VERSION="${DOCKER_API_VERSION:-1.41}"
+# Debian's docker.io is engine 20.10 (API 1.41). The docker CLI 28.x in /usr/local/bin, docker-py 7.x
+# (docker.from_env()) and pack 0.40.3 all negotiate down to 1.41 by themselves: DOCKER_API_VERSION is not
+# needed (setting it to 1.41 also works).
 
 hb_log() { echo "[$(basename "$0" .sh)] $*" >&2; }
 hb_die() { echo "[$(basename "$0" .sh)] ERROR: $*" >&2; exit 1; }

@@ -5,13 +5,14 @@
 # Idempotent; waits (bounded, $HERA_BUILD_DOCKER_TIMEOUT seconds, default 60) until the engine answers.
 #
 # Log: ${HERA_BUILD_DOCKER_LOG:-/var/log/hera-build-dockerd.log}. Stop it with scripts/stop-docker.sh.
-# Clients: export DOCKER_API_VERSION=1.41 (printed at the end) for the docker CLI 28.x and docker-py.
+# Clients (docker CLI 28.x, docker-py 7.x, pack) negotiate API 1.41 themselves; no DOCKER_API_VERSION needed.
+# Never `docker run` an image missing from the engine without `--pull never`: the engine would try Docker Hub.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/common.sh"
 
 case "${1:-}" in
-  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 SOCK=/var/run/docker.sock
@@ -21,11 +22,9 @@ TIMEOUT="${HERA_BUILD_DOCKER_TIMEOUT:-60}"
 
 ping_engine() { curl -sf --max-time 5 --unix-socket "$SOCK" http://localhost/_ping >/dev/null 2>&1; }
 
-print_env() { echo "export DOCKER_API_VERSION=$DOCKER_API_VERSION"; }
 
 if ping_engine; then
   hb_log "docker engine already answers on $SOCK"
-  print_env
   exit 0
 fi
 
@@ -59,4 +58,3 @@ if ! hb_wait "$TIMEOUT" ping_engine; then
   hb_die "docker engine did not answer on $SOCK within ${TIMEOUT}s"
 fi
 hb_log "docker engine is up (pid $(cat "$PIDFILE" 2>/dev/null || echo "$pid"), server $(curl -sf --unix-socket "$SOCK" http://localhost/version | sed -n 's/.*"Version":"\([^"]*\)".*"ApiVersion":"\([^"]*\)".*/\1, API \2/p'))"
-print_env

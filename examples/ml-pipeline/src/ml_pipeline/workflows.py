@@ -31,7 +31,7 @@ with WorkflowTemplate(
 
 with CronWorkflow(
     name="nightly-train",
-    schedule="0 3 * * *",
+    schedules=["0 3 * * *"],
     workflow_template_ref=WorkflowTemplateRef(name="train-pipeline"),
 ) as nightly_train:
     pass

@@ -1,0 +1,86 @@
+"""Atomic output: one file per object plus a kustomization, all or nothing, released files immutable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hera_build.errors import OutputError
+from hera_build.output import KUSTOMIZATION, file_name, render, render_stream, write_output
+
+WT = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "a-v1-0-0"}, "spec": {}}
+
+
+def test_file_names_carry_kind_and_name() -> None:
+    assert file_name(WT) == "workflowtemplate-a-v1-0-0.yaml"
+    assert file_name({"kind": "Workflow", "metadata": {"generateName": "run-"}}, "json") == "workflow-run.json"
+
+
+def test_yaml_keeps_key_order_and_quotes_version_like_strings() -> None:
+    text = render({"kind": "X", "metadata": {"labels": {"v": "1.0"}}, "spec": {"source": "a\nb\n"}})
+    assert text.index("kind") < text.index("metadata")
+    assert "v: '1.0'" in text
+    assert "source: |" in text
+    assert yaml.safe_load(text)["metadata"]["labels"]["v"] == "1.0"
+
+
+def test_stream_is_multi_document() -> None:
+    assert len(list(yaml.safe_load_all(render_stream([WT, WT])))) == 2
+
+
+def test_writes_files_and_a_kustomization_listing_them(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    result = write_output({"b.yaml": "b: 1\n", "a.yaml": "a: 1\n"}, out)
+    assert result.new == ("b.yaml", "a.yaml")
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["a.yaml", "b.yaml"]
+
+
+def test_old_versions_stay_and_are_listed(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    result = write_output({"wt-v2.yaml": "v: 2\n", "wt-v1.yaml": "v: 1\n"}, out)
+    assert (result.new, result.unchanged) == (("wt-v2.yaml",), ("wt-v1.yaml",))
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["wt-v1.yaml", "wt-v2.yaml"]
+
+
+def test_changed_content_for_a_released_version_is_refused_with_a_diff(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "image: a\n"}, out)
+    with pytest.raises(OutputError, match=r"already exists with other content") as info:
+        write_output({"wt-v1.yaml": "image: b\n", "other.yaml": "x: 1\n"}, out)
+    assert "-image: a" in str(info.value) and "+image: b" in str(info.value)
+    assert (out / "wt-v1.yaml").read_text() == "image: a\n"
+    assert not (out / "other.yaml").exists(), "nothing is written when anything is refused"
+
+
+def test_force_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "image: a\n"}, out)
+    assert write_output({"wt-v1.yaml": "image: b\n"}, out, force=True).replaced == ("wt-v1.yaml",)
+    assert (out / "wt-v1.yaml").read_text() == "image: b\n"
+
+
+def test_a_failure_while_writing_leaves_the_previous_folder_and_no_debris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("hera_build.output._kustomization", fail)
+    with pytest.raises(OSError, match="disk full"):
+        write_output({"wt-v2.yaml": "v: 2\n"}, out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(p.name for p in out.iterdir()) == [KUSTOMIZATION, "wt-v1.yaml"]
+
+
+def test_a_failed_first_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hera_build.output._kustomization", lambda d: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        write_output({"a.yaml": "a: 1\n"}, tmp_path / "argo")
+    assert list(tmp_path.iterdir()) == []
