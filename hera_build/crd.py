@@ -10,8 +10,9 @@ OpenAPI v3, which is converted to JSON Schema (Draft 7) once per CRD:
   fields, unless it is marked ``x-kubernetes-preserve-unknown-fields``: the API server prunes or rejects them;
 - ``x-kubernetes-list-type: set`` and ``map`` (keyed by ``x-kubernetes-list-map-keys``, defaults applied)
   reject duplicate entries, as the API server does;
-- the root ``metadata`` (``type: object`` in every CRD; the API server checks it as ObjectMeta) gets a small
-  ObjectMeta schema: known fields only, string-valued labels and annotations;
+- the root ``metadata`` (``type: object`` in CRDs; the API server checks it as ObjectMeta) gets a small
+  ObjectMeta schema (known fields only, string-valued labels and annotations); ``apiVersion`` and ``kind``
+  are always allowed at the root;
 - ``format`` (int32, int64, byte, date-time, …) is dropped: those are not JSON Schema formats;
 - ``x-kubernetes-validations`` (CEL rules) cannot be run here and are ignored. :mod:`hera_build.lint` checks
   the rules Argo's CRDs carry (one template type, ``depends`` with ``dependencies``, …) in Python.
@@ -230,15 +231,12 @@ def _schemas_of_crd(crd: Mapping[str, Any], source: str) -> dict[tuple[str, str]
 
 
 def _root_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Convert a CRD's root schema; its ``metadata`` is checked as ObjectMeta, not as a bare object."""
+    """Convert a CRD's root schema: every object may have apiVersion, kind and ObjectMeta ``metadata``."""
     schema = _convert(raw)
-    properties = schema.get("properties")
-    if (
-        isinstance(properties, dict)
-        and "metadata" in properties
-        and "properties" not in properties["metadata"]
-    ):
-        properties["metadata"] = _OBJECT_META
+    properties = schema.setdefault("properties", {})
+    properties.setdefault("apiVersion", {"type": "string"})
+    properties.setdefault("kind", {"type": "string"})
+    properties["metadata"] = _OBJECT_META
     return schema
 
 

@@ -21,6 +21,10 @@ examples:
 """
 
 
+_LISTED = 20
+"""Objects listed by name on stderr; beyond that a count, so big projects stay readable."""
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "templates",
@@ -101,7 +105,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary(result, by_name) | {"out": str(written.directory), "new": list(written.new), "unchanged": list(written.unchanged), "replaced": list(written.replaced)})
     else:
-        for obj in result.objects:
+        for obj in result.objects[:_LISTED]:
             info(f"{obj.kind} {obj.source_name} -> {obj.name}")
+        if len(result.objects) > _LISTED:
+            info(f"... and {len(result.objects) - _LISTED} more (--json lists them all)")
         info(f"wrote {len(written.new)} new, {len(written.unchanged)} unchanged, {len(written.replaced)} replaced in {written.directory}")
     return 0

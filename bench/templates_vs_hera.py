@@ -1,0 +1,58 @@
+"""`hera-build templates` against Hera's own `hera generate yaml`, on one generated project of N templates.
+
+Both run as fresh processes over the same modules (Hera's export loads the files; hera-build imports the modules
+by name), each repeated, in one run; prints the medians and the ratio. Target: hera-build ≤ 1.3× Hera's export.
+
+    .venv/bin/python bench/templates_vs_hera.py --count 500 --repeat 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.genproject import generate  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "project"
+        modules = generate(root, args.count)
+        env = {**os.environ, "PYTHONPATH": str(root)}  # the generated project, importable by name
+        assert len(modules) > 0
+        package = root / modules[0].partition(".")[0]
+        hera = [str(BIN / "hera"), "generate", "yaml", str(package), "--to", str(Path(tmp) / "hera-out")]
+        ours = [str(BIN / "hera-build"), "templates", "--out", str(Path(tmp) / "hb-out"), "--force"]
+        results: dict[str, list[float]] = {"hera generate yaml": [], "hera-build templates": []}
+        for _ in range(args.repeat):  # interleaved, so drift affects both alike
+            results["hera generate yaml"].append(timed(hera, root, env))
+            results["hera-build templates"].append(timed(ours, root, env))
+    medians = {name: statistics.median(times) for name, times in results.items()}
+    print(f"{args.count} WorkflowTemplates, {args.repeat} runs each (median seconds)")
+    for name, median in medians.items():
+        print(f"  {name:24s} {median:7.3f}  (min {min(results[name]):.3f}, max {max(results[name]):.3f})")
+    ratio = medians["hera-build templates"] / medians["hera generate yaml"]
+    print(f"  ratio hera-build / hera  {ratio:7.2f}  (target <= 1.30: {'met' if ratio <= 1.3 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
