@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 import yaml
+from hera.workflows import DAG, Task, WorkflowTemplate, script
+from hera.workflows.models import TemplateRef
 from jsonschema import Draft7Validator
 
 from hera_build.crd import CRD_DIR_ENV, CrdSchemas, default_crd_paths
 from hera_build.errors import ConfigError
-from hera_build.lint import Finding
+from hera_build.lint import Finding, lint
 from tests.argo_corpus import crd_paths, example_objects
 
 API = "argoproj.io/v1alpha1"
@@ -371,3 +373,55 @@ def test_reads_v1beta1_crds_with_a_top_level_schema() -> None:
     }
     schemas = CrdSchemas.from_documents([crd])
     assert len(schemas.validate(widget(1))) == 1
+
+
+# --- a generated Hera project --------------------------------------------------------------------------------
+
+IMAGE = "registry.example/team/flows:1.2.3@sha256:" + "a" * 64
+
+
+@script(image=IMAGE, constructor="runner")
+def prepare(count: int, label: str = "x") -> int:
+    return count
+
+
+@script(image=IMAGE, constructor="runner")
+def report(value: int) -> None:
+    print(value)
+
+
+def hera_template(index: int) -> dict[str, Any]:
+    """A WorkflowTemplate as Hera 7.1 builds it: runner scripts, a DAG, and a ref into another template."""
+    with WorkflowTemplate(
+        name=f"flow-{index:03d}-v1-2-3", entrypoint="main", arguments={"count": "3"}
+    ) as flow:
+        with DAG(name="main"):
+            first = prepare(arguments={"count": "{{workflow.parameters.count}}"})
+            second = report(arguments={"value": first.result})
+            shared = Task(
+                name="shared",
+                template_ref=TemplateRef(name="flow-000-v1-2-3", template="report"),
+                arguments={"value": "1"},
+            )
+            first >> [second, shared]
+    manifest: dict[str, Any] = flow.to_dict()
+    return manifest
+
+
+def test_accepts_a_generated_hera_project(argo: CrdSchemas, record_property: Any) -> None:
+    """300 WorkflowTemplates built in-process: all valid; the time per object is recorded, not asserted."""
+    objects = [hera_template(i) for i in range(300)]
+    started = time.perf_counter()
+    findings = [finding for manifest in objects for finding in argo.validate(manifest)]
+    elapsed = time.perf_counter() - started
+    record_property("crd_ms_per_object", round(elapsed / len(objects) * 1000, 3))
+    assert findings == []
+    assert lint(objects) == []
+
+
+def test_rejects_a_hera_template_with_a_mistake(argo: CrdSchemas) -> None:
+    manifest = hera_template(1)
+    manifest["spec"]["templates"][1]["script"]["imagePullPolicy"] = 1
+    assert problems(argo.validate(manifest)) == [
+        ("spec.templates[1].script.imagePullPolicy", "expected string, got integer 1")
+    ]

@@ -1,0 +1,71 @@
+"""Discovery and pinning work the same on the newest Hera 5.x as on the Hera 7.x that the dev env has.
+
+The Hera 5 environment is a real virtualenv (cached between runs) with hera-build installed into it, so the
+objects are imported and built by Hera 5 itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HERA5 = "5.27.0"
+CACHE = Path(os.environ.get("HERA_BUILD_TEST_CACHE", Path.home() / ".cache" / "hera-build-tests"))
+SCRIPT = """
+import json, sys
+from hera_build.discover import discover
+from hera_build.emit import EmitSettings, local_names, pin_objects, ref_sites
+from hera_build.references import parse_image_ref
+from hera_build.resolve import resolve_refs
+from hera_build.versions import ProjectVersion
+import hera
+objs = discover(["compat_flows.workflows"])
+s = EmitSettings("compat", ProjectVersion.parse("1.0.0"), "{name}-v{slug}", parse_image_ref("reg.example/compat:1.0.0"))
+names = local_names(objs, s)
+pinned = pin_objects(objs, resolve_refs(ref_sites(objs), local=names), names, s)
+print(json.dumps({"hera": hera.__version__, "objects": {o.name: o.manifest for o in pinned}}))
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def hera5_python() -> Path:
+    venv = CACHE / f"hera-{HERA5}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        deps = ["tomlkit", "PyYAML", "packaging", "build", "jsonschema", "pydantic>=2", "docker"]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"hera=={HERA5}", *deps], check=True, timeout=600)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(ROOT)], check=True, timeout=600)
+    return python
+
+
+def emit_with(python: Path | str) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "packages")}
+    result = subprocess.run([str(python), "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return data
+
+
+def test_hera5_and_hera7_emit_the_same_pinned_templates() -> None:
+    old, new = emit_with(hera5_python()), emit_with(sys.executable)
+    assert old["hera"] == HERA5 and new["hera"].startswith("7.")
+    assert set(old["objects"]) == set(new["objects"]) == {"compat-add-v1-0-0", "compat-helper-v1-0-0", "compat-cron-v1-0-0"}
+    assert old["objects"]["compat-add-v1-0-0"] == new["objects"]["compat-add-v1-0-0"]
+    assert old["objects"]["compat-helper-v1-0-0"] == new["objects"]["compat-helper-v1-0-0"]
+    add = old["objects"]["compat-add-v1-0-0"]
+    images = {t["name"]: (t.get("script") or t.get("container") or {}).get("image") for t in add["spec"]["templates"]}
+    assert images["add"] == "reg.example/compat:1.0.0"
+    assert images["gpu"] == "nvidia/cuda:12.4.0-base-ubuntu22.04"
+    # Hera 7 writes Argo v4's `schedules`, Hera 5 the older `schedule`: the rest of the CronWorkflow agrees.
+    old_cron, new_cron = old["objects"]["compat-cron-v1-0-0"], new["objects"]["compat-cron-v1-0-0"]
+    assert old_cron["spec"].pop("schedule") == "0 2 * * *" and new_cron["spec"].pop("schedules") == ["0 2 * * *"]
+    assert old_cron == new_cron
