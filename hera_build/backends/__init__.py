@@ -57,6 +57,8 @@ class BuildRequest:
     lock: Path | None = None
     source_date_epoch: int | None = None
     verbose: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+    """Extra image labels every backend must apply (e.g. the release pipeline's input digest)."""
     output: Path | None = None
     """Write the image to a file or folder (OCI layout, ``docker load`` archive) instead of / as well as pushing."""
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -378,14 +379,23 @@ def test_reads_v1beta1_crds_with_a_top_level_schema() -> None:
 # --- a generated Hera project --------------------------------------------------------------------------------
 
 IMAGE = "registry.example/team/flows:1.2.3@sha256:" + "a" * 64
+F = TypeVar("F")
+
+
+def evaluated(function: F) -> F:
+    """Hera reads ``inspect.signature``, whose annotations stay strings under ``from __future__ import annotations``."""
+    function.__signature__ = inspect.signature(function, eval_str=True)  # type: ignore[attr-defined]
+    return function
 
 
 @script(image=IMAGE, constructor="runner")
+@evaluated
 def prepare(count: int, label: str = "x") -> int:
     return count
 
 
 @script(image=IMAGE, constructor="runner")
+@evaluated
 def report(value: int) -> None:
     print(value)
 
@@ -408,20 +418,16 @@ def hera_template(index: int) -> dict[str, Any]:
     return manifest
 
 
-def test_accepts_a_generated_hera_project(argo: CrdSchemas, record_property: Any) -> None:
-    """300 WorkflowTemplates built in-process: all valid; the time per object is recorded, not asserted."""
+def test_accepts_a_generated_hera_project(argo: CrdSchemas) -> None:
+    """300 WorkflowTemplates built in-process pass the CRD schema and the linter (timings: see the report)."""
     objects = [hera_template(i) for i in range(300)]
-    started = time.perf_counter()
-    findings = [finding for manifest in objects for finding in argo.validate(manifest)]
-    elapsed = time.perf_counter() - started
-    record_property("crd_ms_per_object", round(elapsed / len(objects) * 1000, 3))
-    assert findings == []
-    assert lint(objects) == []
+    assert [finding for manifest in objects for finding in argo.validate(manifest)] == []
+    assert lint(objects, crd=argo) == []
 
 
 def test_rejects_a_hera_template_with_a_mistake(argo: CrdSchemas) -> None:
     manifest = hera_template(1)
     manifest["spec"]["templates"][1]["script"]["imagePullPolicy"] = 1
     assert problems(argo.validate(manifest)) == [
-        ("spec.templates[1].script.imagePullPolicy", "expected string, got integer 1")
+        ("spec.templates[1].script.imagePullPolicy", "expected string, got integer 1; quote it in YAML")
     ]
