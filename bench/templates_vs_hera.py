@@ -1,7 +1,7 @@
 """`hera-build templates` against Hera's own `hera generate yaml`, on one generated project of N templates.
 
 Both run as fresh processes over the same modules (Hera's export loads the files; hera-build imports the modules
-by name), each repeated, in one run; prints the medians and the ratio. Target: hera-build ≤ 1.3× Hera's export.
+by name), each repeated, in one run; prints the medians and the ratio. Target: hera-build <= 1.3x Hera's export.
 
     .venv/bin/python bench/templates_vs_hera.py --count 500 --repeat 5
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.support.genproject import generate  # noqa: E402
+from tests.support.genproject import generate
 
 BIN = Path(sys.executable).parent
 

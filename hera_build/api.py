@@ -69,10 +69,29 @@ def _pinned_provider_manifests(providers: Sequence[ProvidedTemplate], pins: dict
     return manifests
 
 
+def _check_published_name_format(project: Project) -> None:
+    """Consumers derive our versioned names from the format our entry-point module declares: they must agree."""
+    import importlib
+
+    from hera_build.providers import NAME_FORMAT_ATTRIBUTE
+    from hera_build.versions import DEFAULT_NAME_FORMAT
+
+    for module_name in project.entry_point_modules:
+        module = importlib.import_module(module_name)
+        published = getattr(module, NAME_FORMAT_ATTRIBUTE, DEFAULT_NAME_FORMAT)
+        if published != project.config.name_format:
+            raise ConfigError(
+                f"name-format {project.config.name_format!r} differs from the {published!r} that module "
+                f"{module_name!r} publishes to consumers of its templates",
+                f"add {NAME_FORMAT_ATTRIBUTE} = {project.config.name_format!r} to {module_name}",
+            )
+
+
 def build_templates(options: TemplateOptions, project: Project | None = None) -> TemplatesResult:
     """Discover, pin and lint the project's objects; raise a HeraBuildError on the first problem."""
     project = project or load_project(options.project_dir, version=options.version)
     objects = discover(project.modules)
+    _check_published_name_format(project)
     settings = EmitSettings(
         project=project.distribution_name,
         version=project.version,
@@ -111,6 +130,9 @@ def _lint(
 
         crd = CrdSchemas.from_files(crd_files)
     findings = lint.lint(
-        [obj.manifest for obj in pinned], providers=providers, external_names=frozenset(project.config.external), crd=crd
+        [obj.manifest for obj in pinned],
+        providers=providers,
+        external_names=frozenset(project.config.external),
+        crd=crd,
     )
     lint.raise_for_findings(findings)

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 
 from hera_build import __version__
-from hera_build.errors import ExitCode, HeraBuildError
+from hera_build.errors import HeraBuildError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 

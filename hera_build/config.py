@@ -63,9 +63,7 @@ class HeraBuildConfig(BaseModel):
         default=(),
         description="templateRef names deliberately left as written (templates that no Python package provides).",
     )
-    builder: str | None = Field(
-        default=None, description="Buildpacks builder image for the `buildpacks` backend."
-    )
+    builder: str | None = Field(default=None, description="Buildpacks builder image for the `buildpacks` backend.")
 
     @field_validator("image")
     @classmethod

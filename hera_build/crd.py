@@ -146,15 +146,7 @@ class CrdSchemas:
         cls, documents: Iterable[Mapping[str, Any]], *, source: str = "<documents>"
     ) -> CrdSchemas:
         """Build from parsed CRD documents; documents of other kinds are skipped."""
-        schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
-        for document in _crd_documents(documents):
-            schemas.update(_schemas_of_crd(document, source))
-        if not schemas:
-            raise ConfigError(
-                f"{source} holds no CustomResourceDefinition with an openAPIV3Schema",
-                "use full CRDs, e.g. kubectl get crd workflowtemplates.argoproj.io -o yaml",
-            )
-        return cls(schemas)
+        return cls(_schemas_of_documents(documents, source))
 
     @property
     def kinds(self) -> frozenset[tuple[str, str]]:
@@ -184,7 +176,7 @@ def _load_files(keys: tuple[tuple[str, int, int], ...]) -> CrdSchemas:
     """Parse and convert once per set of unchanged files: parsing the Argo CRDs takes about a second each."""
     schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
     for path, _, _ in keys:
-        schemas.update(CrdSchemas.from_documents(_read_documents(Path(path)), source=path)._schemas)
+        schemas.update(_schemas_of_documents(_read_documents(Path(path)), path))
     return CrdSchemas(schemas)
 
 
@@ -199,6 +191,18 @@ def _read_documents(path: Path) -> list[Any]:
         raise ConfigError(
             f"CRD file {path} is not valid YAML: {error}", "re-export it with kubectl"
         ) from error
+
+
+def _schemas_of_documents(documents: Iterable[Any], source: str) -> dict[tuple[str, str], Mapping[str, Any]]:
+    schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for document in _crd_documents(documents):
+        schemas.update(_schemas_of_crd(document, source))
+    if not schemas:
+        raise ConfigError(
+            f"{source} holds no CustomResourceDefinition with an openAPIV3Schema",
+            "use full CRDs, e.g. kubectl get crd workflowtemplates.argoproj.io -o yaml",
+        )
+    return schemas
 
 
 def _crd_documents(documents: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
@@ -240,31 +244,36 @@ def _root_schema(raw: Mapping[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _convert(node: Mapping[str, Any]) -> dict[str, Any]:
-    """One structural-schema node (and its children) as Draft 7 JSON Schema."""
+def _convert(node: Mapping[str, Any], *, closed: bool = True) -> dict[str, Any]:
+    """One structural-schema node (and its children) as Draft 7 JSON Schema.
+
+    Inside ``allOf``/``anyOf``/``oneOf``/``not`` nothing is closed: a branch may repeat only some of the
+    fields declared next to it, and closing it would reject the others.
+    """
     out: dict[str, Any] = {key: value for key, value in node.items() if key in _KEPT_KEYWORDS}
     if isinstance(node.get("properties"), Mapping):
-        out["properties"] = {name: _convert(child) for name, child in node["properties"].items()}
+        out["properties"] = {
+            name: _convert(child, closed=closed) for name, child in node["properties"].items()
+        }
     if isinstance(node.get("items"), Mapping):
-        out["items"] = _convert(node["items"])
+        out["items"] = _convert(node["items"], closed=closed)
     additional = node.get("additionalProperties")
     if isinstance(additional, Mapping):
-        out["additionalProperties"] = _convert(additional)
+        out["additionalProperties"] = _convert(additional, closed=closed)
     elif isinstance(additional, bool):
         out["additionalProperties"] = additional
-    for keyword in ("allOf", "oneOf"):
+    junctors = ("allOf", "oneOf") if node.get("x-kubernetes-int-or-string") else ("allOf", "anyOf", "oneOf")
+    for keyword in junctors:
         if keyword in node:
-            out[keyword] = [_convert(child) for child in node[keyword]]
+            out[keyword] = [_convert(child, closed=False) for child in node[keyword]]
     if "not" in node:
-        out["not"] = _convert(node["not"])
+        out["not"] = _convert(node["not"], closed=False)
     _convert_bounds(node, out)
     if node.get("x-kubernetes-int-or-string"):
-        out["type"] = ["integer", "string"]  # replaces the anyOf of the two types that CRD generators add
-    elif "anyOf" in node:
-        out["anyOf"] = [_convert(child) for child in node["anyOf"]]
+        out["type"] = ["integer", "string"]  # replaces the anyOf of these two types that CRD generators add
     if node.get("nullable"):
         _allow_null(out)
-    if not node.get("x-kubernetes-preserve-unknown-fields"):
+    if closed and not node.get("x-kubernetes-preserve-unknown-fields"):
         _close_object(out)
     _convert_list_type(node, out)
     return out
@@ -292,7 +301,8 @@ def _close_object(out: dict[str, Any]) -> None:
     """Unknown fields are errors where the schema names the fields, or names none and allows no map."""
     if "additionalProperties" in out:
         return
-    if "properties" in out or out.get("type") == "object":
+    types = out.get("type")
+    if "properties" in out or types == "object" or (isinstance(types, list) and "object" in types):
         out["additionalProperties"] = False
 
 
@@ -349,7 +359,7 @@ def _unknown_fields(name: str, path: list[str | int], error: ValidationError) ->
     schema = error.schema if isinstance(error.schema, Mapping) else {}
     known = sorted(schema.get("properties") or {})
     instance: Any = error.instance
-    for key in sorted(set(instance) - set(known)):
+    for key in sorted(set(instance) - set(known), key=str):
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = (
             f" (did you mean {close[0]!r}?)" if close else "" if known else " (this object takes no fields)"
@@ -370,7 +380,8 @@ def _describe(error: ValidationError) -> str:
             if "string" in expected and actual in ("integer", "number", "boolean")
             else ""
         )
-        return f"expected {expected}, got {actual} {got}{hint}"
+        shown = "" if instance is None else f" {got}"
+        return f"expected {expected}, got {actual}{shown}{hint}"
     if error.validator == "enum":
         return f"{got} is not one of {', '.join(_short(v) for v in value)}"
     if error.validator == "pattern":

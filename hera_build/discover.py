@@ -85,14 +85,11 @@ def _import(module: str) -> ModuleType:
                 f"module {module!r} cannot be imported: {exc.name!r} is not installed in this environment",
                 "install the project into the environment that runs hera-build (pip install -e .)",
             ) from exc
-        raise DiscoveryError(
-            f"importing module {module!r} failed: {exc}", "install the missing dependency"
-        ) from exc
-    except Exception as exc:  # noqa: BLE001 - user code can raise anything; show where
+        raise DiscoveryError(f"importing module {module!r} failed: {exc}", "install the missing dependency") from exc
+    except Exception as exc:
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         raise DiscoveryError(
-            f"importing module {module!r} failed: {type(exc).__name__}: {exc} "
-            f"(at {frame.filename}:{frame.lineno})",
+            f"importing module {module!r} failed: {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})",
             "fix the error in that module; run with --debug for the full traceback",
         ) from exc
 
@@ -122,7 +119,7 @@ def _kind(obj: Any) -> str:
 def _build(obj: Any, module: str, attribute: str) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = obj.to_dict()
-    except Exception as exc:  # noqa: BLE001 - Hera validation errors surface at build time
+    except Exception as exc:
         raise DiscoveryError(
             f"building {module}.{attribute} failed: {type(exc).__name__}: {exc}", "fix the object's definition"
         ) from exc
@@ -138,7 +135,7 @@ def discover(modules: Sequence[str], *, packages: Sequence[str] = ()) -> list[Di
     if not modules:
         raise DiscoveryError(
             "no modules to scan for Hera objects",
-            "set modules = [\"your_package.workflows\"] in [tool.hera-build], or run hera-build init",
+            'set modules = ["your_package.workflows"] in [tool.hera-build], or run hera-build init',
         )
     own = set(packages) or {_top_level(m) for m in modules}
     workflow_cls = _hera_workflow_class()

@@ -469,9 +469,9 @@ def _existing_config_error(pyproject: Path, what: str) -> ConfigError:
     )
 
 
-def _scan(options: InitOptions, root: Path, document: Mapping[str, Any], name: str) -> tuple[
-    tuple[PackageSource, ...], list[DiscoveredObject]
-]:
+def _scan(
+    options: InitOptions, root: Path, document: Mapping[str, Any], name: str
+) -> tuple[tuple[PackageSource, ...], list[DiscoveredObject]]:
     if options.modules:
         return (), discover(options.modules)
     packages = find_packages(root, document, name)

@@ -77,7 +77,9 @@ def _diff(path: Path, new: str) -> str:
 
 def _kustomization(directory: Path) -> str:
     resources = sorted(
-        p.name for p in directory.iterdir() if p.is_file() and p.suffix in (".yaml", ".json") and p.name != KUSTOMIZATION
+        p.name
+        for p in directory.iterdir()
+        if p.is_file() and p.suffix in (".yaml", ".json") and p.name != KUSTOMIZATION
     )
     document = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
     return yaml.safe_dump(document, sort_keys=False)

@@ -79,9 +79,13 @@ def run_command(
             stdin=subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        raise EngineError(f"{argv[0]} is not installed (not found on PATH)", missing_fix or f"install {argv[0]}") from None
+        raise EngineError(
+            f"{argv[0]} is not installed (not found on PATH)", missing_fix or f"install {argv[0]}"
+        ) from None
     except subprocess.TimeoutExpired:
-        raise HeraBuildError(f"{label} did not finish within {timeout:.0f}s", "check the network and try again") from None
+        raise HeraBuildError(
+            f"{label} did not finish within {timeout:.0f}s", "check the network and try again"
+        ) from None
     result = CommandResult(argv, completed.returncode, completed.stdout or "", completed.stderr or "")
     if check and not result.ok:
         tail = last_lines(result.stderr or result.stdout, 1)

@@ -68,7 +68,9 @@ def find_pyproject(start: Path) -> Path:
     """``start`` itself if it is a file, else ``start/pyproject.toml``."""
     path = start if start.is_file() else start / "pyproject.toml"
     if not path.is_file():
-        raise ConfigError(f"no pyproject.toml in {start}", "run hera-build in the project's directory or pass --project DIR")
+        raise ConfigError(
+            f"no pyproject.toml in {start}", "run hera-build in the project's directory or pass --project DIR"
+        )
     return path
 
 
@@ -78,7 +80,10 @@ def _requirements(values: Any, where: str, source: Path) -> tuple[Requirement, .
         try:
             result.append(Requirement(str(value)))
         except InvalidRequirement as exc:
-            raise ConfigError(f"invalid requirement {value!r} in {where} of {source}: {exc}", "use PEP 508 syntax, e.g. 'data-utils>=1,<2'") from None
+            raise ConfigError(
+                f"invalid requirement {value!r} in {where} of {source}: {exc}",
+                "use PEP 508 syntax, e.g. 'data-utils>=1,<2'",
+            ) from None
     return tuple(result)
 
 
@@ -90,10 +95,11 @@ def _dynamic_version(root: Path, name: str) -> tuple[str, str]:
     for isolated in (False, True):  # the current environment's backend first: fast, and offline
         try:
             metadata = build.util.project_wheel_metadata(root, isolated=isolated)
-        except Exception:  # noqa: BLE001, S112 - any backend failure: try isolation, then the installed dist
+        except Exception:  # noqa: BLE001 - any backend failure: try isolation, then the installed dist
             continue
-        if metadata.get("Version"):
-            return str(metadata["Version"]), "build backend metadata"
+        version = metadata["Version"]
+        if version:
+            return str(version), "build backend metadata"
     try:
         return importlib.metadata.version(name), "installed distribution"
     except importlib.metadata.PackageNotFoundError:
@@ -112,7 +118,9 @@ def load_project(path: Path | str = ".", *, version: str | None = None) -> Proje
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}", "fix the syntax at the position shown") from None
     table = document.get("project")
     if not isinstance(table, dict) or not table.get("name"):
-        raise ConfigError(f"{pyproject} has no [project] table with a name", "add [project] with name and version (PEP 621)")
+        raise ConfigError(
+            f"{pyproject} has no [project] table with a name", "add [project] with name and version (PEP 621)"
+        )
     name = str(table["name"])
     tool = document.get("tool", {}).get("hera-build", {})
     if not isinstance(tool, dict):
@@ -126,7 +134,9 @@ def load_project(path: Path | str = ".", *, version: str | None = None) -> Proje
     elif "version" in table.get("dynamic", ()):
         exact, source = _dynamic_version(root, name)
     else:
-        raise ConfigError(f"[project] in {pyproject} has no version", "set project.version or list it in project.dynamic")
+        raise ConfigError(
+            f"[project] in {pyproject} has no version", "set project.version or list it in project.dynamic"
+        )
     entry_points = table.get("entry-points", {}).get(ENTRY_POINT_GROUP, {})
     optional = {
         extra: _requirements(reqs, f"[project.optional-dependencies] {extra}", pyproject)

@@ -146,7 +146,9 @@ def shorten_name(name: str, limit: int) -> str:
     return f"{head}-{_short_hash(name)}"
 
 
-def versioned_name(name: str, version: ProjectVersion, name_format: str = DEFAULT_NAME_FORMAT, *, limit: int = MAX_NAME_LENGTH) -> str:
+def versioned_name(
+    name: str, version: ProjectVersion, name_format: str = DEFAULT_NAME_FORMAT, *, limit: int = MAX_NAME_LENGTH
+) -> str:
     """Render ``name_format`` for ``name`` at ``version``, shortened to ``limit`` characters.
 
     When the result is too long, the *original name* is cut and given a hash (of the full rendered name), so the

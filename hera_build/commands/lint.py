@@ -36,7 +36,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("files", nargs="*", type=Path, help="YAML files to lint instead of the project")
     add_project_args(parser)
-    parser.add_argument("--crd", type=Path, action="append", default=[], metavar="FILE", help="Argo CRD file (repeatable)")
+    parser.add_argument(
+        "--crd", type=Path, action="append", default=[], metavar="FILE", help="Argo CRD file (repeatable)"
+    )
     parser.add_argument("--json", action="store_true", help="print findings as JSON")
     parser.add_argument(
         "--allow-uppercase",
@@ -54,7 +56,7 @@ def crd_files(explicit: list[Path]) -> tuple[Path, ...]:
 
 
 def _load(files: list[Path]) -> list[dict[str, Any]]:
-    objects = []
+    objects: list[dict[str, Any]] = []
     for path in files:
         try:
             docs = yaml.safe_load_all(path.read_text(encoding="utf-8"))

@@ -37,7 +37,9 @@ def register(subparsers: Any) -> None:
     )
     add_project_args(parser)
     add_template_args(parser)
-    parser.add_argument("--out", type=Path, default=Path("dist/argo"), metavar="DIR", help="output folder (default: dist/argo)")
+    parser.add_argument(
+        "--out", type=Path, default=Path("dist/argo"), metavar="DIR", help="output folder (default: dist/argo)"
+    )
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml", help="file format (default: yaml)")
     parser.add_argument("--stdout", action="store_true", help="print all objects to stdout instead of writing files")
     parser.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
@@ -47,9 +49,22 @@ def register(subparsers: Any) -> None:
 
 def add_template_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--digest", metavar="SHA256", help="pin runner images to image:tag@DIGEST")
-    parser.add_argument("--lock", type=Path, metavar="FILE", help="pin provider refs to versions in uv.lock, poetry.lock or pylock.toml")
-    parser.add_argument("--crd", type=Path, action="append", default=[], metavar="FILE", help="also validate against this Argo CRD file (repeatable)")
-    parser.add_argument("--backend", choices=("docker", "buildpacks", "oci"), help="the backend the image is built with (buildpacks images need the CNB launcher in commands)")
+    parser.add_argument(
+        "--lock", type=Path, metavar="FILE", help="pin provider refs to versions in uv.lock, poetry.lock or pylock.toml"
+    )
+    parser.add_argument(
+        "--crd",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also validate against this Argo CRD file (repeatable)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("docker", "buildpacks", "oci"),
+        help="the backend the image is built with (buildpacks images need the CNB launcher in commands)",
+    )
 
 
 def options_from(args: argparse.Namespace) -> TemplateOptions:
@@ -103,11 +118,22 @@ def run(args: argparse.Namespace) -> int:
     written = write_output(files, args.out, force=args.force)
     by_name = {obj.name: str(written.directory / file_name(obj.manifest, args.format)) for obj in result.objects}
     if args.json:
-        print_json(summary(result, by_name) | {"out": str(written.directory), "new": list(written.new), "unchanged": list(written.unchanged), "replaced": list(written.replaced)})
+        print_json(
+            summary(result, by_name)
+            | {
+                "out": str(written.directory),
+                "new": list(written.new),
+                "unchanged": list(written.unchanged),
+                "replaced": list(written.replaced),
+            }
+        )
     else:
         for obj in result.objects[:_LISTED]:
             info(f"{obj.kind} {obj.source_name} -> {obj.name}")
         if len(result.objects) > _LISTED:
             info(f"... and {len(result.objects) - _LISTED} more (--json lists them all)")
-        info(f"wrote {len(written.new)} new, {len(written.unchanged)} unchanged, {len(written.replaced)} replaced in {written.directory}")
+        info(
+            f"wrote {len(written.new)} new, {len(written.unchanged)} unchanged, {len(written.replaced)} replaced "
+            f"in {written.directory}"
+        )
     return 0

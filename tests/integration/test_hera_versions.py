@@ -49,7 +49,9 @@ def hera5_python() -> Path:
 
 def emit_with(python: Path | str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "tests" / "packages")}
-    result = subprocess.run([str(python), "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [str(python), "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert result.returncode == 0, result.stderr
     data: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return data
@@ -58,7 +60,11 @@ def emit_with(python: Path | str) -> dict[str, Any]:
 def test_hera5_and_hera7_emit_the_same_pinned_templates() -> None:
     old, new = emit_with(hera5_python()), emit_with(sys.executable)
     assert old["hera"] == HERA5 and new["hera"].startswith("7.")
-    assert set(old["objects"]) == set(new["objects"]) == {"compat-add-v1-0-0", "compat-helper-v1-0-0", "compat-cron-v1-0-0"}
+    assert (
+        set(old["objects"])
+        == set(new["objects"])
+        == {"compat-add-v1-0-0", "compat-helper-v1-0-0", "compat-cron-v1-0-0"}
+    )
     assert old["objects"]["compat-add-v1-0-0"] == new["objects"]["compat-add-v1-0-0"]
     assert old["objects"]["compat-helper-v1-0-0"] == new["objects"]["compat-helper-v1-0-0"]
     add = old["objects"]["compat-add-v1-0-0"]

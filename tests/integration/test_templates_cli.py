@@ -49,7 +49,9 @@ def test_consumer_example_is_fully_pinned_and_valid_against_argo_crds(tmp_path: 
     cron = objects["nightly-train-v0-3-0"]
     assert cron["spec"]["workflowSpec"]["workflowTemplateRef"]["name"] == "train-pipeline-v0-3-0"
     kustomization = yaml.safe_load((out / "kustomization.yaml").read_text())
-    assert sorted(kustomization["resources"]) == sorted(p.name for p in out.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(kustomization["resources"]) == sorted(
+        p.name for p in out.glob("*.yaml") if p.name != "kustomization.yaml"
+    )
 
 
 def test_json_summary_says_what_each_ref_was_pinned_to_and_why(tmp_path: Path) -> None:
@@ -157,3 +159,29 @@ def test_lint_accepts_the_project_against_the_crds() -> None:
     result = run("lint", *crd_args())
     assert result.returncode == 0, result.stderr
     assert "ok: 2 objects pass" in result.stderr
+
+
+def test_custom_name_format_must_be_published_to_consumers(tmp_path: Path) -> None:
+    project = tmp_path / "ml-pipeline"
+    shutil.copytree(CONSUMER, project, ignore=shutil.ignore_patterns("dist", "*.egg-info"))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("[tool.hera-build]", '[tool.hera-build]\nname-format = "{name}-{slug}"'))
+    result = run("templates", "--stdout", cwd=project)
+    assert result.returncode == 1
+    assert "__hera_build_name_format__ = '{name}-{slug}'" in result.stderr
+
+
+def test_a_generated_project_of_hundreds_of_templates_is_valid_against_the_crds(tmp_path: Path) -> None:
+    from tests.support.genproject import generate
+
+    root = tmp_path / "gen"
+    generate(root, 300)
+    env = {**os.environ, "PYTHONPATH": str(root)}  # the generated project, importable by name
+    out = tmp_path / "argo"
+    result = run("templates", "--out", str(out), "--json", *crd_args(), cwd=root, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(result.stdout)
+    assert len(summary["objects"]) == 300
+    assert len(list(out.glob("workflowtemplate-*.yaml"))) == 300
+    refs = [r for obj in summary["objects"] for r in obj["refs"]]
+    assert refs and all(r["pinned"].endswith("-v1-0-0") and r["reason"] == "local" for r in refs)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 __all__ = ["generate"]
 
-_STEP = '''
+_STEP = """
 @script(constructor="runner")
 def step_{i}(x: int = {i}, label: str = "t{i}") -> str:
     return f"{{label}}:{{x * 2}}"
@@ -22,13 +22,13 @@ with WorkflowTemplate(name="gen-template-{i}", entrypoint="main") as template_{i
     with DAG(name="main"):
         first = step_{i}(name="run")
 {ref}
-'''
-_REF = '''        Task(
+"""
+_REF = """        Task(
             name="previous",
             template_ref=TemplateRef(name="gen-template-{prev}", template="step-{prev_dash}"),
             arguments={{"x": "1"}},
         )
-'''
+"""
 
 
 def generate(root: Path, count: int, *, per_module: int = 50, package: str = "genproject") -> list[str]:

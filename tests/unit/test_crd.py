@@ -197,7 +197,7 @@ def test_limits_templates_to_200(argo: CrdSchemas) -> None:
 
 def test_rejects_null_where_the_schema_is_not_nullable(argo: CrdSchemas) -> None:
     obj = template(serviceAccountName=None)
-    assert problems(argo.validate(obj)) == [("spec.serviceAccountName", "expected string, got null null")]
+    assert problems(argo.validate(obj)) == [("spec.serviceAccountName", "expected string, got null")]
 
 
 # --- list types ----------------------------------------------------------------------------------------------
@@ -324,6 +324,22 @@ def test_preserve_unknown_fields_keeps_known_fields_checked() -> None:
 def test_maps_accept_any_keys() -> None:
     schemas = widget_schemas({"type": "object", "additionalProperties": {"type": "string"}})
     assert schemas.validate(widget({"anything": "x"})) == []
+
+
+def test_any_of_branches_do_not_close_the_object() -> None:
+    properties = {"a": {"type": "string"}, "b": {"type": "string"}}
+    branches = [{"required": ["a"]}, {"properties": {"b": {"minLength": 1}}, "required": ["b"]}]
+    schemas = widget_schemas({"type": "object", "properties": properties, "anyOf": branches})
+    assert schemas.validate(widget({"a": "x", "b": "y"})) == []
+    assert problems(schemas.validate(widget({"a": "x", "c": "z"}))) == [("spec.c", "unknown field 'c'")]
+
+
+def test_nullable_objects_stay_closed() -> None:
+    schemas = widget_schemas({"type": "object", "nullable": True})
+    assert schemas.validate(widget(None)) == []
+    assert problems(schemas.validate(widget({"x": 1}))) == [
+        ("spec.x", "unknown field 'x' (this object takes no fields)")
+    ]
 
 
 def test_formats_do_not_break_validation() -> None:

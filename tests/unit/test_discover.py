@@ -28,7 +28,9 @@ def test_objects_imported_from_dependencies_are_not_collected(sample_packages: P
 
 def test_default_images_are_marked_and_explicit_ones_kept(sample_packages: Path) -> None:
     greet = discover(["sample_flows.workflows"])[0]
-    images = {t["name"]: (t.get("script") or t.get("container", {})).get("image") for t in greet.manifest["spec"]["templates"]}
+    images = {
+        t["name"]: (t.get("script") or t.get("container", {})).get("image") for t in greet.manifest["spec"]["templates"]
+    }
     assert images["hello"] == SENTINEL_IMAGE
     assert images["shared-step"] == SENTINEL_IMAGE, "a dependency's runner script inlined here runs in our image"
     assert images["plain"] == SENTINEL_IMAGE
@@ -48,7 +50,10 @@ def test_runner_entrypoints_use_dotted_module_names(sample_packages: Path) -> No
 
 
 def test_import_error_names_the_module_and_the_cause(sample_packages: Path) -> None:
-    with pytest.raises(DiscoveryError, match=r"importing module 'sample_flows.broken' failed: RuntimeError: boom at import \(at .*broken.py:3\)"):
+    with pytest.raises(
+        DiscoveryError,
+        match=r"importing module 'sample_flows.broken' failed: RuntimeError: boom at import \(at .*broken.py:3\)",
+    ):
         discover(["sample_flows.broken"])
 
 

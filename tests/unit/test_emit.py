@@ -130,7 +130,9 @@ def test_runner_command_goes_through_the_launcher(objects: list[DiscoveredObject
 
 
 def test_cron_names_are_cut_to_52_characters() -> None:
-    cron = DiscoveredObject("m", "c", "CronWorkflow", {"kind": "CronWorkflow", "metadata": {"name": "n" * 50}, "spec": {}})
+    cron = DiscoveredObject(
+        "m", "c", "CronWorkflow", {"kind": "CronWorkflow", "metadata": {"name": "n" * 50}, "spec": {}}
+    )
     name = local_names([cron], settings())[(False, "n" * 50)]
     assert len(name) == 52 and name.endswith("-v1-2-3")
 

@@ -139,6 +139,10 @@ def test_dynamic_version_falls_back_to_the_installed_distribution(tmp_path: Path
 
 
 def test_dynamic_version_that_nothing_gives_is_an_error(tmp_path: Path) -> None:
-    write(tmp_path, '[project]\nname = "not-installed-anywhere"\ndynamic = ["version"]\n[build-system]\nbuild-backend = "nope.nope"\n')
+    write(
+        tmp_path,
+        '[project]\nname = "not-installed-anywhere"\ndynamic = ["version"]\n'
+        '[build-system]\nbuild-backend = "nope.nope"\n',
+    )
     with pytest.raises(ConfigError, match="version of 'not-installed-anywhere' is dynamic"):
         load_project(tmp_path)

@@ -70,11 +70,11 @@ class Platform:
             raise BuildError(f"invalid platform {text!r}", "write it as os/architecture[/variant], e.g. linux/amd64")
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
-    def matches(self, entry: Mapping[str, Any]) -> bool:
-        """Whether an index entry's ``platform`` object is this platform (a missing variant matches any)."""
-        if entry.get("os") != self.os or entry.get("architecture") != self.architecture:
+    def matches(self, other: Platform) -> bool:
+        """Whether ``other`` (an index entry's or a config's platform) is this one; a missing variant matches."""
+        if other.os != self.os or other.architecture != self.architecture:
             return False
-        return self.variant is None or entry.get("variant") in (None, self.variant)
+        return self.variant is None or other.variant in (None, self.variant)
 
     def __str__(self) -> str:
         return f"{self.os}/{self.architecture}" + (f"/{self.variant}" if self.variant else "")
