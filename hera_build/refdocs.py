@@ -208,7 +208,7 @@ def _collect_models(roots: Iterable[Any]) -> tuple[ModelDoc, ...]:
     return tuple(
         ModelDoc(
             model.__name__,
-            _first_paragraph(model.__doc__ if model.__doc__ != getattr(model.__mro__[1], "__doc__", None) else None),
+            _first_paragraph(model.__doc__),
             tuple(_field_doc(name, annotation, info) for name, annotation, info in _model_fields(model)),
         )
         for model in seen
@@ -431,8 +431,6 @@ def _template_section(template: Mapping[str, Any], cache: dict[str, RunnerSignat
         lines += [signature.summary, ""]
     lines += _io_section("Inputs", template.get("inputs", {}), signature, outputs=False)
     lines += _io_section("Outputs", template.get("outputs", {}), signature, outputs=True)
-    if signature and not template.get("outputs") and signature.result:
-        lines += ["**Outputs**", "", f"The return value ({_code(signature.result)}) is printed: `outputs.result`.", ""]
     calls = _calls(template)
     if calls:
         lines += ["**Calls**", "", *_table(["Task", "Template", "Kind"], calls)]
@@ -499,7 +497,12 @@ def _object_page(obj: PinnedObject, result: TemplatesResult, cache: dict[str, Ru
     if spec.get("entrypoint"):
         facts.append(["Entrypoint", _code(spec["entrypoint"])])
     if obj.kind == "CronWorkflow":
-        facts.append(["Schedule", _code(obj.manifest.get("spec", {}).get("schedule", ""))])
+        cron = obj.manifest.get("spec", {})
+        schedules = cron.get("schedules") or ([cron["schedule"]] if cron.get("schedule") else [])
+        facts.append(["Schedule", ", ".join(_code(s) for s in schedules)])
+    runs = spec.get("workflowTemplateRef")
+    if isinstance(runs, dict) and runs.get("name"):
+        facts.append(["Runs", _code(runs["name"]) + (" (cluster scope)" if runs.get("clusterScope") else "")])
     facts += [["Image", _code(image)] for image in obj.images]
     lines += _table(["", ""], facts)
     lines += _usage(obj, spec)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and re-runnable) setup of everything hera-build's tests need, except the tests themselves:
 #   Debian packages -> Docker engine -> local registry on 127.0.0.1:5000 -> base image (imported + pushed)
-#   -> pack + CNB lifecycle built from Go modules.
+#   -> pack + CNB lifecycle built from Go modules -> the offline test builder (scripts/make-test-builder.sh).
 # Every step is idempotent and cached under ${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}; a second run
 # takes seconds. At the end it prints the `export` lines for the test suite; use them with
 #   eval "$(scripts/dev-up.sh --quiet)"      or      scripts/dev-up.sh --env-only > .env.sh
@@ -27,6 +27,7 @@ env_lines() {
   "$HERE/base-image.sh" --print-env
   echo "export HERA_BUILD_TEST_REGISTRY=$HERA_BUILD_REGISTRY"
   "$HERE/build-pack.sh" --print-env
+  if [ -x "$HERE/make-test-builder.sh" ]; then "$HERE/make-test-builder.sh" --print-env; fi
   echo "export HERA_BUILD_CI_CACHE=$HERA_BUILD_CI_CACHE"
 }
 if [ "$ENV_ONLY" = 1 ]; then env_lines; exit 0; fi
@@ -44,6 +45,8 @@ step "start Docker engine" "$HERE/start-docker.sh"
 step "start local registry" "$HERE/start-registry.sh"
 step "base image" "$HERE/base-image.sh" --push
 step "pack + lifecycle" "$HERE/build-pack.sh"
+# The offline CNB test builder (another script's job), when present.
+if [ -x "$HERE/make-test-builder.sh" ]; then step "test builder" "$HERE/make-test-builder.sh"; fi
 
 if [ "$QUIET" = 0 ]; then
   {

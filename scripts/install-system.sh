@@ -54,5 +54,11 @@ fi
 cleanup() { if [ "$created_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; }
 trap cleanup EXIT
 
-timeout 1800 "${APT[@]}" install --no-install-recommends "${missing[@]}"
+if ! timeout 1800 "${APT[@]}" install --no-install-recommends "${missing[@]}"; then
+  # Stale package lists (a .deb that the mirror no longer has): refresh once and retry.
+  [ "$need_update" = 1 ] && hb_die "apt-get install failed"
+  hb_log "install failed; apt-get update and one retry"
+  timeout 900 "${APT[@]}" update
+  timeout 1800 "${APT[@]}" install --no-install-recommends "${missing[@]}"
+fi
 hb_log "installed: ${missing[*]}"

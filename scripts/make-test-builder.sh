@@ -16,7 +16,12 @@ TAG="${HERA_BUILD_TEST_BUILDER_TAG:-bookworm}"
 BUILD_IMAGE="hera-build-test-stack-build:$TAG"
 RUN_IMAGE="hera-build-test-stack-run:$TAG"
 BUILDER="${HERA_BUILD_TEST_BUILDER:-hera-build-test-builder:$TAG}"
-PACK="${HERA_BUILD_TEST_PACK:-$(command -v pack || echo "$HERA_BUILD_CI_CACHE/bin/pack")}"
+REGISTRY="$HERA_BUILD_REGISTRY"
+# `pack build --publish` reads the run image from the output image's registry: the builder lists a copy of the run
+# image in the local registry as a mirror, and pack picks the mirror on the registry it publishes to.
+RUN_MIRROR="$REGISTRY/$RUN_IMAGE"
+PACK="${HERA_BUILD_TEST_PACK:-$HERA_BUILD_CI_CACHE/bin/pack}"
+[ -x "$PACK" ] || PACK="$(command -v pack || echo "$PACK")"
 LIFECYCLE_DIR="${HERA_BUILD_TEST_LIFECYCLE_DIR:-}"
 FORCE=0; PRINT_ONLY=0
 
@@ -26,6 +31,7 @@ Usage: $0 [--force] [--print-env] [-h|--help]
 
 Creates, from the base image '$BASE' (\$HERA_BUILD_TEST_BASE_IMAGE):
   $BUILD_IMAGE, $RUN_IMAGE   stack images (buildpacks/builder/stack.Dockerfile)
+  $RUN_MIRROR  the run image, pushed when the registry answers
   $BUILDER                   builder: buildpacks/hera-runner + the lifecycle in \$HERA_BUILD_TEST_LIFECYCLE_DIR
                              (default: the newest \${HERA_BUILD_CI_CACHE}/lifecycle/v*), made with
                              '$PACK builder create --pull-policy never'
@@ -50,6 +56,7 @@ print_env() {
   echo "export HERA_BUILD_TEST_BUILDER=$BUILDER"
   echo "export HERA_BUILD_TEST_STACK_BUILD_IMAGE=$BUILD_IMAGE"
   echo "export HERA_BUILD_TEST_STACK_RUN_IMAGE=$RUN_IMAGE"
+  echo "export HERA_BUILD_TEST_STACK_RUN_MIRROR=$RUN_MIRROR"
 }
 if [ "$PRINT_ONLY" = 1 ]; then print_env; exit 0; fi
 
@@ -98,12 +105,20 @@ build_stack() { # TARGET IMAGE
 build_stack build "$BUILD_IMAGE"
 build_stack run "$RUN_IMAGE"
 
+if curl -sf --max-time 5 -o /dev/null "http://$REGISTRY/v2/"; then
+  docker tag "$RUN_IMAGE" "$RUN_MIRROR"
+  timeout 300 docker push -q "$RUN_MIRROR" >/dev/null || hb_die "docker push $RUN_MIRROR failed"
+  hb_log "run image mirror $RUN_MIRROR pushed"
+else
+  hb_log "registry $REGISTRY does not answer: run image mirror not pushed (publishing tests need it)"
+fi
+
 # ---------- 2. builder ----------
 PACK_VERSION="$("$PACK" --version | head -n 1)"
 BUILDER_KEY="$(printf '%s\n' "$(docker image inspect --format '{{.Id}}' "$BUILD_IMAGE")" \
   "$(docker image inspect --format '{{.Id}}' "$RUN_IMAGE")" "$(hash_of "$BP_SRC")" \
   "$(hash_of "$LIFECYCLE_DIR/lifecycle.toml" "$LIFECYCLE_DIR/lifecycle/lifecycle" "$LIFECYCLE_DIR/lifecycle/launcher")" \
-  "$PACK_VERSION" | sha256sum | cut -d ' ' -f 1)"
+  "$PACK_VERSION" "$RUN_MIRROR" | sha256sum | cut -d ' ' -f 1)"
 DESCRIPTION="hera-build offline test builder; inputs sha256:$BUILDER_KEY"
 current="$(docker image inspect --format '{{ index .Config.Labels "io.buildpacks.builder.metadata" }}' "$BUILDER" 2>/dev/null || true)"
 if [ "$FORCE" = 0 ] && [[ "$current" == *"$DESCRIPTION"* ]]; then
@@ -133,6 +148,7 @@ image = "$BUILD_IMAGE"
 
 [[run.images]]
 image = "$RUN_IMAGE"
+mirrors = ["$RUN_MIRROR"]
 
 [[targets]]
 os = "linux"

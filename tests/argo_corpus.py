@@ -1,4 +1,4 @@
-"""Argo's reference data for tests: its CRDs and its example manifests (``../shared/argo`` from the repo root).
+"""Argo's reference data for tests: its CRDs and example manifests (``../shared/argo`` from the repo root).
 
 They are not part of the project, so tests that need them skip, loudly and with the reason, when they are
 missing, except in CI (``$CI`` set), where a missing corpus fails the test instead of hiding it.
@@ -27,7 +27,7 @@ DEFAULT_ARGO_DIR = REPO_ROOT.parent / "shared" / "argo"
 
 @dataclass(frozen=True)
 class CorpusObject:
-    """One workflow object from the examples: ``where`` is ``file.yaml`` or ``file.yaml#2`` for later documents."""
+    """One workflow object from the examples; ``where`` is ``file.yaml``, or ``file.yaml#2`` and so on."""
 
     where: str
     manifest: dict[str, Any]

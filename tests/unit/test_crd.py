@@ -1,4 +1,4 @@
-"""Validation against Argo's CRD schemas: Kubernetes' structural-schema dialect, read as the API server does."""
+"""Validation against Argo's CRD schemas, in Kubernetes' structural-schema dialect."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import copy
 import inspect
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -49,7 +50,7 @@ def problems(findings: list[Finding]) -> list[tuple[str, str]]:
     return [(f.path, f.message) for f in findings]
 
 
-# --- the corpus ----------------------------------------------------------------------------------------------
+# --- the corpus ---------------------------------------------------------------------------------------------
 
 
 def test_accepts_every_object_in_argos_examples(argo: CrdSchemas) -> None:
@@ -69,7 +70,7 @@ def test_converted_schemas_are_valid_draft7(argo: CrdSchemas) -> None:
         Draft7Validator.check_schema(schema)
 
 
-# --- unknown fields ------------------------------------------------------------------------------------------
+# --- unknown fields -----------------------------------------------------------------------------------------
 
 
 def test_rejects_unknown_fields_and_suggests_the_known_one(argo: CrdSchemas) -> None:
@@ -124,7 +125,7 @@ def test_allows_unknown_fields_where_the_schema_preserves_them(argo: CrdSchemas)
     assert argo.validate(obj) == []
 
 
-# --- types, int-or-string, patterns --------------------------------------------------------------------------
+# --- types, int-or-string, patterns -------------------------------------------------------------------------
 
 
 def test_rejects_wrong_types_and_says_to_quote_numbers(argo: CrdSchemas) -> None:
@@ -200,7 +201,7 @@ def test_rejects_null_where_the_schema_is_not_nullable(argo: CrdSchemas) -> None
     assert problems(argo.validate(obj)) == [("spec.serviceAccountName", "expected string, got null")]
 
 
-# --- list types ----------------------------------------------------------------------------------------------
+# --- list types ---------------------------------------------------------------------------------------------
 
 
 def test_rejects_duplicate_keys_in_map_lists(argo: CrdSchemas) -> None:
@@ -221,7 +222,7 @@ def test_applies_defaults_before_comparing_map_list_keys(argo: CrdSchemas) -> No
     assert [f.path for f in argo.validate(obj)] == ["spec.templates[0].container.ports[1]"]
 
 
-# --- kinds and loading ---------------------------------------------------------------------------------------
+# --- kinds and loading --------------------------------------------------------------------------------------
 
 
 def test_reports_kinds_without_a_schema(argo: CrdSchemas) -> None:
@@ -273,7 +274,7 @@ def test_default_crd_paths_come_from_the_environment(tmp_path: Path) -> None:
         default_crd_paths({CRD_DIR_ENV: str(tmp_path / "nowhere")})
 
 
-# --- the structural-schema dialect, on small CRDs ------------------------------------------------------------
+# --- the structural-schema dialect, on small CRDs -----------------------------------------------------------
 
 
 def synthetic_crd(schema: dict[str, Any], *, served: bool = True) -> dict[str, Any]:
@@ -392,14 +393,14 @@ def test_reads_v1beta1_crds_with_a_top_level_schema() -> None:
     assert len(schemas.validate(widget(1))) == 1
 
 
-# --- a generated Hera project --------------------------------------------------------------------------------
+# --- a generated Hera project -------------------------------------------------------------------------------
 
 IMAGE = "registry.example/team/flows:1.2.3@sha256:" + "a" * 64
-F = TypeVar("F")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def evaluated(function: F) -> F:
-    """Hera reads ``inspect.signature``, whose annotations stay strings under ``from __future__ import annotations``."""
+    """Evaluate annotations for Hera, which reads ``inspect.signature`` (strings under PEP 563)."""
     function.__signature__ = inspect.signature(function, eval_str=True)  # type: ignore[attr-defined]
     return function
 
@@ -424,6 +425,7 @@ def hera_template(index: int) -> dict[str, Any]:
         with DAG(name="main"):
             first = prepare(arguments={"count": "{{workflow.parameters.count}}"})
             second = report(arguments={"value": first.result})
+            assert isinstance(first, Task) and isinstance(second, Task)
             shared = Task(
                 name="shared",
                 template_ref=TemplateRef(name="flow-000-v1-2-3", template="report"),

@@ -31,7 +31,9 @@ def needs(name: str, *parameters: str, **fields: Any) -> dict[str, Any]:
     return container(name, inputs={"parameters": [{"name": p} for p in parameters]}, **fields)
 
 
-def obj(kind: str = "WorkflowTemplate", name: str | None = "flow", templates: Any = (), **spec: Any) -> dict[str, Any]:
+def obj(
+    kind: str = "WorkflowTemplate", name: str | None = "flow", templates: Any = (), **spec: Any
+) -> dict[str, Any]:
     metadata = {"name": name} if name is not None else {}
     body = {"templates": list(templates), **spec}
     if kind == "CronWorkflow":
@@ -56,7 +58,7 @@ def args(**values: str) -> dict[str, Any]:
     return {"parameters": [{"name": k, "value": v} for k, v in values.items()]}
 
 
-# --- the corpus ----------------------------------------------------------------------------------------------
+# --- the corpus ---------------------------------------------------------------------------------------------
 
 
 def test_accepts_every_object_in_argos_examples() -> None:
@@ -75,7 +77,7 @@ def test_strict_names_only_add_our_own_rules_on_argos_examples() -> None:
     assert {f.severity for f in relaxed} == {"warning"}
 
 
-# --- object names --------------------------------------------------------------------------------------------
+# --- object names -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["Flow", "my_flow", "flow-", "-flow", "flow..v1"])
@@ -89,7 +91,9 @@ def test_accepts_dots_in_object_names() -> None:
     assert lint([obj(name="flow.v1-2-0", templates=[container("main")])]) == []
 
 
-@pytest.mark.parametrize(("kind", "limit"), [("WorkflowTemplate", 63), ("Workflow", 63), ("CronWorkflow", 52)])
+@pytest.mark.parametrize(
+    ("kind", "limit"), [("WorkflowTemplate", 63), ("Workflow", 63), ("CronWorkflow", 52)]
+)
 def test_limits_object_name_length_by_kind(kind: str, limit: int) -> None:
     extra = {"entrypoint": "main"} if kind != "WorkflowTemplate" else {}
     assert lint([obj(kind, "a" * limit, [container("main")], **extra)]) == []
@@ -102,7 +106,9 @@ def test_limits_object_name_length_by_kind(kind: str, limit: int) -> None:
 
 def test_accepts_generate_name_prefixes_ending_in_a_dash() -> None:
     workflow = obj("Workflow", None, [container("main")], entrypoint="main")
-    workflow["metadata"] = {"generateName": "hello-world-with-a-rather-long-prefix-that-kubernetes-truncates-"}
+    workflow["metadata"] = {
+        "generateName": "hello-world-with-a-rather-long-prefix-that-kubernetes-truncates-"
+    }
     assert lint([workflow]) == []
 
 
@@ -132,19 +138,22 @@ def test_rejects_kinds_that_are_not_workflows() -> None:
     assert [(f.object_name, f.message) for f in findings] == [
         (
             "ConfigMap/c",
-            "kind 'ConfigMap' is not one of ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate",
+            "kind 'ConfigMap' is not one of "
+            "ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate",
         )
     ]
 
 
-# --- template, step and task names ---------------------------------------------------------------------------
+# --- template, step and task names --------------------------------------------------------------------------
 
 
 def test_rejects_uppercase_task_names() -> None:
     template = obj(templates=[dag("main", {"name": "Train", "template": "fit"}), container("fit")])
     message = "task name 'Train' has upper-case letters; pods are named after it: use 'train'"
     assert errors(lint([template])) == [("spec.templates[0].dag.tasks[0].name", message)]
-    assert warnings(lint([template], strict_names=False)) == [("spec.templates[0].dag.tasks[0].name", message)]
+    assert warnings(lint([template], strict_names=False)) == [
+        ("spec.templates[0].dag.tasks[0].name", message)
+    ]
 
 
 @pytest.mark.parametrize("name", ["fit.model", "fit_model", "-fit", "fit model"])
@@ -200,7 +209,9 @@ def test_allows_the_same_task_name_in_different_dags() -> None:
 
 
 def test_rejects_task_names_starting_with_a_digit_when_the_dag_uses_depends() -> None:
-    main = dag("main", {"name": "1st", "template": "fit"}, {"name": "second", "template": "fit", "depends": "1st"})
+    main = dag(
+        "main", {"name": "1st", "template": "fit"}, {"name": "second", "template": "fit", "depends": "1st"}
+    )
     assert errors(lint([obj(templates=[main, container("fit")])])) == [
         (
             "spec.templates[0].dag.tasks[0].name",
@@ -243,7 +254,7 @@ def test_rejects_duplicate_parameter_names() -> None:
     assert [path for path, _ in errors(lint([template]))] == ["spec.arguments.parameters[2].name"]
 
 
-# --- entrypoint ----------------------------------------------------------------------------------------------
+# --- entrypoint ---------------------------------------------------------------------------------------------
 
 
 def test_rejects_an_entrypoint_that_names_no_template() -> None:
@@ -264,7 +275,9 @@ def test_requires_an_entrypoint_for_workflows_but_not_for_templates() -> None:
 
 
 def test_workflow_arguments_must_supply_the_entrypoints_inputs() -> None:
-    workflow = obj("Workflow", templates=[needs("main", "date", "mode")], entrypoint="main", arguments=args(date="x"))
+    workflow = obj(
+        "Workflow", templates=[needs("main", "date", "mode")], entrypoint="main", arguments=args(date="x")
+    )
     assert errors(lint([workflow])) == [
         (
             "spec.arguments.parameters",
@@ -297,7 +310,7 @@ def test_cron_workflows_need_a_schedule() -> None:
     assert errors(lint([cron])) == [("spec.schedules", "a CronWorkflow needs at least one schedule")]
 
 
-# --- local template references -------------------------------------------------------------------------------
+# --- local template references ------------------------------------------------------------------------------
 
 
 def test_rejects_steps_and_tasks_naming_a_missing_template() -> None:
@@ -373,6 +386,14 @@ def test_arguments_need_a_value_or_value_from() -> None:
     ]
 
 
+def test_steps_and_tasks_must_call_something() -> None:
+    templates = [steps("main", [{"name": "a"}]), dag("graph", {"name": "b"})]
+    assert errors(lint([obj(templates=templates)])) == [
+        ("spec.templates[0].steps[0][0]", "a step needs 'template', 'templateRef' or 'inline'"),
+        ("spec.templates[1].dag.tasks[0]", "a task needs 'template', 'templateRef' or 'inline'"),
+    ]
+
+
 def test_rejects_both_template_and_template_ref() -> None:
     task = {"name": "a", "template": "fit", "templateRef": {"name": "other", "template": "fit"}}
     assert errors(lint([obj(templates=[dag("main", task), container("fit")])])) == [
@@ -380,7 +401,7 @@ def test_rejects_both_template_and_template_ref() -> None:
     ]
 
 
-# --- templateRefs --------------------------------------------------------------------------------------------
+# --- templateRefs -------------------------------------------------------------------------------------------
 
 
 def provider(kind: str = "WorkflowTemplate", name: str = "data-utils-v1-4-0") -> dict[str, Any]:
@@ -484,7 +505,7 @@ def test_template_refs_need_a_name_and_a_template() -> None:
     ]
 
 
-# --- template types and DAG rules ----------------------------------------------------------------------------
+# --- template types and DAG rules ---------------------------------------------------------------------------
 
 
 def test_rejects_templates_without_a_type() -> None:
@@ -589,13 +610,15 @@ def test_rejects_undefined_targets_and_empty_dags() -> None:
 
 
 def test_lifecycle_hooks_other_than_exit_need_an_expression() -> None:
-    template = obj(templates=[container("main")], hooks={"exit": {"template": "main"}, "running": {"template": "main"}})
+    template = obj(
+        templates=[container("main")], hooks={"exit": {"template": "main"}, "running": {"template": "main"}}
+    )
     assert errors(lint([template])) == [
         ("spec.hooks.running", "lifecycle hook 'running' needs an expression (only 'exit' runs without one)")
     ]
 
 
-# --- the CRDs' CEL rules -------------------------------------------------------------------------------------
+# --- the CRDs' CEL rules ------------------------------------------------------------------------------------
 
 
 def test_rejects_artifacts_with_two_locations() -> None:
@@ -634,7 +657,7 @@ def test_rejects_resources_duration_in_realtime_gauges() -> None:
     ]
 
 
-# --- CRD schemas through lint, and reporting -----------------------------------------------------------------
+# --- CRD schemas through lint, and reporting ----------------------------------------------------------------
 
 
 def test_runs_the_crd_schema_when_given() -> None:
@@ -672,7 +695,9 @@ def test_findings_read_as_one_line() -> None:
 def test_paths_quote_keys_that_are_not_identifiers() -> None:
     parts = ("metadata", "annotations", "workflows.argoproj.io/title")
     assert format_path(parts) == 'metadata.annotations["workflows.argoproj.io/title"]'
-    assert format_path(("spec", "templates", 2, "steps", 0, 1, "name")) == "spec.templates[2].steps[0][1].name"
+    assert (
+        format_path(("spec", "templates", 2, "steps", 0, 1, "name")) == "spec.templates[2].steps[0][1].name"
+    )
 
 
 def test_object_labels_name_the_kind() -> None:

@@ -17,17 +17,14 @@ from typing import IO, Any
 
 from hera_build.backends.oci.model import copy_and_hash, digest_hex, file_digest
 from hera_build.errors import BuildError
+from hera_build.probe import default_cache_dir as hera_build_cache_dir
 
 __all__ = ["default_cache_dir", "OciCache"]
 
 
 def default_cache_dir() -> Path:
-    """``$HERA_BUILD_CACHE_DIR/oci``, else ``$XDG_CACHE_HOME/hera-build/oci``, else ``~/.cache/hera-build/oci``."""
-    explicit = os.environ.get("HERA_BUILD_CACHE_DIR")
-    if explicit:
-        return Path(explicit) / "oci"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "hera-build" / "oci"
+    """``oci/`` in hera-build's cache directory (``$HERA_BUILD_CACHE_DIR``, else the XDG cache)."""
+    return hera_build_cache_dir() / "oci"
 
 
 class OciCache:
