@@ -135,16 +135,12 @@ class CrdSchemas:
             try:
                 stat = resolved.stat()
             except OSError as error:
-                raise ConfigError(
-                    f"cannot read CRD file {path}: {error.strerror}", "check the path"
-                ) from error
+                raise ConfigError(f"cannot read CRD file {path}: {error.strerror}", "check the path") from error
             keys.append((str(resolved), stat.st_mtime_ns, stat.st_size))
         return _load_files(tuple(keys))
 
     @classmethod
-    def from_documents(
-        cls, documents: Iterable[Mapping[str, Any]], *, source: str = "<documents>"
-    ) -> CrdSchemas:
+    def from_documents(cls, documents: Iterable[Mapping[str, Any]], *, source: str = "<documents>") -> CrdSchemas:
         """Build from parsed CRD documents; documents of other kinds are skipped."""
         return cls(_schemas_of_documents(documents, source))
 
@@ -164,9 +160,7 @@ class CrdSchemas:
         validator = self._validators.get(key)
         if validator is None:
             known = ", ".join(f"{v} {k}" for v, k in sorted(self._validators)) or "none"
-            return [
-                Finding(name, "", f"no CRD schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})")
-            ]
+            return [Finding(name, "", f"no CRD schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})")]
         findings = [f for error in validator.iter_errors(obj) for f in _findings_of_error(name, error)]
         return sorted(set(findings), key=lambda f: (f.path, f.message))
 
@@ -188,9 +182,7 @@ def _read_documents(path: Path) -> list[Any]:
     except OSError as error:
         raise ConfigError(f"cannot read CRD file {path}: {error.strerror}", "check the path") from error
     except yaml.YAMLError as error:
-        raise ConfigError(
-            f"CRD file {path} is not valid YAML: {error}", "re-export it with kubectl"
-        ) from error
+        raise ConfigError(f"CRD file {path} is not valid YAML: {error}", "re-export it with kubectl") from error
 
 
 def _schemas_of_documents(documents: Iterable[Any], source: str) -> dict[tuple[str, str], Mapping[str, Any]]:
@@ -220,9 +212,7 @@ def _schemas_of_crd(crd: Mapping[str, Any], source: str) -> dict[tuple[str, str]
     spec = crd.get("spec") or {}
     group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
     if not isinstance(group, str) or not isinstance(kind, str):
-        raise ConfigError(
-            f"{source}: a CustomResourceDefinition lacks spec.group or spec.names.kind", "re-export it"
-        )
+        raise ConfigError(f"{source}: a CustomResourceDefinition lacks spec.group or spec.names.kind", "re-export it")
     legacy = (spec.get("validation") or {}).get("openAPIV3Schema")  # apiextensions.k8s.io/v1beta1
     schemas: dict[tuple[str, str], Mapping[str, Any]] = {}
     for version in spec.get("versions") or ():
@@ -252,9 +242,7 @@ def _convert(node: Mapping[str, Any], *, closed: bool = True) -> dict[str, Any]:
     """
     out: dict[str, Any] = {key: value for key, value in node.items() if key in _KEPT_KEYWORDS}
     if isinstance(node.get("properties"), Mapping):
-        out["properties"] = {
-            name: _convert(child, closed=closed) for name, child in node["properties"].items()
-        }
+        out["properties"] = {name: _convert(child, closed=closed) for name, child in node["properties"].items()}
     if isinstance(node.get("items"), Mapping):
         out["items"] = _convert(node["items"], closed=closed)
     additional = node.get("additionalProperties")
@@ -361,9 +349,7 @@ def _unknown_fields(name: str, path: list[str | int], error: ValidationError) ->
     instance: Any = error.instance
     for key in sorted(set(instance) - set(known), key=str):
         close = difflib.get_close_matches(str(key), known, n=1)
-        hint = (
-            f" (did you mean {close[0]!r}?)" if close else "" if known else " (this object takes no fields)"
-        )
+        hint = f" (did you mean {close[0]!r}?)" if close else "" if known else " (this object takes no fields)"
         yield Finding(name, format_path([*path, str(key)]), f"unknown field {str(key)!r}{hint}")
 
 
@@ -375,11 +361,7 @@ def _describe(error: ValidationError) -> str:
     if error.validator == "type":
         expected = " or ".join(value) if isinstance(value, list) else str(value)
         actual = _JSON_TYPES.get(type(instance), type(instance).__name__)
-        hint = (
-            "; quote it in YAML"
-            if "string" in expected and actual in ("integer", "number", "boolean")
-            else ""
-        )
+        hint = "; quote it in YAML" if "string" in expected and actual in ("integer", "number", "boolean") else ""
         shown = "" if instance is None else f" {got}"
         return f"expected {expected}, got {actual}{shown}{hint}"
     if error.validator == "enum":

@@ -7,6 +7,8 @@ Images carry the commit as ``org.opencontainers.image.revision``; release pipeli
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 from hera_build.errors import HeraBuildError
 from hera_build.process import run_command
 
-__all__ = ["GitInfo", "git_info", "sanitize_remote_url"]
+__all__ = ["GitInfo", "git_info", "sanitize_remote_url", "dirty_fingerprint"]
 
 _TIMEOUT = 30.0
 _CREDENTIALS_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
@@ -65,3 +67,36 @@ def git_info(path: Path) -> GitInfo | None:
         dirty=bool(status),
         remote_url=sanitize_remote_url(remote) if remote else None,
     )
+
+
+def _hash_worktree_file(path: Path) -> str:
+    if path.is_symlink():
+        return "link:" + os.readlink(path)
+    if not path.is_file():
+        return "deleted"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def dirty_fingerprint(path: Path, *, exclude: tuple[Path, ...] = ()) -> str | None:
+    """A hash of the uncommitted state under ``path``: ``HEAD`` plus the content of every changed, deleted or
+    untracked (not ignored) file, so the same dirty tree always gives the same value. ``None`` when the tree is
+    clean or not in git. ``exclude`` names folders and files under ``path`` that do not count (what hera-build
+    itself writes, such as the output folder)."""
+    head = _git(path, "rev-parse", "--verify", "--quiet", "HEAD^{commit}")
+    top = _git(path, "rev-parse", "--show-toplevel")
+    if not head or not top:
+        return None
+    root = path.resolve()
+    spec = [
+        ".",
+        *(f":(exclude){os.path.relpath(p.resolve(), root)}" for p in exclude if p.resolve().is_relative_to(root)),
+    ]
+    changed = _git(path, "diff", "--name-only", "-z", "--no-renames", "HEAD", "--", *spec) or ""
+    untracked = _git(path, "ls-files", "--others", "--exclude-standard", "--full-name", "-z", "--", *spec) or ""
+    names = sorted({name for name in (*changed.split("\0"), *untracked.split("\0")) if name})
+    if not names:
+        return None
+    digest = hashlib.sha256(head.encode() + b"\n")
+    for name in names:
+        digest.update(f"{name}\0{_hash_worktree_file(Path(top) / name)}\n".encode())
+    return digest.hexdigest()

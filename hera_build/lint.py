@@ -1,8 +1,9 @@
 """Argo's own rules for the objects we emit, checked before anything is written.
 
 ``kubectl apply`` checks no references and a v4 API server checks only the CRD schema, so a broken reference
-or a duplicate task name would otherwise surface when a Workflow runs. These checks mirror Argo's
-``workflow/validate`` package (v4) and the CEL rules in its CRDs; :mod:`hera_build.crd` adds the schema.
+or a duplicate task name would otherwise surface when a Workflow runs. These checks follow the structural
+rules of Argo's ``workflow/validate`` package (v4; not its ``{{variable}}`` resolution) and the CEL rules in
+its CRDs; :mod:`hera_build.crd` adds the schema.
 
 Template, step and task names: Argo accepts upper case, but pods are named after them, so upper case is an
 error for objects we emit (``strict_names=True``) and a warning otherwise. ``strict_names`` also makes a
@@ -105,9 +106,7 @@ def object_label(obj: Mapping[str, Any]) -> str:
     """``Kind/name`` (``Kind/prefix*`` for a generated name): names alone collide across kinds."""
     metadata = obj.get("metadata")
     metadata = metadata if isinstance(metadata, Mapping) else {}
-    name = metadata.get("name") or (
-        f"{metadata['generateName']}*" if metadata.get("generateName") else "<unnamed>"
-    )
+    name = metadata.get("name") or (f"{metadata['generateName']}*" if metadata.get("generateName") else "<unnamed>")
     return f"{obj.get('kind') or '<no kind>'}/{name}"
 
 
@@ -117,8 +116,7 @@ def raise_for_findings(findings: Iterable[Finding]) -> None:
     if not errors:
         return
     lines = "\n".join(
-        f"  {f.object_name} {f.path}: {f.message}" if f.path else f"  {f.object_name}: {f.message}"
-        for f in errors
+        f"  {f.object_name} {f.path}: {f.message}" if f.path else f"  {f.object_name}: {f.message}" for f in errors
     )
     raise LintError(
         f"{len(errors)} problem{'s' if len(errors) != 1 else ''} that Argo would reject:\n{lines}",
@@ -240,9 +238,7 @@ def _check_metadata(metadata: Any, ctx: _Context) -> None:
         # The API server checks the prefix with a trailing '-' masked, then truncates it to 58 characters.
         masked = generate_name[:-1] + "a" if generate_name.endswith("-") else generate_name
         if not _DNS_SUBDOMAIN.match(masked) or len(masked) > 253:
-            ctx.error(
-                ("metadata", "generateName"), f"{generate_name!r} is not a valid name prefix: {_DNS_RULE}"
-            )
+            ctx.error(("metadata", "generateName"), f"{generate_name!r} is not a valid name prefix: {_DNS_RULE}")
     else:
         ctx.strict(("metadata",), "has neither name nor generateName; the API server rejects the object")
 
@@ -335,9 +331,7 @@ def _check_template_type(template: Mapping[str, Any], parts: PathParts, ctx: _Co
     if _NON_LEAF_TYPES.intersection(types):
         for key in ("timeout", "pendingTimeout", "activeDeadlineSeconds"):
             if template.get(key) not in (None, ""):
-                ctx.error(
-                    (*parts, key), f"{key} applies to leaf templates only, not to steps or dag templates"
-                )
+                ctx.error((*parts, key), f"{key} applies to leaf templates only, not to steps or dag templates")
     elif types and template.get("parallelism") is not None:
         ctx.error((*parts, "parallelism"), "parallelism is only valid for steps and dag templates")
 
@@ -382,9 +376,7 @@ def _check_dag(dag: Mapping[str, Any], parts: PathParts, ctx: _Context) -> None:
     _check_targets(dag.get("target"), (*parts, "target"), by_name, ctx)
 
 
-def _check_task_dependency_style(
-    task: Mapping[str, Any], parts: PathParts, uses_depends: bool, ctx: _Context
-) -> None:
+def _check_task_dependency_style(task: Mapping[str, Any], parts: PathParts, uses_depends: bool, ctx: _Context) -> None:
     name = task.get("name")
     if (uses_depends or task.get("dependencies")) and isinstance(name, str) and name[:1].isdigit():
         ctx.error(
@@ -394,9 +386,7 @@ def _check_task_dependency_style(
     if uses_depends and task.get("dependencies"):
         ctx.error((*parts, "dependencies"), "cannot use both 'depends' and 'dependencies' in one DAG")
     if uses_depends and task.get("continueOn") is not None:
-        ctx.error(
-            (*parts, "continueOn"), "cannot use 'continueOn' with 'depends': write 'depends: \"x.Failed\"'"
-        )
+        ctx.error((*parts, "continueOn"), "cannot use 'continueOn' with 'depends': write 'depends: \"x.Failed\"'")
 
 
 def _check_task_dependencies(
@@ -427,9 +417,7 @@ def _check_task_dependencies(
                 (*parts, key),
                 f"depends on task {name!r}, which this DAG does not define{_did_you_mean(name, by_name)}",
             )
-        elif result in _ITEM_RESULTS and not any(
-            target.get(k) for k in ("withItems", "withParam", "withSequence")
-        ):
+        elif result in _ITEM_RESULTS and not any(target.get(k) for k in ("withItems", "withParam", "withSequence")):
             ctx.error(
                 (*parts, key),
                 f"{name}.{result} needs {name!r} to loop (withItems, withParam or withSequence)",
@@ -498,9 +486,7 @@ def _check_entrypoint(spec: Mapping[str, Any], base: PathParts, ctx: _Context) -
         return
     template = _local_template(entrypoint, (*base, "entrypoint"), ctx)
     if template is not None and runs:
-        arguments = _merged_arguments(
-            _mapping(spec.get("arguments")), _mapping(_mapping(target_spec).get("arguments"))
-        )
+        arguments = _merged_arguments(_mapping(spec.get("arguments")), _mapping(_mapping(target_spec).get("arguments")))
         _check_inputs_supplied(template, arguments, (*base, "arguments"), f"entrypoint {entrypoint!r}", ctx)
 
 
@@ -542,16 +528,12 @@ def _check_holder(parts: PathParts, holder: Mapping[str, Any], ctx: _Context) ->
         if ctx.templates is not None and not _EXPRESSION.search(template_name):
             template = _local_template(template_name, (*parts, "template"), ctx)
             if template is not None:
-                _check_inputs_supplied(
-                    template, arguments, (*parts, "arguments"), f"template {template_name!r}", ctx
-                )
+                _check_inputs_supplied(template, arguments, (*parts, "arguments"), f"template {template_name!r}", ctx)
     elif isinstance(ref, Mapping):
         _check_template_ref(ref, arguments, (*parts, "templateRef"), ctx)
 
 
-def _check_template_ref(
-    ref: Mapping[str, Any], arguments: Mapping[str, Any], parts: PathParts, ctx: _Context
-) -> None:
+def _check_template_ref(ref: Mapping[str, Any], arguments: Mapping[str, Any], parts: PathParts, ctx: _Context) -> None:
     template_name = ref.get("template")
     if not ref.get("name") or not template_name:
         ctx.error(parts, "a templateRef needs both 'name' and 'template'")
@@ -609,18 +591,12 @@ def _required_parameter(parameter: Mapping[str, Any]) -> bool:
 
 
 def _required_artifact(artifact: Mapping[str, Any]) -> bool:
-    return not artifact.get("optional") and not any(
-        artifact.get(key) is not None for key in _ARTIFACT_LOCATIONS
-    )
+    return not artifact.get("optional") and not any(artifact.get(key) is not None for key in _ARTIFACT_LOCATIONS)
 
 
 def _check_argument_values(arguments: Mapping[str, Any], parts: PathParts, ctx: _Context) -> None:
     for position, parameter in enumerate(_list(arguments.get("parameters"))):
-        if (
-            isinstance(parameter, Mapping)
-            and parameter.get("value") is None
-            and parameter.get("valueFrom") is None
-        ):
+        if isinstance(parameter, Mapping) and parameter.get("value") is None and parameter.get("valueFrom") is None:
             ctx.error(
                 (*parts, "parameters", position),
                 f"argument {parameter.get('name')!r} needs a value or valueFrom",
@@ -633,9 +609,7 @@ def _check_argument_values(arguments: Mapping[str, Any], parts: PathParts, ctx: 
 def _check_hooks(parts: PathParts, hooks: Mapping[str, Any], ctx: _Context) -> None:
     for name, hook in hooks.items():
         if name != "exit" and isinstance(hook, Mapping) and not hook.get("expression"):
-            ctx.error(
-                (*parts, name), f"lifecycle hook {name!r} needs an expression (only 'exit' runs without one)"
-            )
+            ctx.error((*parts, name), f"lifecycle hook {name!r} needs an expression (only 'exit' runs without one)")
 
 
 def _check_io_names(parts: PathParts, node: Mapping[str, Any], ctx: _Context) -> None:
@@ -678,9 +652,7 @@ def _check_cel_rules(parts: PathParts, node: Mapping[str, Any], ctx: _Context) -
 # --- helpers ------------------------------------------------------------------------------------------------
 
 
-def _walk(
-    node: Any, parts: tuple[str | int, ...]
-) -> Iterator[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
+def _walk(node: Any, parts: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
     """Every mapping under ``node`` with its path, parents first, skipping free-form fields."""
     if isinstance(node, Mapping):
         yield parts, node

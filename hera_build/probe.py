@@ -230,7 +230,9 @@ def target_from_facts(facts: PythonFacts) -> PythonTarget:
     """Derive tags, ABI and pip arguments from what a prober saw."""
     parts = facts.version.split(".")
     if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
-        raise BuildError(f"the base image's Python reports version {facts.version!r}", "use a base image with CPython 3")
+        raise BuildError(
+            f"the base image's Python reports version {facts.version!r}", "use a base image with CPython 3"
+        )
     code = _INTERPRETER_CODES.get(facts.implementation, facts.implementation[:2])
     interpreter = f"{code}{parts[0]}{parts[1]}"
     return PythonTarget(

@@ -34,9 +34,7 @@ class CorpusObject:
 
 
 def _missing(reason: str) -> NoReturn:
-    message = (
-        f"Argo reference data missing: {reason}. Set {ARGO_DIR_ENV} to a folder with crds/ and examples/."
-    )
+    message = f"Argo reference data missing: {reason}. Set {ARGO_DIR_ENV} to a folder with crds/ and examples/."
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)

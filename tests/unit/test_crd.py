@@ -75,9 +75,7 @@ def test_converted_schemas_are_valid_draft7(argo: CrdSchemas) -> None:
 
 def test_rejects_unknown_fields_and_suggests_the_known_one(argo: CrdSchemas) -> None:
     obj = template(templatez=[])
-    assert problems(argo.validate(obj)) == [
-        ("spec.templatez", "unknown field 'templatez' (did you mean 'templates'?)")
-    ]
+    assert problems(argo.validate(obj)) == [("spec.templatez", "unknown field 'templatez' (did you mean 'templates'?)")]
 
 
 def test_rejects_unknown_fields_deep_inside_templates(argo: CrdSchemas) -> None:
@@ -155,9 +153,7 @@ def test_rejects_int_or_string_of_other_types(argo: CrdSchemas, value: object) -
 
 
 @pytest.mark.parametrize(("cpu", "ok"), [(1, True), ("500m", True), ("1.5", True), ("lots", False)])
-def test_checks_patterns_of_int_or_string_quantities_on_strings_only(
-    argo: CrdSchemas, cpu: object, ok: bool
-) -> None:
+def test_checks_patterns_of_int_or_string_quantities_on_strings_only(argo: CrdSchemas, cpu: object, ok: bool) -> None:
     obj = with_main(container={"image": "alpine:3", "resources": {"limits": {"cpu": cpu}}})
     findings = argo.validate(obj)
     assert (findings == []) is ok
@@ -185,9 +181,7 @@ def test_rejects_names_against_the_crd_patterns(argo: CrdSchemas) -> None:
 def test_reports_missing_required_fields(argo: CrdSchemas) -> None:
     obj = with_main(container=None, dag={"tasks": [{"template": "x"}]})
     del obj["spec"]["templates"][0]["container"]
-    assert problems(argo.validate(obj)) == [
-        ("spec.templates[0].dag.tasks[0]", "missing required field 'name'")
-    ]
+    assert problems(argo.validate(obj)) == [("spec.templates[0].dag.tasks[0]", "missing required field 'name'")]
 
 
 def test_limits_templates_to_200(argo: CrdSchemas) -> None:
@@ -228,9 +222,7 @@ def test_applies_defaults_before_comparing_map_list_keys(argo: CrdSchemas) -> No
 def test_reports_kinds_without_a_schema(argo: CrdSchemas) -> None:
     [finding] = argo.validate({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}})
     assert finding.object_name == "ConfigMap/c"
-    assert finding.message.startswith(
-        "no CRD schema for apiVersion 'v1' kind 'ConfigMap' (known: argoproj.io/v1alpha1"
-    )
+    assert finding.message.startswith("no CRD schema for apiVersion 'v1' kind 'ConfigMap' (known: argoproj.io/v1alpha1")
 
 
 def test_from_files_loads_once_per_process(tmp_path: Path) -> None:
@@ -238,9 +230,7 @@ def test_from_files_loads_once_per_process(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(synthetic_crd({"type": "object"})))
     first = CrdSchemas.from_files([path])
     assert CrdSchemas.from_files([str(path)]) is first
-    path.write_text(
-        yaml.safe_dump(synthetic_crd({"type": "object", "properties": {"x": {"type": "string"}}}))
-    )
+    path.write_text(yaml.safe_dump(synthetic_crd({"type": "object", "properties": {"x": {"type": "string"}}})))
     os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))
     assert CrdSchemas.from_files([path]) is not first
 
@@ -317,9 +307,7 @@ def test_preserve_unknown_fields_keeps_known_fields_checked() -> None:
         }
     )
     assert schemas.validate(widget({"size": 1, "extra": {"any": "thing"}})) == []
-    assert problems(schemas.validate(widget({"size": "big"}))) == [
-        ("spec.size", 'expected integer, got string "big"')
-    ]
+    assert problems(schemas.validate(widget({"size": "big"}))) == [("spec.size", 'expected integer, got string "big"')]
 
 
 def test_maps_accept_any_keys() -> None:
@@ -351,10 +339,7 @@ def test_formats_do_not_break_validation() -> None:
         "when": {"type": "string", "format": "date-time"},
     }
     schemas = widget_schemas({"type": "object", "properties": properties})
-    assert (
-        schemas.validate(widget({"count": 1, "big": 2**40, "blob": "aGk=", "when": "2024-01-01T00:00:00Z"}))
-        == []
-    )
+    assert schemas.validate(widget({"count": 1, "big": 2**40, "blob": "aGk=", "when": "2024-01-01T00:00:00Z"})) == []
 
 
 def test_openapi_boolean_exclusive_bounds_are_converted() -> None:
@@ -386,9 +371,7 @@ def test_versions_that_are_not_served_are_skipped() -> None:
 def test_reads_v1beta1_crds_with_a_top_level_schema() -> None:
     crd = synthetic_crd({})
     crd["spec"]["versions"] = [{"name": "v1", "served": True}]
-    crd["spec"]["validation"] = {
-        "openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "string"}}}
-    }
+    crd["spec"]["validation"] = {"openAPIV3Schema": {"type": "object", "properties": {"spec": {"type": "string"}}}}
     schemas = CrdSchemas.from_documents([crd])
     assert len(schemas.validate(widget(1))) == 1
 
@@ -419,9 +402,7 @@ def report(value: int) -> None:
 
 def hera_template(index: int) -> dict[str, Any]:
     """A WorkflowTemplate as Hera 7.1 builds it: runner scripts, a DAG, and a ref into another template."""
-    with WorkflowTemplate(
-        name=f"flow-{index:03d}-v1-2-3", entrypoint="main", arguments={"count": "3"}
-    ) as flow:
+    with WorkflowTemplate(name=f"flow-{index:03d}-v1-2-3", entrypoint="main", arguments={"count": "3"}) as flow:
         with DAG(name="main"):
             first = prepare(arguments={"count": "{{workflow.parameters.count}}"})
             second = report(arguments={"value": first.result})

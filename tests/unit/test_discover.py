@@ -71,3 +71,9 @@ def test_module_without_objects(sample_packages: Path) -> None:
 def test_no_modules_configured() -> None:
     with pytest.raises(DiscoveryError, match="no modules to scan"):
         discover([])
+
+
+def test_postponed_annotations_get_a_fix_that_names_the_cause(sample_packages: Path) -> None:
+    with pytest.raises(DiscoveryError, match="building sample_flows.future_annotations.future failed") as info:
+        discover(["sample_flows.future_annotations"])
+    assert info.value.fix and "from __future__ import annotations" in info.value.fix

@@ -31,9 +31,7 @@ def needs(name: str, *parameters: str, **fields: Any) -> dict[str, Any]:
     return container(name, inputs={"parameters": [{"name": p} for p in parameters]}, **fields)
 
 
-def obj(
-    kind: str = "WorkflowTemplate", name: str | None = "flow", templates: Any = (), **spec: Any
-) -> dict[str, Any]:
+def obj(kind: str = "WorkflowTemplate", name: str | None = "flow", templates: Any = (), **spec: Any) -> dict[str, Any]:
     metadata = {"name": name} if name is not None else {}
     body = {"templates": list(templates), **spec}
     if kind == "CronWorkflow":
@@ -91,9 +89,7 @@ def test_accepts_dots_in_object_names() -> None:
     assert lint([obj(name="flow.v1-2-0", templates=[container("main")])]) == []
 
 
-@pytest.mark.parametrize(
-    ("kind", "limit"), [("WorkflowTemplate", 63), ("Workflow", 63), ("CronWorkflow", 52)]
-)
+@pytest.mark.parametrize(("kind", "limit"), [("WorkflowTemplate", 63), ("Workflow", 63), ("CronWorkflow", 52)])
 def test_limits_object_name_length_by_kind(kind: str, limit: int) -> None:
     extra = {"entrypoint": "main"} if kind != "WorkflowTemplate" else {}
     assert lint([obj(kind, "a" * limit, [container("main")], **extra)]) == []
@@ -106,9 +102,7 @@ def test_limits_object_name_length_by_kind(kind: str, limit: int) -> None:
 
 def test_accepts_generate_name_prefixes_ending_in_a_dash() -> None:
     workflow = obj("Workflow", None, [container("main")], entrypoint="main")
-    workflow["metadata"] = {
-        "generateName": "hello-world-with-a-rather-long-prefix-that-kubernetes-truncates-"
-    }
+    workflow["metadata"] = {"generateName": "hello-world-with-a-rather-long-prefix-that-kubernetes-truncates-"}
     assert lint([workflow]) == []
 
 
@@ -138,8 +132,7 @@ def test_rejects_kinds_that_are_not_workflows() -> None:
     assert [(f.object_name, f.message) for f in findings] == [
         (
             "ConfigMap/c",
-            "kind 'ConfigMap' is not one of "
-            "ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate",
+            "kind 'ConfigMap' is not one of ClusterWorkflowTemplate, CronWorkflow, Workflow, WorkflowTemplate",
         )
     ]
 
@@ -151,9 +144,7 @@ def test_rejects_uppercase_task_names() -> None:
     template = obj(templates=[dag("main", {"name": "Train", "template": "fit"}), container("fit")])
     message = "task name 'Train' has upper-case letters; pods are named after it: use 'train'"
     assert errors(lint([template])) == [("spec.templates[0].dag.tasks[0].name", message)]
-    assert warnings(lint([template], strict_names=False)) == [
-        ("spec.templates[0].dag.tasks[0].name", message)
-    ]
+    assert warnings(lint([template], strict_names=False)) == [("spec.templates[0].dag.tasks[0].name", message)]
 
 
 @pytest.mark.parametrize("name", ["fit.model", "fit_model", "-fit", "fit model"])
@@ -209,9 +200,7 @@ def test_allows_the_same_task_name_in_different_dags() -> None:
 
 
 def test_rejects_task_names_starting_with_a_digit_when_the_dag_uses_depends() -> None:
-    main = dag(
-        "main", {"name": "1st", "template": "fit"}, {"name": "second", "template": "fit", "depends": "1st"}
-    )
+    main = dag("main", {"name": "1st", "template": "fit"}, {"name": "second", "template": "fit", "depends": "1st"})
     assert errors(lint([obj(templates=[main, container("fit")])])) == [
         (
             "spec.templates[0].dag.tasks[0].name",
@@ -275,9 +264,7 @@ def test_requires_an_entrypoint_for_workflows_but_not_for_templates() -> None:
 
 
 def test_workflow_arguments_must_supply_the_entrypoints_inputs() -> None:
-    workflow = obj(
-        "Workflow", templates=[needs("main", "date", "mode")], entrypoint="main", arguments=args(date="x")
-    )
+    workflow = obj("Workflow", templates=[needs("main", "date", "mode")], entrypoint="main", arguments=args(date="x"))
     assert errors(lint([workflow])) == [
         (
             "spec.arguments.parameters",
@@ -610,9 +597,7 @@ def test_rejects_undefined_targets_and_empty_dags() -> None:
 
 
 def test_lifecycle_hooks_other_than_exit_need_an_expression() -> None:
-    template = obj(
-        templates=[container("main")], hooks={"exit": {"template": "main"}, "running": {"template": "main"}}
-    )
+    template = obj(templates=[container("main")], hooks={"exit": {"template": "main"}, "running": {"template": "main"}})
     assert errors(lint([template])) == [
         ("spec.hooks.running", "lifecycle hook 'running' needs an expression (only 'exit' runs without one)")
     ]
@@ -695,9 +680,7 @@ def test_findings_read_as_one_line() -> None:
 def test_paths_quote_keys_that_are_not_identifiers() -> None:
     parts = ("metadata", "annotations", "workflows.argoproj.io/title")
     assert format_path(parts) == 'metadata.annotations["workflows.argoproj.io/title"]'
-    assert (
-        format_path(("spec", "templates", 2, "steps", 0, 1, "name")) == "spec.templates[2].steps[0][1].name"
-    )
+    assert format_path(("spec", "templates", 2, "steps", 0, 1, "name")) == "spec.templates[2].steps[0][1].name"
 
 
 def test_object_labels_name_the_kind() -> None:

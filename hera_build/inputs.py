@@ -1,0 +1,194 @@
+"""The input digest: one hash of everything that goes into a runner image, known *before* building.
+
+A release pipeline re-runs, and a version is released once. When the registry already holds ``image:tag``,
+hera-build has to tell "built from the same inputs" (reuse it) from "built from other inputs" (refuse: a released
+version must not change). Image digests cannot answer that: engines stamp times, and backends lay out layers
+differently. So every image carries the hash of its inputs as a label (:data:`INPUT_DIGEST_LABEL`), and the
+next run compares hashes without building anything (ko and Jib key their caches on inputs the same way).
+
+The inputs are: the project wheel's *content* (file names and bytes, not the zip's timestamps), the exact
+versions of the dependency closure (from the lock file with ``--lock``, else as installed), the base image and
+its digest where one is known, the backend, hera-build's version, and ``SOURCE_DATE_EPOCH`` when set. What does
+not change the image (the git commit, the time, the output folder) is deliberately left out, so a commit that
+changes only docs or tests re-uses the released image instead of being refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from hera_build.errors import BuildError
+from hera_build.process import CommandFailed, run_command
+
+__all__ = [
+    "INPUT_DIGEST_LABEL",
+    "INPUTS_SCHEMA",
+    "UNKNOWN_VERSION",
+    "DependencyPin",
+    "BuildInputs",
+    "wheel_content_digest",
+    "build_project_wheel",
+    "project_wheel_digest",
+    "dependency_closure",
+]
+
+INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"
+"""Image label that holds :attr:`BuildInputs.digest`; the release pipeline reads it back from the registry."""
+INPUTS_SCHEMA = 1
+"""Hashed with the inputs: changing what goes into the digest changes every digest, deliberately."""
+UNKNOWN_VERSION = "?"
+"""Version recorded for a requirement that is neither installed nor locked (the build would fail on it)."""
+_WHEEL_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True, order=True)
+class DependencyPin:
+    """One distribution of the dependency closure, at the exact version that goes into the image."""
+
+    name: str
+    version: str
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything that decides the image's content; :attr:`digest` is its stable hash."""
+
+    project: str
+    version: str
+    wheel: str
+    """``sha256:`` of the project wheel's content (see :func:`wheel_content_digest`)."""
+    dependencies: tuple[DependencyPin, ...]
+    base_image: str
+    base_digest: str | None
+    backend: str
+    hera_build_version: str
+    source_date_epoch: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["dependencies"] = [f"{pin.name}=={pin.version}" for pin in sorted(self.dependencies)]
+        return data
+
+    @property
+    def digest(self) -> str:
+        """``sha256:`` of the canonical JSON of the inputs (sorted keys, sorted dependencies, no whitespace)."""
+        document = {"schema": INPUTS_SCHEMA, **self.to_json()}
+        text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def wheel_content_digest(wheel: Path) -> str:
+    """Hash a wheel by what it installs: each entry's name and bytes, in name order.
+
+    Zip metadata (timestamps, compression, entry order) varies between two builds of the same source unless
+    ``SOURCE_DATE_EPOCH`` is set; the installed files do not.
+    """
+    digest = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            for info in sorted(archive.infolist(), key=lambda item: item.filename):
+                if info.is_dir():
+                    continue
+                digest.update(info.filename.encode() + b"\0")
+                digest.update(hashlib.sha256(archive.read(info)).hexdigest().encode() + b"\n")
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise BuildError(f"cannot read wheel {wheel}: {exc}", "rebuild the wheel") from None
+    return "sha256:" + digest.hexdigest()
+
+
+def build_project_wheel(project_root: Path, out_dir: Path) -> Path:
+    """Build the project's wheel with PyPA ``build``: the environment's build backend first (fast, offline),
+    then an isolated build (which installs the backend through the host's index configuration)."""
+    failures = []
+    for extra in (["--no-isolation"], []):
+        try:
+            run_command(
+                [sys.executable, "-m", "build", "--wheel", *extra, "--outdir", str(out_dir), str(project_root)],
+                timeout=_WHEEL_TIMEOUT,
+                what="python -m build",
+            )
+        except CommandFailed as exc:
+            failures.append(exc.message)
+            continue
+        wheels = sorted(out_dir.glob("*.whl"))
+        if len(wheels) == 1:
+            return wheels[0]
+        failures.append(f"expected one wheel in {out_dir}, found {len(wheels)}")
+    raise BuildError(
+        f"building the wheel of {project_root} failed: {'; '.join(failures)}",
+        "run `python -m build --wheel` in the project to see the full error",
+    )
+
+
+def project_wheel_digest(project_root: Path, *, builder: Callable[[Path, Path], Path] = build_project_wheel) -> str:
+    """Build the wheel in a temporary folder (nothing is left behind) and hash its content."""
+    with tempfile.TemporaryDirectory(prefix="hera-build-wheel-") as tmp:
+        return wheel_content_digest(builder(project_root, Path(tmp)))
+
+
+def _applies(marker: Marker | None, extras: Iterable[str]) -> bool:
+    if marker is None:
+        return True
+    return any(marker.evaluate({"extra": extra}) for extra in (*extras, ""))
+
+
+def _installed_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _requirements_of(name: str) -> list[Requirement]:
+    try:
+        return [Requirement(text) for text in importlib.metadata.requires(name) or ()]
+    except importlib.metadata.PackageNotFoundError:
+        return []
+
+
+def dependency_closure(
+    requirements: Iterable[Requirement],
+    *,
+    versions: Mapping[str, str] | None = None,
+    exclude: Iterable[str] = (),
+    installed_version: Callable[[str], str | None] = _installed_version,
+    requires: Callable[[str], list[Requirement]] = _requirements_of,
+) -> tuple[DependencyPin, ...]:
+    """The transitive closure of ``requirements`` (markers evaluated here, extras followed), each at its locked
+    version (``versions``, normalized names) or its installed one; sorted by name.
+
+    The graph comes from installed metadata, as the image's wheelhouse is resolved from this environment.
+    """
+    locked = {canonicalize_name(k): v for k, v in (versions or {}).items()}
+    skip = {canonicalize_name(name) for name in exclude}
+    pins: dict[str, str] = {}
+    extras_seen: dict[str, set[str]] = {}
+    queue: list[tuple[Requirement, frozenset[str]]] = [(req, frozenset()) for req in requirements]
+    while queue:
+        requirement, parent_extras = queue.pop()
+        if not _applies(requirement.marker, parent_extras):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in skip:
+            continue
+        new_extras = set(requirement.extras) - extras_seen.get(name, set())
+        if name in pins and not new_extras:
+            continue
+        extras_seen.setdefault(name, set()).update(requirement.extras)
+        if name not in pins:
+            pins[name] = locked.get(name) or installed_version(name) or UNKNOWN_VERSION
+        queue.extend((child, frozenset(extras_seen[name])) for child in requires(name))
+    return tuple(sorted(DependencyPin(name, version) for name, version in pins.items()))
