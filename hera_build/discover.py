@@ -119,10 +119,14 @@ def _kind(obj: Any) -> str:
 def _build(obj: Any, module: str, attribute: str) -> dict[str, Any]:
     try:
         manifest: dict[str, Any] = obj.to_dict()
-    except Exception as exc:
-        raise DiscoveryError(
-            f"building {module}.{attribute} failed: {type(exc).__name__}: {exc}", "fix the object's definition"
-        ) from exc
+    except Exception as exc:  # Hera's validation errors surface at build time
+        fix = "fix the object's definition; run with --debug for the full traceback"
+        if "issubclass() arg 1 must be a class" in str(exc):
+            fix = (
+                "Hera reads script annotations as classes: remove `from __future__ import annotations` from the "
+                "modules that define @script functions"
+            )
+        raise DiscoveryError(f"building {module}.{attribute} failed: {type(exc).__name__}: {exc}", fix) from exc
     return manifest
 
 
