@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from buildpacks._process import LineHandler, ProcessResult, Runner, run_process
@@ -59,7 +60,8 @@ class PackClient:
             result = self._run(["--version"], timeout=_SHORT_TIMEOUT)
             if result.returncode != 0:
                 raise PackVersionError(
-                    f"{self.executable} --version failed with exit code {result.returncode}: {result.output.strip()[-200:]}",
+                    f"{self.executable} --version failed with exit code {result.returncode}: "
+                    f"{result.output.strip()[-200:]}",
                     "reinstall pack",
                 )
             self._version = parse_pack_version(result.output)
@@ -89,7 +91,7 @@ class PackClient:
     def _build(self, options: BuildOptions, report_dir: Path, on_line: LineHandler | None) -> BuildReport:
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / REPORT_FILE).unlink(missing_ok=True)  # never read a report of an earlier build
-        args = BuildOptions.to_args(_with_report_dir(options, report_dir))
+        args = replace(options, report_output_dir=report_dir).to_args()
         result = self._run(args, timeout=self.timeout, on_line=on_line)
         if result.returncode != 0:
             raise classify_failure(result, builder=options.builder, image=options.image)
@@ -111,9 +113,3 @@ class PackClient:
                 exit_code=result.returncode,
                 output=result.lines[-15:],
             )
-
-
-def _with_report_dir(options: BuildOptions, report_dir: Path) -> BuildOptions:
-    from dataclasses import replace
-
-    return replace(options, report_output_dir=report_dir)

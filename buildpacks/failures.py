@@ -143,7 +143,9 @@ def classify_failure(result: ProcessResult, *, builder: str = "", image: str = "
     if result.returncode == 2 or "select a default builder" in text:
         return failure.error(PackFailedError, f"pack needs a builder: {failure.summary}", "pass a builder (--builder)")
     if "--publish" in result.args and any(marker in text for marker in _REGISTRY_MARKERS):
-        return failure.error(RegistryError, f"cannot publish {image or 'the image'}: {failure.summary}", _registry_fix(text))
+        return failure.error(
+            RegistryError, f"cannot publish {image or 'the image'}: {failure.summary}", _registry_fix(text)
+        )
     return failure.error(PackFailedError, f"pack failed: {failure.summary}", "see pack's output above")
 
 
@@ -203,5 +205,9 @@ def _from_status(failure: _Failure, image: str) -> PackFailedError:
             return failure.error(
                 RegistryError, f"{meaning}: cannot write {image or 'the image'}: {failure.summary}", _registry_fix(text)
             )
-        return failure.error(ExportError, f"{meaning} (lifecycle status {code}): {failure.summary}", "see the export output")
-    return failure.error(LifecycleError, f"{meaning} (lifecycle status {code}): {failure.summary}", "see the lifecycle's output")
+        return failure.error(
+            ExportError, f"{meaning} (lifecycle status {code}): {failure.summary}", "see the export output"
+        )
+    return failure.error(
+        LifecycleError, f"{meaning} (lifecycle status {code}): {failure.summary}", "see the lifecycle's output"
+    )

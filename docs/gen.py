@@ -82,6 +82,15 @@ def _python_files(root: Path, packages: Sequence[str]) -> Iterator[Path]:
         yield from sorted(p for p in (root / package).rglob("*.py") if "__pycache__" not in p.parts)
 
 
+def _parse(path: Path) -> ast.Module:
+    """The module's syntax tree; a file that does not parse (work in progress) is reported and skipped."""
+    try:
+        return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except SyntaxError as exc:
+        print(f"warning: skipping {path}: {exc}", file=sys.stderr)
+        return ast.Module(body=[], type_ignores=[])
+
+
 def _name_of(node: ast.expr) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -94,23 +103,22 @@ def error_classes(root: Path = ROOT, packages: Sequence[str] = SOURCE_PACKAGES) 
     """Every class that derives (by name, through any module) from one of :data:`ERROR_ROOTS`."""
     defined: list[tuple[str, list[str], str, str]] = []
     for path in _python_files(root, packages):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for node in ast.walk(tree):
+        for node in ast.walk(_parse(path)):
             if isinstance(node, ast.ClassDef):
                 bases = [name for name in map(_name_of, node.bases) if name]
                 doc = ast.get_docstring(node) or ""
                 defined.append((node.name, bases, doc, str(path.relative_to(root))))
     found: dict[str, ErrorClass] = {}
-    for name, _bases, doc, path in defined:
+    for name, _bases, doc, where in defined:
         if name in ERROR_ROOTS:
-            found[name] = ErrorClass(name, "Exception", name, doc, path)
+            found[name] = ErrorClass(name, "Exception", name, doc, where)
     changed = True
     while changed:
         changed = False
-        for name, bases, doc, path in defined:
+        for name, bases, doc, where in defined:
             parent = next((b for b in bases if b in found), None)
             if name not in found and parent:
-                found[name] = ErrorClass(name, parent, found[parent].family, doc, path)
+                found[name] = ErrorClass(name, parent, found[parent].family, doc, where)
                 changed = True
     return found
 
@@ -127,7 +135,7 @@ def message_text(node: ast.expr | None) -> str | None:
             if isinstance(value, ast.Constant):
                 parts.append(str(value.value))
             elif isinstance(value, ast.FormattedValue):
-                parts.append(f"<{ast.unparse(value.value)}>")
+                parts.append(_placeholder(value.value))
         return "".join(parts)
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         left, right = message_text(node.left), message_text(node.right)
@@ -135,8 +143,13 @@ def message_text(node: ast.expr | None) -> str | None:
     if isinstance(node, ast.IfExp):
         body, orelse = message_text(node.body), message_text(node.orelse)
         return f"{body}" if orelse is None else f"{body}; or: {orelse}"
+    return _placeholder(node)
+
+
+def _placeholder(node: ast.expr) -> str:
+    """``<expr>`` for a value filled in at run time; ``', '.join(names)`` is shown as ``<names>``."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" and node.args:
-        return f"<{ast.unparse(node.args[0])}>"  # ', '.join(names) → <names>
+        return f"<{ast.unparse(node.args[0])}>"
     return f"<{ast.unparse(node)}>"
 
 
@@ -195,7 +208,7 @@ def error_sites(root: Path = ROOT, packages: Sequence[str] = SOURCE_PACKAGES) ->
     sites: list[ErrorSite] = []
     for path in _python_files(root, packages):
         visitor = _SiteVisitor(classes, str(path.relative_to(root)))
-        visitor.visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        visitor.visit(_parse(path))
         sites.extend(visitor.sites)
     return sites
 
@@ -364,7 +377,7 @@ def _subcommands(parser: argparse.ArgumentParser) -> tuple[dict[str, argparse.Ar
 
 
 def _usage(parser: argparse.ArgumentParser) -> str:
-    formatter = parser.formatter_class(prog=parser.prog, width=_USAGE_WIDTH)
+    formatter = parser.formatter_class(prog=parser.prog, width=_USAGE_WIDTH)  # type: ignore[call-arg]
     formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups)
     return formatter.format_help().strip()
 
@@ -453,8 +466,9 @@ def versions_page() -> str:
         "",
         "Computed by `hera_build.versions` for this page. Tags and name slugs start from the canonical PEP 440 "
         "form and can be decoded back to it, so two different versions never share an image tag or a name. "
-        "`1.0` and `1.0.0` are equal versions, and map to the same canonical form: hera-build keeps the exact "
-        "string in the `hera-build.dev/version` annotation.",
+        "`1.0` and `1.0.0` compare equal as versions, but their canonical forms keep the release segments as "
+        "written, so they get different tags and names: keep one spelling. The exact string is also kept in the "
+        "`hera-build.dev/version` annotation.",
         "",
         f"Name format: `{DEFAULT_NAME_FORMAT}` (configurable with `name-format`).",
         "",

@@ -64,6 +64,17 @@ class HeraBuildConfig(BaseModel):
         description="templateRef names deliberately left as written (templates that no Python package provides).",
     )
     builder: str | None = Field(default=None, description="Buildpacks builder image for the `buildpacks` backend.")
+    buildpacks: tuple[str, ...] = Field(
+        default=(),
+        description="`buildpacks` backend: buildpacks that run before hera-build's own `hera-build/hera-runner`, as "
+        "`id[@version]` from the builder or a `docker://`/path URI; e.g. `paketo-buildpacks/cpython` on a builder "
+        "whose build image has no python3.",
+    )
+    pull_policy: Literal["always", "if-not-present", "never"] | None = Field(
+        default=None,
+        description="`buildpacks` backend: when pack pulls the builder and run image. Default: `if-not-present`; "
+        "`never` for offline builds with a local builder.",
+    )
 
     @field_validator("image")
     @classmethod

@@ -210,7 +210,8 @@ def _from_layout(root: Path, dist_name: str) -> list[PackageSource]:
     found = _conventional(root, import_name, "the project name")
     if found:
         return found
-    for base, origin in ((root / "src", "src layout"), (root, "flat layout")):
+    # under src/ every folder of Python files is a package (namespace packages too); at the top only regular ones
+    for base, origin, pattern in ((root / "src", "src layout", "*.py"), (root, "flat layout", "__init__.py")):
         if not base.is_dir():
             continue
         found = [
@@ -219,7 +220,7 @@ def _from_layout(root: Path, dist_name: str) -> list[PackageSource]:
             if child.is_dir()
             and _is_identifier(child.name)
             and child.name not in _SKIP_DIRS
-            and (child / "__init__.py").is_file()
+            and any(child.glob(pattern))
         ]
         if found:
             return found
@@ -328,7 +329,7 @@ def _origin_warnings(packages: Sequence[PackageSource]) -> list[str]:
         if not inside:
             warnings.append(
                 f"package {source.name!r} is imported from {imported.parent}, not from {source.path}: hera-build "
-                "scans the installed copy, which changes only when you reinstall (pip install -e . avoids that)"
+                "scans what is installed, so install this checkout editable (pip install -e .) to keep them the same"
             )
     return warnings
 
@@ -428,7 +429,7 @@ def _tidy_insertions(before: str, after: str) -> str:
     old, new = before.splitlines(keepends=True), after.splitlines(keepends=True)
     result: list[str] = []
     matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+    for tag, i1, _i2, j1, j2 in matcher.get_opcodes():
         if tag != "insert":
             result.extend(new[j1:j2])
             continue
@@ -483,7 +484,10 @@ def _scan(
             "pass --module for each module that defines your WorkflowTemplates",
         )
     _require_importable(packages)
-    return packages, discover(candidates, packages=[p.name for p in packages])
+    try:
+        return packages, discover(candidates, packages=[p.name for p in packages])
+    except DiscoveryError as exc:  # a module that cannot be imported may not be one that matters: say how to skip it
+        raise DiscoveryError(exc.message, f"{exc.fix}; or name the modules with --module") from exc
 
 
 def _ordered_modules(objects: Iterable[DiscoveredObject], kinds: Sequence[str] | None = None) -> tuple[str, ...]:
@@ -516,9 +520,10 @@ def init_project(options: InitOptions) -> InitResult:
 
     entries: dict[str, str] = {}
     if provided and "entry-points" in (project.get("dynamic") or ()):
+        wanted = ", ".join(f"{key} = {value!r}" for key, value in _entry_point_names(name, provided).items())
         warnings.append(
             "entry-points are dynamic in [project]: declare the hera_build.templates entry point where your build "
-            f"backend reads entry points ({', '.join(f'{k} = {v!r}' for k, v in _entry_point_names(name, provided).items())})"
+            f"backend reads entry points ({wanted})"
         )
     elif provided:
         entries = _entry_point_names(name, provided)

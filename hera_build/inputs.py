@@ -43,6 +43,7 @@ __all__ = [
     "build_project_wheel",
     "project_wheel_digest",
     "dependency_closure",
+    "with_local_content",
 ]
 
 INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"
@@ -60,6 +61,12 @@ class DependencyPin:
 
     name: str
     version: str
+    content: str | None = None
+    """Wheel content digest of a dependency installed from a local source tree or wheel, whose code can change
+    without its version changing (an editable sibling package in a monorepo)."""
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}" + (f" ({self.content})" if self.content else "")
 
 
 @dataclass(frozen=True)
@@ -79,7 +86,7 @@ class BuildInputs:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        data["dependencies"] = [f"{pin.name}=={pin.version}" for pin in sorted(self.dependencies)]
+        data["dependencies"] = [str(pin) for pin in sorted(self.dependencies)]
         return data
 
     @property
@@ -192,3 +199,31 @@ def dependency_closure(
             pins[name] = locked.get(name) or installed_version(name) or UNKNOWN_VERSION
         queue.extend((child, frozenset(extras_seen[name])) for child in requires(name))
     return tuple(sorted(DependencyPin(name, version) for name, version in pins.items()))
+
+
+def _local_source(name: str, version: str) -> Path | None:
+    from hera_build.wheelhouse import installed_distribution
+
+    installed = installed_distribution(name)
+    if installed is None or installed.source is None or installed.version != version:
+        return None
+    return installed.source
+
+
+def with_local_content(
+    pins: Iterable[DependencyPin],
+    *,
+    wheel_digest: Callable[[Path], str] = project_wheel_digest,
+    local_source: Callable[[str, str], Path | None] = _local_source,
+) -> tuple[DependencyPin, ...]:
+    """Add the content digest to every pin that the image gets from a local source (built like the project's
+    own wheel, so only what the wheel holds counts, not the tree's tests or docs)."""
+    result = []
+    for pin in pins:
+        source = local_source(pin.name, pin.version)
+        if source is None:
+            result.append(pin)
+        else:
+            content = wheel_content_digest(source) if source.is_file() else wheel_digest(source)
+            result.append(DependencyPin(pin.name, pin.version, content))
+    return tuple(sorted(result))

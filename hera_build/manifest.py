@@ -46,7 +46,9 @@ class _Record(BaseModel):
 class ImageRecord(_Record):
     """The runner image of this version."""
 
-    repository: str = Field(description="Image repository including the registry host, e.g. `ghcr.io/acme/ml-pipeline`.")
+    repository: str = Field(
+        description="Image repository including the registry host, e.g. `ghcr.io/acme/ml-pipeline`."
+    )
     tag: str = Field(description="The tag derived from the version (`1.2.3+local.7` → `1.2.3_local.7`).")
     digest: str | None = Field(
         description="`sha256:` manifest digest in the registry; `null` when the image was not pushed (then templates "
@@ -76,8 +78,10 @@ class SourceRecord(_Record):
     """Where the source came from; absent for builds outside git."""
 
     commit: str = Field(description="Full git commit hash of `HEAD`.")
-    dirty: bool = Field(description="Uncommitted changes were present (the version then has a `+dirty.` segment "
-                        "unless `--allow-dirty` was given).")
+    dirty: bool = Field(
+        description="Uncommitted changes were present (the version then has a `+dirty.` segment "
+        "unless `--allow-dirty` was given)."
+    )
 
 
 class EmittedObject(_Record):
@@ -105,7 +109,7 @@ class ReleaseManifest(_Record):
     """What one version of a package released: image, inputs, source and the emitted Argo objects."""
 
     schema_version: Literal[1] = Field(
-        default=MANIFEST_SCHEMA_VERSION, description="Version of this format; readers refuse versions they do not know."
+        default=1, description="Version of this format; readers refuse versions they do not know."
     )
     package: str = Field(description="Normalized distribution name (PEP 503).")
     version: str = Field(description="The exact PEP 440 version released (with `+dirty.<hash>` for dirty trees).")
@@ -136,9 +140,13 @@ def load_manifest(path: Path) -> ReleaseManifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"release manifest {path} does not exist", "run hera-build release first, or fix the path") from None
+        raise ConfigError(
+            f"release manifest {path} does not exist", "run hera-build release first, or fix the path"
+        ) from None
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"release manifest {path} is not readable JSON: {exc}", "pass the file hera-build release wrote") from None
+        raise ConfigError(
+            f"release manifest {path} is not readable JSON: {exc}", "pass the file hera-build release wrote"
+        ) from None
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != MANIFEST_SCHEMA_VERSION:
         raise ConfigError(

@@ -36,7 +36,7 @@ from packaging.version import InvalidVersion, Version
 
 from hera_build.errors import BuildError, ConfigError
 from hera_build.probe import PythonTarget, default_cache_dir
-from hera_build.process import CommandFailed, last_lines, run_command
+from hera_build.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.project import Project
 
 __all__ = [
@@ -365,28 +365,38 @@ class WheelFetcher(Protocol):
 
 
 class PipFetcher:
-    """``pip download --only-binary=:all:`` with the target's tags; pure wheels built from an sdist as fallback.
+    """``pip download --only-binary=:all:`` with the target's tags; pure wheels built from sdists as a fallback.
 
-    pip runs on the host with the host's configuration (indexes, proxies, credentials, ``PIP_*`` variables);
-    only the wheel files it saves are used.
+    pip runs on the host with the host's configuration (indexes, proxies, credentials, ``PIP_*`` variables); only
+    the wheel files it saves are used. A distribution without a wheel for the target is built from its sdist only
+    when it has no wheel for *any* platform (a pure-Python sdist); a binary distribution that merely lacks this
+    platform's wheel is an error naming the distribution and the platform.
     """
 
-    def __init__(self, python: str = sys.executable, *, timeout: float = _PIP_TIMEOUT) -> None:
+    def __init__(
+        self,
+        python: str = sys.executable,
+        *,
+        timeout: float = _PIP_TIMEOUT,
+        runner: Callable[..., CommandResult] = run_command,
+    ) -> None:
         self.python = python
         self.timeout = timeout
+        self._run = runner
 
-    def _pip(self, args: Sequence[str]) -> list[str]:
-        return [self.python, "-m", "pip", "--disable-pip-version-check", *args, "--progress-bar", "off"]
+    def _pip(self, args: Sequence[str], what: str) -> CommandResult:
+        argv = [self.python, "-m", "pip", "--disable-pip-version-check", *args, "--progress-bar", "off"]
+        return self._run(argv, check=False, timeout=self.timeout, what=what)
 
     def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
         remaining = dict(pins)
-        saved: list[Path] = []
+        built: list[Path] = []
         for _ in range(len(pins) + 1):
             if not remaining:
                 break
             specs = [f"{name}=={version}" for name, version in sorted(remaining.items())]
             args = ["download", "--only-binary=:all:", "--no-deps", *target.pip_args(), "--dest", str(dest), *specs]
-            result = run_command(self._pip(args), check=False, timeout=self.timeout, what="pip download")
+            result = self._pip(args, "pip download")
             if result.ok:
                 break
             match = _NO_MATCH_RE.search(result.stderr)
@@ -397,8 +407,8 @@ class PipFetcher:
                     f"pip could not download wheels for {target.platform}: {tail[0] if tail else 'no output'}",
                     "check the index configuration (pip config list), the network and the versions",
                 )
-            saved.append(self._pure_wheel_from_sdist(failed, remaining.pop(failed), target, dest))
-        return saved + [p for p in sorted(dest.glob("*.whl")) if p not in saved]
+            built.append(self._pure_wheel_from_sdist(failed, remaining.pop(failed), target, dest))
+        return built + [p for p in sorted(dest.glob("*.whl")) if p not in built]
 
     def _pure_wheel_from_sdist(self, name: str, version: str, target: PythonTarget, dest: Path) -> Path:
         missing = BuildError(
@@ -407,11 +417,14 @@ class PipFetcher:
             "that has one",
         )
         with tempfile.TemporaryDirectory(prefix="hera-build-sdist-") as tmp:
+            probe = self._pip(
+                ["download", "--only-binary=:all:", "--no-deps", "--dest", tmp, f"{name}=={version}"], "pip download"
+            )
+            if probe.ok:
+                raise missing  # it has wheels, just not for the target: building from source would not be pure
             args = ["wheel", "--no-deps", "--no-binary", name, "--wheel-dir", tmp, f"{name}=={version}"]
-            try:
-                run_command(self._pip(args), timeout=self.timeout, what=f"pip wheel {name}")
-            except CommandFailed:
-                raise missing from None
+            if not self._pip(args, f"pip wheel {name}").ok:
+                raise missing
             wheels = list(Path(tmp).glob("*.whl"))
             if len(wheels) != 1 or not wheels[0].name.endswith("-none-any.whl"):
                 raise missing  # a binary wheel built on the host is not known to work in the image
@@ -693,14 +706,14 @@ def _dependency_wheel(ctx: _Context, pin: DependencyPin) -> Path | None:
     return None  # a local wheel for another platform: take the index's
 
 
-def _check_runner(project: Project, pins: Mapping[str, str]) -> None:
+def _check_runner(project: Project, pins: Mapping[str, str], lookup: Callable[[str], Installed | None]) -> None:
     version = pins.get(RUNNER_DISTRIBUTION)
     if version is None:
         raise BuildError(
             f"{RUNNER_DISTRIBUTION} is not among the dependencies of {project.name}, but the runner image needs it",
             f"add {RUNNER_DISTRIBUTION} to [project] dependencies",
         )
-    emitting = installed_distribution(RUNNER_DISTRIBUTION)
+    emitting = lookup(RUNNER_DISTRIBUTION)
     if emitting is not None and not _same_version(emitting.version, version):
         raise BuildError(
             f"the image would get {RUNNER_DISTRIBUTION} {version}, but templates are emitted with "
@@ -751,7 +764,7 @@ def prepare_wheelhouse(
         requires_of=requires_from_wheel,
     )
     pins = {name: pin.version for name, pin in closure.items()}
-    _check_runner(project, pins)
+    _check_runner(project, pins, lookup)
     wheels: dict[str, Path] = {}
     sources: dict[str, str] = {}
     for name, pin in sorted(closure.items()):

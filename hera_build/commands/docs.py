@@ -35,7 +35,11 @@ def register(subparsers: Any) -> None:
     add_project_args(parser)
     add_template_args(parser)
     parser.add_argument(
-        "--out", type=Path, default=Path("docs/templates"), metavar="DIR", help="output folder (default: docs/templates)"
+        "--out",
+        type=Path,
+        default=Path("docs/templates"),
+        metavar="DIR",
+        help="output folder (default: docs/templates)",
     )
     parser.add_argument("--json", action="store_true", help="print the pages written as JSON")
     parser.set_defaults(run=run)
@@ -63,4 +67,3 @@ def run(args: argparse.Namespace) -> int:
         f"{len(written.removed)} removed pages in {written.directory}"
     )
     return 0
-

@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--stdout", action="store_true", help="print all objects to stdout instead of writing files")
     parser.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
     parser.add_argument("--force", action="store_true", help="overwrite files of this version that differ")
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="FILE",
+        help="emit what a release manifest records (version, image digest, backend): build and emit in separate steps",
+    )
     parser.set_defaults(run=run)
 
 
@@ -67,9 +73,20 @@ def add_template_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _backend(args: argparse.Namespace) -> str | None:
+    """``--backend``, else ``backend`` in [tool.hera-build] (a release manifest brings its own): buildpacks
+    images need the CNB launcher in the runner scripts' ``command``."""
+    if getattr(args, "backend", None) or getattr(args, "manifest", None) is not None:
+        return getattr(args, "backend", None)
+    from hera_build.project import load_project
+
+    # The version does not matter here; passing one skips computing a dynamic version twice.
+    return load_project(args.project, version=args.project_version or "0").config.backend
+
+
 def options_from(args: argparse.Namespace) -> TemplateOptions:
     runner_command = None
-    if getattr(args, "backend", None) == "buildpacks":
+    if _backend(args) == "buildpacks":
         from hera_build.backends import runner_command_for
 
         runner_command = runner_command_for("buildpacks")
@@ -109,7 +126,12 @@ def summary(result: TemplatesResult, files: dict[str, str] | None = None) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
-    result = build_templates(options_from(args))
+    if args.manifest is not None:
+        from hera_build.release import templates_from_manifest
+
+        result = templates_from_manifest(args.manifest, options_from(args))
+    else:
+        result = build_templates(options_from(args))
     manifests = [obj.manifest for obj in result.objects]
     if args.stdout:
         sys.stdout.write(render_stream(manifests, args.format))

@@ -21,7 +21,7 @@ import os
 import tarfile
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,12 +36,14 @@ from hera_build.backends.oci.model import (
     Platform,
     canonical_json,
     digest_hex,
+    file_digest,
     oci_layer_type,
     sha256_digest,
 )
-from hera_build.backends.oci.registry_client import RegistryClient
+from hera_build.backends.oci.registry_client import OciRegistry
 from hera_build.errors import BuildError, ConfigError, PublishError
 from hera_build.references import ImageRef, parse_image_ref
+from hera_build.registry import repository_path
 
 __all__ = [
     "BaseSpec",
@@ -54,7 +56,7 @@ __all__ = [
     "ClientFactory",
 ]
 
-ClientFactory = Callable[[str | None], RegistryClient]
+ClientFactory = Callable[[str | None], OciRegistry]
 """Registry host (``None`` for Docker Hub) → a client; injected so tests and the builder share clients."""
 
 _REF_NAME = "org.opencontainers.image.ref.name"
@@ -107,6 +109,10 @@ class BaseImage:
     config_descriptor: Descriptor
     layers: tuple[BaseLayer, ...]
     blobs: BlobSource
+    reference_digest: str | None = None
+    """What the spec as a whole resolves to (the tag's manifest or index, the layout's ``index.json``, the
+    archive file): the base's identity in the shared input digest, which the release pipeline computes the same
+    way without reading the image."""
 
     @property
     def platform(self) -> Platform:
@@ -201,14 +207,15 @@ class CacheBlobs:
 class RegistryBlobs:
     """Blobs of a registry repository, downloaded into the cache on first use."""
 
-    def __init__(self, client: RegistryClient, registry: str | None, repository: str, cache: OciCache) -> None:
+    def __init__(self, client: OciRegistry, registry: str | None, repository: str, cache: OciCache) -> None:
         self.client = client
         self.cache = cache
-        self.remote = RemoteRepository(registry, repository)
+        self.repository = repository
+        self.remote: RemoteRepository | None = RemoteRepository(registry, repository)
 
     def path(self, descriptor: Descriptor) -> Path:
         if not self.cache.has_blob(descriptor.digest, descriptor.size):
-            chunks = self.client.iter_blob(self.remote.repository, descriptor.digest)
+            chunks = self.client.iter_blob(self.repository, descriptor.digest)
             self.cache.put_blob_stream(chunks, descriptor.digest)
         return self.cache.blob_path(descriptor.digest)
 
@@ -235,7 +242,8 @@ def _select(entries: list[Descriptor], platform: Platform, name: str | None, whe
     if name is not None:
         tag = name.rpartition(":")[2] if "/" not in name.rpartition(":")[2] else name
         named = [
-            entry for entry in entries
+            entry
+            for entry in entries
             if name in (entry.annotations.get(_REF_NAME), entry.annotations.get(_CONTAINERD_NAME))
             or entry.annotations.get(_REF_NAME) == tag
         ]
@@ -249,7 +257,7 @@ def _select(entries: list[Descriptor], platform: Platform, name: str | None, whe
             found = ", ".join(sorted({str(entry.platform) for entry in with_platform}))
             raise BuildError(f"{where} has no image for {platform} (it has: {found})", "pick another base image")
         return matching[0]
-    if len(entries) == 1 or name is not None:
+    if len({entry.digest for entry in entries}) == 1 or name is not None:
         return entries[0]
     raise BuildError(f"{where} holds {len(entries)} images and none is marked with a platform", "name one: PATH:TAG")
 
@@ -280,12 +288,13 @@ def _check_platform(config: Mapping[str, Any], platform: Platform, where: str) -
 def _load_registry(spec: BaseSpec, platform: Platform, client_factory: ClientFactory, cache: OciCache) -> BaseImage:
     assert spec.ref is not None
     ref = spec.ref
-    repository = ref.path if ref.registry else (ref.path if "/" in ref.path else f"library/{ref.path}")
+    repository = repository_path(ref)
     client = client_factory(ref.registry)
     reference = ref.digest or ref.tag or "latest"
     where = f"base image {spec.text}"
     try:
         response = client.get_manifest(repository, reference)
+        reference_digest = response.digest
         document = _json(response.data, f"the manifest of {where}")
         for _ in range(_MAX_INDEX_DEPTH):
             if not _is_index(document, response.media_type):
@@ -313,6 +322,7 @@ def _load_registry(spec: BaseSpec, platform: Platform, client_factory: ClientFac
         config_descriptor=Descriptor(OCI_CONFIG, config_descriptor.digest, config_descriptor.size),
         layers=_layers_of(document, config, where),
         blobs=RegistryBlobs(client, ref.registry, repository, cache),
+        reference_digest=reference_digest,
     )
 
 
@@ -346,6 +356,7 @@ def _load_layout(spec: BaseSpec, platform: Platform) -> BaseImage:
         config_descriptor=Descriptor(OCI_CONFIG, config_descriptor.digest, config_descriptor.size),
         layers=_layers_of(document, config, where),
         blobs=blobs,
+        reference_digest=sha256_digest((root / "index.json").read_bytes()),
     )
 
 
@@ -381,10 +392,10 @@ def _cache_layer_from_archive(
         head = stream.read(2)
         stream.seek(0)
         if head == _GZIP_MAGIC:
-            digest, size = cache.put_blob_file(stream)  # type: ignore[arg-type]
+            digest, size = cache.put_blob_file(stream)
             return Descriptor(OCI_LAYER_GZIP, digest, size)
         buffer = _GzipToCache(cache)
-        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=COMPRESS_LEVEL) as gz:  # type: ignore[arg-type]
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=COMPRESS_LEVEL) as gz:
             for chunk in iter(lambda: stream.read(1 << 20), b""):
                 gz.write(chunk)
         digest, size = buffer.finish()
@@ -422,14 +433,30 @@ def _load_archive(spec: BaseSpec, platform: Platform, cache: OciCache) -> BaseIm
     try:
         tar = tarfile.open(spec.path, mode="r:*")
     except (tarfile.TarError, OSError) as exc:
-        raise BuildError(f"cannot read {where}: {exc}", "pass a docker save archive or a tar of an OCI layout") from None
+        raise BuildError(
+            f"cannot read {where}: {exc}", "pass a docker save archive or a tar of an OCI layout"
+        ) from None
     with tar:
-        names = set(tar.getnames())
-        if "manifest.json" in names:
-            return _load_docker_save(tar, spec, platform, cache, where)
-        if "index.json" in names:
-            return _load_layout_tar(tar, spec, platform, cache, where)
-    raise BuildError(f"{where} has neither manifest.json nor index.json", "pass a docker save archive")
+        names = {name.removeprefix("./") for name in tar.getnames()}
+        if "index.json" in names:  # an OCI layout (also what Docker 25+ and hera-build's archives hold)
+            base = _load_layout_tar(tar, spec, platform, cache, where)
+        elif "manifest.json" in names:
+            base = _load_docker_save(tar, spec, platform, cache, where)
+        else:
+            raise BuildError(f"{where} has neither manifest.json nor index.json", "pass a docker save archive")
+    return replace(base, reference_digest=_archive_digest(spec.path, cache))
+
+
+def _archive_digest(path: Path, cache: OciCache) -> str:
+    """The archive file's digest, remembered by path, size and mtime (hashing a large archive costs a second)."""
+    stat = path.stat()
+    key = sha256_digest(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+    record = cache.read_record("file-digests", key)
+    if record is not None and isinstance(record.get("digest"), str):
+        return str(record["digest"])
+    digest = file_digest(path)
+    cache.write_record("file-digests", key, {"digest": digest, "path": str(path)})
+    return digest
 
 
 def _load_docker_save(
@@ -442,7 +469,9 @@ def _load_docker_save(
         wanted = spec.name if ":" in spec.name.rpartition("/")[2] else f"{spec.name}:latest"
         entries = [entry for entry in entries if wanted in (entry.get("RepoTags") or ())]
         if not entries:
-            raise BuildError(f"{where} has no image tagged {wanted!r}", "check the name with: tar -xOf ARCHIVE manifest.json")
+            raise BuildError(
+                f"{where} has no image tagged {wanted!r}", "check the name with: tar -xOf ARCHIVE manifest.json"
+            )
     elif len(entries) > 1:
         raise BuildError(f"{where} holds {len(entries)} images", "name one: docker-archive:PATH:NAME:TAG")
     entry = entries[0]
@@ -503,7 +532,7 @@ def _load_layout_tar(
             if member is None:
                 raise BuildError(f"{where} lacks layer {layer.descriptor.digest}", "re-create the archive")
             with member:
-                cache.put_blob_stream(iter(lambda: member.read(1 << 20), b""), layer.descriptor.digest)
+                cache.put_blob_file(member)
     return BaseImage(
         spec=spec,
         manifest_digest=digest,
@@ -514,9 +543,7 @@ def _load_layout_tar(
     )
 
 
-def load_base(
-    spec: BaseSpec | str, *, platform: Platform, client_factory: ClientFactory, cache: OciCache
-) -> BaseImage:
+def load_base(spec: BaseSpec | str, *, platform: Platform, client_factory: ClientFactory, cache: OciCache) -> BaseImage:
     """Read the base image's manifest, config and layer list for ``platform``."""
     spec = parse_base_spec(spec) if isinstance(spec, str) else spec
     if spec.kind == "registry":

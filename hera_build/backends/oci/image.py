@@ -17,7 +17,6 @@ from hera_build.backends.oci.model import OCI_CONFIG, OCI_MANIFEST, Descriptor, 
 from hera_build.backends.oci.probe import DEFAULT_PATH
 
 __all__ = [
-    "INPUT_DIGEST_LABEL",
     "ImageLayer",
     "ImageSettings",
     "BuiltImage",
@@ -26,7 +25,6 @@ __all__ = [
     "image_env",
 ]
 
-INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"
 _KEPT_CONFIG_KEYS = ("ExposedPorts", "Volumes", "StopSignal", "Labels", "Env")
 
 

@@ -1,51 +1,34 @@
-"""Digests of what goes into an image: the dependency layer's cache key and the image's input digest.
+"""The dependency layer's cache key: everything that decides its bytes, and nothing of the project's code.
 
-Wheels are identified by their *contents* (member names and bytes), not by the zip file's bytes: a wheel rebuilt
-with other zip timestamps installs the same files, so it must not change the layer cache key or the input
-digest. The input digest is computed before any layer is written, so a release can compare it with the label
-of what the registry already has and skip the build.
+Wheels are identified by their *contents* (:func:`hera_build.inputs.wheel_content_digest`: member names and
+bytes), not by the zip file's bytes: a wheel rebuilt with other zip timestamps installs the same files, so it
+must not invalidate the cached layer. The image's input digest (the label release pipelines compare) is the
+shared one of :mod:`hera_build.inputs`, so every backend labels its images the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from hera_build.backends.oci.model import canonical_json, sha256_digest
-from hera_build.errors import BuildError
+from hera_build.inputs import wheel_content_digest
 
-__all__ = ["FORMAT_VERSION", "wheel_content_digest", "wheel_inputs", "dependency_layer_key", "input_digest"]
+__all__ = ["FORMAT_VERSION", "wheel_inputs", "dependency_layer_key"]
 
 FORMAT_VERSION = 1
-"""Bumped whenever the backend lays out files differently, so old cache entries and digests are not reused."""
-
-
-def wheel_content_digest(path: Path) -> str:
-    """``sha256:`` over the wheel's file name and its sorted members' names and content digests."""
-    sha = hashlib.sha256(path.name.encode() + b"\n")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            for info in sorted(archive.infolist(), key=lambda item: item.filename):
-                if info.is_dir():
-                    continue
-                member = hashlib.sha256(archive.read(info)).hexdigest()
-                sha.update(f"{info.filename}\0{member}\0{info.external_attr >> 16 & 0o111:o}\n".encode())
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise BuildError(f"cannot read the wheel {path}: {exc}", "remove it from the wheel cache and build again") from None
-    return "sha256:" + sha.hexdigest()
+"""Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
 
 
 def wheel_inputs(wheels: Sequence[Path]) -> list[list[str]]:
+    """``[file name, content digest]`` per wheel, sorted: the file name carries the tags, the digest the files."""
     return [[wheel.name, wheel_content_digest(wheel)] for wheel in sorted(wheels, key=lambda path: path.name)]
 
 
 def dependency_layer_key(
     *, wheels: list[list[str]], venv: str, python: Mapping[str, str], epoch: int, compress_level: int, zlib: str
 ) -> str:
-    """Everything that decides the dependency layer's bytes (and nothing else: not the project's code)."""
+    """``sha256:`` of the dependency layer's inputs: wheels, venv path, interpreter, epoch and compression."""
     return sha256_digest(
         canonical_json(
             {
@@ -59,7 +42,3 @@ def dependency_layer_key(
             }
         )
     )
-
-
-def input_digest(inputs: Mapping[str, Any]) -> str:
-    return sha256_digest(canonical_json({"format": FORMAT_VERSION, **inputs}))

@@ -63,6 +63,9 @@ class _HashingWriter:
     def flush(self) -> None:
         self._target.flush()
 
+    def tell(self) -> int:
+        return self.size
+
 
 def tree_paths(root: Path) -> Iterator[Path]:
     """Every path under ``root`` (not ``root`` itself), parents before children, in a machine-independent order.
@@ -113,7 +116,7 @@ def write_layer(root: Path, blobs: Path, *, epoch: int = DEFAULT_EPOCH, level: i
     try:
         with os.fdopen(fd, "wb") as raw:
             compressed = _HashingWriter(raw)
-            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=level) as gz:  # type: ignore[arg-type]
+            with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=level) as gz:
                 uncompressed = _HashingWriter(gz)
                 with tarfile.open(fileobj=uncompressed, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
                     for path in tree_paths(root):

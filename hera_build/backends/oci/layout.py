@@ -15,7 +15,7 @@ import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = ["REF_NAME_ANNOTATION", "IMAGE_NAME_ANNOTATION", "write_layout", "writ
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 _LAYOUT = {"imageLayoutVersion": "1.0.0"}
+_FILE_MODE = 0o644
 
 
 def is_archive_path(path: Path) -> bool:
@@ -78,7 +79,8 @@ def write_layout(image: BuiltImage, directory: Path, names: Sequence[str]) -> Pa
             index = json.loads(index_path.read_text(encoding="utf-8"))
         wanted = set(names)
         kept = [
-            entry for entry in index.get("manifests", [])
+            entry
+            for entry in index.get("manifests", [])
             if (entry.get("annotations") or {}).get(IMAGE_NAME_ANNOTATION) not in wanted
             and not (not wanted and entry.get("digest") == image.digest)
         ]
@@ -89,7 +91,9 @@ def write_layout(image: BuiltImage, directory: Path, names: Sequence[str]) -> Pa
     return directory
 
 
-def _tar_add(tar: tarfile.TarFile, name: str, epoch: int, data: bytes | None = None, source: Path | None = None) -> None:
+def _tar_add(
+    tar: tarfile.TarFile, name: str, epoch: int, data: bytes | None = None, source: Path | None = None
+) -> None:
     info = tarfile.TarInfo(name)
     info.mtime = epoch
     info.uid = info.gid = 0
@@ -110,12 +114,19 @@ def _tar_add(tar: tarfile.TarFile, name: str, epoch: int, data: bytes | None = N
         tar.addfile(info, io.BytesIO(data))
 
 
-def write_archive(image: BuiltImage, path: Path, names: Sequence[str], epoch: int) -> Path:
-    """Write ``path`` (a ``.tar``): an OCI layout that ``docker load`` also accepts, tagged with ``names``."""
+def write_archive(
+    image: BuiltImage, path: Path, names: Sequence[str], epoch: int, *, omit: Collection[str] = ()
+) -> Path:
+    """Write ``path`` (a ``.tar``): an OCI layout that ``docker load`` also accepts, tagged with ``names``.
+
+    Layers in ``omit`` are listed but not included: only for loading into an engine that already has them
+    (``docker load`` reads a layer's file only when its layer store lacks that layer).
+    """
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": _index_entries(image, names)}
     blobs: dict[str, tuple[bytes | None, Path | None]] = {}
     for layer in image.layers:
-        blobs[digest_hex(layer.descriptor.digest)] = (None, layer.fetch())
+        if layer.descriptor.digest not in omit:
+            blobs[digest_hex(layer.descriptor.digest)] = (None, layer.fetch())
     blobs[digest_hex(image.config_descriptor.digest)] = (image.config, None)
     blobs[digest_hex(image.manifest_descriptor.digest)] = (image.manifest, None)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,6 +141,7 @@ def write_archive(image: BuiltImage, path: Path, names: Sequence[str], epoch: in
             _tar_add(tar, "index.json", epoch, data=canonical_json(index))
             _tar_add(tar, "manifest.json", epoch, data=canonical_json(_docker_manifest(image, names)))
             _tar_add(tar, "oci-layout", epoch, data=canonical_json(_LAYOUT))
+        os.chmod(tmp_name, _FILE_MODE)
         os.replace(tmp_name, path)
     except OSError as exc:
         Path(tmp_name).unlink(missing_ok=True)
@@ -141,6 +153,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
+    os.chmod(tmp_name, _FILE_MODE)
     os.replace(tmp_name, path)
 
 
@@ -148,4 +161,5 @@ def _copy_atomic(source: Path, target: Path) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
     os.close(fd)
     shutil.copyfile(source, tmp_name)
+    os.chmod(tmp_name, _FILE_MODE)
     os.replace(tmp_name, target)

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from hera_build.errors import BuildError
 
@@ -147,7 +147,7 @@ def file_digest(path: Path) -> str:
     return "sha256:" + sha.hexdigest()
 
 
-def copy_and_hash(source: BinaryIO, target: BinaryIO) -> tuple[str, int]:
+def copy_and_hash(source: IO[bytes], target: IO[bytes]) -> tuple[str, int]:
     """Copy a stream, returning the ``sha256:`` digest and size of what was copied."""
     sha, size = hashlib.sha256(), 0
     for chunk in iter(lambda: source.read(_CHUNK), b""):

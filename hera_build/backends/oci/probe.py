@@ -70,6 +70,7 @@ class BasePython:
         ``platform_version``) are left empty: requirements almost never test them.
         """
         machine = _MACHINES.get(self.platform.architecture, self.platform.architecture)
+        abi_libc = "musl" if self.libc == "musl" else "gnu"
         markers = {
             "implementation_name": "cpython",
             "implementation_version": self.version,
@@ -87,7 +88,7 @@ class BasePython:
             executable=self.executable,
             version=self.version,
             implementation="cpython",
-            soabi=f"cpython-{self.major_minor.replace('.', '')}-{machine}-linux-{'musl' if self.libc == 'musl' else 'gnu'}",
+            soabi=f"cpython-{self.major_minor.replace('.', '')}-{machine}-linux-{abi_libc}",
             machine=machine,
             libc=(self.libc or "", self.libc_version or ""),
             markers=markers,
@@ -143,6 +144,11 @@ class ImageFiles:
             self._remove(directory, include_self=False)
         for path in added:
             self.contents.pop(path, None)
+        for path in list(added):  # tars need not list parent directories: they exist implicitly
+            parent = posixpath.dirname(path)
+            while parent and parent not in added and parent not in self.entries:
+                added[parent] = _Entry("dir")
+                parent = posixpath.dirname(parent)
         self.entries.update(added)
         self.contents.update(added_contents)
 
@@ -331,4 +337,3 @@ def probe_python(base: BaseImage, cache: OciCache) -> BasePython:
     value = asdict(probe)
     cache.write_record("probes", key, value)
     return probe
-

@@ -18,9 +18,10 @@ from typing import IO
 from hera_build.backends.oci.cache import OciCache
 from hera_build.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.backends.oci.model import OCI_MANIFEST, Descriptor
-from hera_build.backends.oci.registry_client import RegistryClient, registry_host
+from hera_build.backends.oci.registry_client import OciRegistry, host_of
 from hera_build.errors import ImmutableTagError
 from hera_build.references import ImageRef
+from hera_build.registry import repository_path
 
 __all__ = [
     "CHUNK_THRESHOLD",
@@ -66,10 +67,10 @@ class PushResult:
         return sum(blob.size for blob in self.uploaded)
 
 
-def check_tag_immutable(client: RegistryClient, ref: ImageRef, digest: str, *, force: bool) -> str | None:
+def check_tag_immutable(client: OciRegistry, ref: ImageRef, digest: str, *, force: bool) -> str | None:
     """Refuse to move a version tag: returns the digest the registry has for ``ref`` (``None``: no such tag)."""
     assert ref.tag is not None
-    existing = client.manifest_digest(ref.path, ref.tag)
+    existing = client.manifest_digest(repository_path(ref), ref.tag)
     if existing is not None and existing != digest and not force:
         raise ImmutableTagError(
             f"{ref} is already released with other content ({existing}, this build is {digest})",
@@ -85,7 +86,7 @@ def _pushed_record_key(host: str, digest: str) -> str:
 def _mount_sources(layer: ImageLayer | None, cache: OciCache, host: str, digest: str, repository: str) -> list[str]:
     """Repositories on this registry that hold the blob: the base image's, then where hera-build pushed it."""
     sources: list[str] = []
-    if layer is not None and layer.remote is not None and registry_host(layer.remote.registry) == host:
+    if layer is not None and layer.remote is not None and host_of(layer.remote.registry) == host:
         sources.append(layer.remote.repository)
     record = cache.read_record("pushed", _pushed_record_key(host, digest)) or {}
     sources += [str(repo) for repo in record.get("repositories", []) if str(repo) not in sources]
@@ -101,7 +102,7 @@ def _remember(cache: OciCache, host: str, digest: str, repository: str) -> None:
 
 
 def _push_blob(
-    client: RegistryClient,
+    client: OciRegistry,
     repository: str,
     descriptor: Descriptor,
     open_blob: Callable[[], IO[bytes]],
@@ -137,14 +138,14 @@ def push_image(
     image: BuiltImage,
     target: ImageRef,
     tags: Sequence[str],
-    client: RegistryClient,
+    client: OciRegistry,
     cache: OciCache,
     *,
     chunk_threshold: int = CHUNK_THRESHOLD,
     chunk_size: int = CHUNK_SIZE,
 ) -> PushResult:
     """Push layers, then the config, then one manifest PUT per tag (blobs must exist before the manifest)."""
-    repository = target.path
+    repository = repository_path(target)
     pushes: list[BlobPush] = []
     for layer in image.layers:
         path_holder: dict[str, Path] = {}
@@ -156,14 +157,28 @@ def push_image(
 
         pushes.append(
             _push_blob(
-                client, repository, layer.descriptor, open_layer, layer, layer.role, cache, chunk_threshold,
+                client,
+                repository,
+                layer.descriptor,
+                open_layer,
+                layer,
+                layer.role,
+                cache,
+                chunk_threshold,
                 chunk_size,
             )
         )
     pushes.append(
         _push_blob(
-            client, repository, image.config_descriptor, lambda: io.BytesIO(image.config), None, "config", cache,
-            chunk_threshold, chunk_size,
+            client,
+            repository,
+            image.config_descriptor,
+            lambda: io.BytesIO(image.config),
+            None,
+            "config",
+            cache,
+            chunk_threshold,
+            chunk_size,
         )
     )
     for tag in tags:

@@ -92,9 +92,7 @@ class OciRegistry:
             headers={"Accept": _ACCEPT_MANIFESTS},
         )  # fmt: skip
         if response.status_code == 404:
-            raise PublishError(
-                f"{self.host}/{repository}:{reference} does not exist", "check the image name and tag"
-            )
+            raise PublishError(f"{self.host}/{repository}:{reference} does not exist", "check the image name and tag")
         data = response.content
         digest = sha256_digest(data)
         if reference.startswith("sha256:") and digest != reference:

@@ -1,0 +1,493 @@
+"""The ``oci`` backend: runner images written by hera-build itself — no engine, no Dockerfile, the same bytes
+every time (what ko does for Go and Jib for Java).
+
+Stages, each its own module, data flowing one way:
+
+1. :mod:`.base` reads the base image (registry, OCI layout or ``docker save`` archive) and :mod:`.probe` finds
+   its Python by reading its files;
+2. the shared wheelhouse (:mod:`hera_build.wheelhouse`) gets the wheels for that Python;
+3. :mod:`.venv` installs them with PyPA ``installer`` into a staged virtual environment and :mod:`.layers`
+   writes it as deterministic layers: the dependencies in one (cached by its inputs), the project in another;
+4. :mod:`.image` writes config and manifest;
+5. :mod:`.push` uploads what the registry lacks, :mod:`.layout` writes an OCI layout or ``docker load`` archive,
+   :mod:`.engine` loads into a local engine when one answers (so the image check can run it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from hera_build import __version__
+from hera_build.backends import BuildRequest, BuildResult
+from hera_build.backends.oci.base import BaseImage, load_base
+from hera_build.backends.oci.cache import OciCache
+from hera_build.backends.oci.engine import connect_engine, load_archive
+from hera_build.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble, rfc3339
+from hera_build.backends.oci.inputs import dependency_layer_key, wheel_inputs
+from hera_build.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
+from hera_build.backends.oci.layout import is_archive_path, write_archive, write_layout
+from hera_build.backends.oci.model import OCI_LAYER_GZIP, Descriptor, Platform
+from hera_build.backends.oci.probe import BasePython, probe_python
+from hera_build.backends.oci.push import CHUNK_SIZE, CHUNK_THRESHOLD, PushResult, check_tag_immutable, push_image
+from hera_build.backends.oci.registry_client import OciRegistry, host_of, open_registry
+from hera_build.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
+from hera_build.errors import BuildError, EngineError, ImmutableTagError
+from hera_build.gitinfo import GitInfo, git_info
+from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
+from hera_build.probe import PythonTarget
+from hera_build.project import Project
+from hera_build.references import ImageRef, parse_image_ref
+from hera_build.registry import repository_path
+from hera_build.wheelhouse import FIXED_EPOCH, Wheelhouse, prepare_wheelhouse
+
+__all__ = [
+    "BACKEND_NAME",
+    "BACKEND_VERSION_LABEL",
+    "DEFAULT_USER",
+    "DEFAULT_WORKDIR",
+    "OciBuilder",
+    "OciOptions",
+    "OciPlan",
+    "OciBuildReport",
+]
+
+BACKEND_NAME = "oci"
+BACKEND_VERSION_LABEL = "dev.hera-build.backend-version"
+DEFAULT_USER = "65532:65532"
+"""Numeric (distroless' ``nonroot``), as the Docker backend: it needs no account in the base image."""
+DEFAULT_WORKDIR = "/app"
+_URL_KEYS = ("source", "repository", "source code", "code", "homepage")
+
+WheelhouseFactory = Callable[..., Wheelhouse]
+
+
+@dataclass(frozen=True)
+class OciOptions:
+    """How images are laid out and where things are kept; the defaults suit runner images."""
+
+    platform: Platform = field(default_factory=Platform)
+    venv: PurePosixPath = DEFAULT_VENV
+    user: str = DEFAULT_USER
+    working_dir: str = DEFAULT_WORKDIR
+    cache_dir: Path | None = None
+    load: bool | None = None
+    """Load into a local engine: ``None`` when one answers (and required when there is no push or output),
+    ``True`` always (an error without an engine), ``False`` never."""
+    chunk_threshold: int = CHUNK_THRESHOLD
+    chunk_size: int = CHUNK_SIZE
+
+
+@dataclass(frozen=True)
+class OciPlan:
+    """What ``--dry-run`` shows: the base is read and probed, nothing is built."""
+
+    image: ImageRef
+    tags: tuple[str, ...]
+    base_image: str
+    target: PythonTarget | None
+    push: bool
+    notes: tuple[str, ...] = ()
+    dockerfile: str | None = None
+
+
+@dataclass(frozen=True)
+class OciBuildReport:
+    """Everything one build did beyond :class:`BuildResult`: for tests, benchmarks and ``--verbose``."""
+
+    result: BuildResult
+    image: BuiltImage | None
+    python: BasePython | None
+    pushes: tuple[PushResult, ...] = ()
+    dependency_layer_cached: bool = False
+    loaded: bool = False
+    output: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def push(self) -> PushResult | None:
+        """The push of the version's repository (the first one)."""
+        return self.pushes[0] if self.pushes else None
+
+
+def _epoch(request: BuildRequest) -> tuple[int, int | None]:
+    """(the epoch of every timestamp, the explicit ``SOURCE_DATE_EPOCH`` if one was given)."""
+    if request.source_date_epoch is not None:
+        return request.source_date_epoch, request.source_date_epoch
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if text:
+        try:
+            return int(text), int(text)
+        except ValueError:
+            raise BuildError(f"SOURCE_DATE_EPOCH={text!r} is not a number", "set it to seconds since 1970") from None
+    return FIXED_EPOCH, None
+
+
+def _source_url(project: Project, git: GitInfo | None) -> str | None:
+    urls = (project.raw.get("project") or {}).get("urls") or {}
+    by_key = {str(key).lower(): str(value) for key, value in urls.items()}
+    for key in _URL_KEYS:
+        if key in by_key:
+            return by_key[key]
+    return git.remote_url if git else None
+
+
+def _labels(request: BuildRequest, base: BaseImage, git: GitInfo | None, epoch: int) -> dict[str, str]:
+    """The OCI annotations as labels (as the Docker backend writes them), then the request's own labels."""
+    project = request.project
+    labels = {
+        "org.opencontainers.image.title": project.name,
+        "org.opencontainers.image.version": project.version.exact,
+        "org.opencontainers.image.created": rfc3339(epoch),
+        "org.opencontainers.image.base.name": request.base_image,
+        BACKEND_VERSION_LABEL: f"hera-build {__version__} ({BACKEND_NAME})",
+    }
+    if base.reference_digest:
+        labels["org.opencontainers.image.base.digest"] = base.reference_digest
+    description = (project.raw.get("project") or {}).get("description")
+    if description:
+        labels["org.opencontainers.image.description"] = str(description)
+    if git is not None:
+        labels["org.opencontainers.image.revision"] = git.commit
+    source = _source_url(project, git)
+    if source:
+        labels["org.opencontainers.image.source"] = source
+    return labels | dict(request.labels)
+
+
+def _refs(request: BuildRequest) -> list[ImageRef]:
+    """The version's reference, then ``--tag`` values: a bare tag for the same repository, or a full reference."""
+    refs = [request.image]
+    for extra in request.extra_tags:
+        if "/" in extra or ":" in extra:
+            ref = parse_image_ref(extra, what="--tag")
+            ref = ref if ref.tag else ref.with_tag("latest")
+        else:
+            ref = request.image.with_tag(extra)
+        if ref not in refs:
+            refs.append(ref)
+    return refs
+
+
+def _pull(engine: Any, ref: ImageRef) -> str | None:
+    """Pull a released image into the local engine (through the SDK) for the image check; ``None`` on failure."""
+    try:
+        return str(engine.images.pull(ref.repository, tag=ref.tag).id)
+    except Exception:  # noqa: BLE001 - the check then says it could not find the image
+        return None
+
+
+def _image_layer(layer: Layer, role: str, created_by: str) -> ImageLayer:
+    path = layer.path
+    return ImageLayer(layer.descriptor, layer.diff_id, fetch=lambda: path, role=role, created_by=created_by)
+
+
+class OciBuilder:
+    """The :class:`hera_build.backends.Builder` that writes the image itself. Collaborators are injectable."""
+
+    name = BACKEND_NAME
+
+    def __init__(
+        self,
+        options: OciOptions | None = None,
+        *,
+        registry_factory: Callable[[str | None], OciRegistry] | None = None,
+        wheelhouse: WheelhouseFactory = prepare_wheelhouse,
+        engine: Callable[[], Any | None] = connect_engine,
+        git: Callable[[Path], GitInfo | None] = git_info,
+    ) -> None:
+        self.options = options or OciOptions()
+        self.cache = OciCache(self.options.cache_dir)
+        self._registry_factory = registry_factory or open_registry
+        self._registries: dict[str, OciRegistry] = {}
+        self._wheelhouse = wheelhouse
+        self._engine = engine
+        self._git = git
+        self.last_report: OciBuildReport | None = None
+
+    def registry(self, registry: str | None) -> OciRegistry:
+        """One client per registry host for the builder's lifetime, so tokens are fetched once."""
+        host = host_of(registry)
+        if host not in self._registries:
+            self._registries[host] = self._registry_factory(registry)
+        return self._registries[host]
+
+    # ---------------------------------------------------------------------------------------------- stages
+
+    def _base(self, request: BuildRequest) -> tuple[BaseImage, BasePython]:
+        request.progress(f"reading base image {request.base_image}")
+        base = load_base(
+            request.base_image, platform=self.options.platform, client_factory=self.registry, cache=self.cache
+        )
+        python = probe_python(base, self.cache)
+        request.progress(
+            f"base image {request.base_image}: Python {python.version} at {python.executable} "
+            f"({python.libc or 'no libc found'} {python.libc_version or ''})".rstrip()
+        )
+        return base, python
+
+    def _dependency_layer(
+        self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path, progress: Callable[[str], None]
+    ) -> tuple[Layer, bool]:
+        """The venv with every dependency, from the cache when its inputs were built before."""
+        key = dependency_layer_key(
+            wheels=wheel_inputs(wheelhouse.dependency_wheels),
+            venv=str(venv.path),
+            python={"executable": str(venv.python_executable), "version": venv.python_version},
+            epoch=epoch,
+            compress_level=COMPRESS_LEVEL,
+            zlib=zlib.ZLIB_RUNTIME_VERSION,
+        )
+        count = len(wheelhouse.dependency_wheels)
+        record = self.cache.read_record("dependency-layers", key)
+        if record is not None and self.cache.has_blob(str(record["digest"]), int(record["size"])):
+            digest = str(record["digest"])
+            progress(f"dependency layer {digest[:19]} ({count} wheels): cached")
+            descriptor = Descriptor(OCI_LAYER_GZIP, digest, int(record["size"]))
+            return Layer(self.cache.blob_path(digest), descriptor, str(record["diff_id"])), True
+        root = work / "dependencies"
+        write_venv_skeleton(venv, root)
+        install_wheels(wheelhouse.dependency_wheels, venv, root)
+        layer = write_layer(root, self.cache.blobs, epoch=epoch)
+        shutil.rmtree(root, ignore_errors=True)
+        record = {"digest": layer.digest, "size": layer.descriptor.size, "diff_id": layer.diff_id}
+        self.cache.write_record("dependency-layers", key, record)
+        progress(f"dependency layer {layer.digest[:19]} ({count} wheels): built, {layer.descriptor.size} bytes")
+        return layer, False
+
+    def _application_layer(self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path) -> Layer:
+        """The project's wheel installed into the same venv path (its dist-info and RECORD included), and the
+        working directory."""
+        root = work / "application"
+        install_wheels([wheelhouse.project_wheel], venv, root, requested=True)
+        (root / self.options.working_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        layer = write_layer(root, self.cache.blobs, epoch=epoch)
+        shutil.rmtree(root, ignore_errors=True)
+        return layer
+
+    def _inputs(
+        self, request: BuildRequest, base: BaseImage, wheelhouse: Wheelhouse, explicit_epoch: int | None
+    ) -> BuildInputs:
+        """The shared input digest's inputs (:mod:`hera_build.inputs`), taken from what is really installed."""
+        wheels = {canonicalize_name(parse_wheel_filename(w.name)[0]): w for w in wheelhouse.dependency_wheels}
+        local = {canonicalize_name(name) for name in wheelhouse.sources}
+        pins = []
+        for name, version in wheelhouse.pins.items():
+            key = canonicalize_name(name)
+            content = wheel_content_digest(wheels[key]) if key in local and key in wheels else None
+            pins.append(DependencyPin(key, version, content))
+        return BuildInputs(
+            project=request.project.distribution_name,
+            version=request.project.version.exact,
+            wheel=wheel_content_digest(wheelhouse.project_wheel),
+            dependencies=tuple(sorted(pins)),
+            base_image=request.base_image,
+            base_digest=base.reference_digest,
+            backend=BACKEND_NAME,
+            hera_build_version=__version__,
+            source_date_epoch=explicit_epoch,
+        )
+
+    def _released(self, ref: ImageRef) -> tuple[str, str | None] | None:
+        """(digest, input-digest label) of what the registry has under ``ref``'s tag, or ``None``."""
+        registry = self.registry(ref.registry)
+        repository = repository_path(ref)
+        digest = registry.manifest_digest(repository, ref.tag or "latest")
+        if digest is None:
+            return None
+        manifest = json.loads(registry.get_manifest(repository, digest).data)
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if not config_digest:
+            return digest, None
+        config = json.loads(registry.get_blob(repository, str(config_digest)))
+        labels = (config.get("config") or {}).get("Labels") or {}
+        return digest, labels.get(INPUT_DIGEST_LABEL)
+
+    def _engine_for(self, request: BuildRequest) -> Any | None:
+        """The engine to load into, if any; fails early when the image would have nowhere to go."""
+        if self.options.load is False:
+            return None
+        engine = self._engine()
+        if engine is None and (self.options.load or not (request.push or request.output)):
+            raise EngineError(
+                "the oci backend has nowhere to put the image: no --push, no --output and no engine to load into",
+                "pass --push, or --output DIR (OCI layout) / --output FILE.tar (docker load archive)",
+            )
+        return engine
+
+    def _load(self, engine: Any, image: BuiltImage, base: BaseImage, names: list[str], epoch: int) -> None:
+        """``docker load`` through the SDK. When the engine already has the base image, its layers are left out
+        of the archive: the engine reads only the layers it lacks, so the load costs the two small layers."""
+        omit: set[str] = set()
+        try:
+            engine.images.get(base.config_descriptor.digest)
+            omit = {layer.descriptor.digest for layer in base.layers}
+        except Exception:  # noqa: BLE001 - any failure to look the base up just means a full archive
+            omit = set()
+        with tempfile.TemporaryDirectory(prefix="hera-build-load-") as tmp:
+            archive = write_archive(image, Path(tmp) / "image.tar", names, epoch, omit=omit)
+            load_archive(engine, archive, image.image_id)
+
+    def _push_all(self, request: BuildRequest, image: BuiltImage, refs: list[ImageRef]) -> tuple[PushResult, ...]:
+        """Push to every repository the tags name (usually one), the version's repository first."""
+        check_tag_immutable(self.registry(request.image.registry), request.image, image.digest, force=request.force)
+        by_repository: dict[str, list[ImageRef]] = {}
+        for ref in refs:
+            by_repository.setdefault(ref.repository, []).append(ref)
+        results = []
+        for group in by_repository.values():
+            target = group[0]
+            registry = self.registry(target.registry)
+            result = push_image(
+                image, target, [ref.tag or "latest" for ref in group], registry, self.cache,
+                chunk_threshold=self.options.chunk_threshold, chunk_size=self.options.chunk_size,
+            )  # fmt: skip
+            results.append(result)
+        return tuple(results)
+
+    # ---------------------------------------------------------------------------------------------- API
+
+    def plan(self, request: BuildRequest) -> OciPlan:
+        """Read and probe the base image; build nothing (``--dry-run``)."""
+        refs = _refs(request)
+        notes = [f"layers: dependencies and the application in a virtual environment at {self.options.venv}"]
+        target = None
+        try:
+            _, python = self._base(request)
+            target = python.target()
+        except BuildError as exc:
+            notes.append(f"base image not read: {exc.message}")
+        return OciPlan(request.image, tuple(map(str, refs)), request.base_image, target, request.push, tuple(notes))
+
+    def build(self, request: BuildRequest) -> BuildResult:
+        timings: dict[str, float] = {}
+        started = time.monotonic()
+        engine = self._engine_for(request)
+        epoch, explicit_epoch = _epoch(request)
+        base, python = self._base(request)
+        timings["base"] = time.monotonic() - started
+        venv = VenvLayout(self.options.venv, PurePosixPath(python.executable), python.version)
+        refs = _refs(request)
+        with tempfile.TemporaryDirectory(prefix="hera-build-oci-") as tmp:
+            work = Path(tmp)
+            mark = time.monotonic()
+            wheelhouse = self._wheelhouse(
+                request.project, python.target(), work / "wheelhouse", lock=request.lock,
+                source_date_epoch=explicit_epoch, progress=request.progress,
+            )  # fmt: skip
+            timings["wheelhouse"] = time.monotonic() - mark
+            input_digest = (
+                request.labels.get(INPUT_DIGEST_LABEL) or self._inputs(request, base, wheelhouse, explicit_epoch).digest
+            )
+            if request.push and not request.output and not request.force:
+                skipped = self._skip_if_released(request, input_digest, python, refs, engine, timings, started)
+                if skipped is not None:
+                    return skipped
+            mark = time.monotonic()
+            dependencies, cached = self._dependency_layer(wheelhouse, venv, epoch, work, request.progress)
+            application = self._application_layer(wheelhouse, venv, epoch, work)
+            timings["layers"] = time.monotonic() - mark
+            request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
+        settings = ImageSettings(
+            epoch=epoch,
+            venv=str(self.options.venv),
+            user=self.options.user,
+            working_dir=self.options.working_dir,
+            labels=_labels(request, base, self._git(request.project.root), epoch) | {INPUT_DIGEST_LABEL: input_digest},
+            env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        count = len(wheelhouse.dependency_wheels)
+        image = assemble(
+            base,
+            [
+                _image_layer(dependencies, "dependencies", f"hera-build: {count} wheels installed into {venv.path}"),
+                _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed"),
+            ],
+            settings,
+        )
+        names = [str(ref) for ref in refs]
+        mark = time.monotonic()
+        pushes = self._push_all(request, image, refs) if request.push else ()
+        for pushed in pushes:
+            request.progress(
+                f"pushed {pushed.repository}@{image.digest[:19]}: {pushed.count('uploaded')} blob(s) uploaded "
+                f"({pushed.uploaded_bytes} bytes), {pushed.count('mounted')} mounted, {pushed.count('exists')} present"
+            )
+        output = None
+        if request.output is not None:
+            output = (
+                write_archive(image, request.output, names, epoch)
+                if is_archive_path(request.output)
+                else write_layout(image, request.output, names)
+            )
+            request.progress(f"wrote {output}")
+        if engine is not None:
+            self._load(engine, image, base, names, epoch)
+            request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
+        timings["publish"] = time.monotonic() - mark
+        timings["total"] = time.monotonic() - started
+        result = BuildResult(
+            backend=BACKEND_NAME,
+            image=request.image,
+            tags=tuple(names),
+            image_id=image.image_id,
+            digest=image.digest,
+            pushed=bool(pushes),
+            input_digest=input_digest,
+            base_image=request.base_image,
+            backend_version=f"hera-build {__version__}",
+            layers=tuple(layer.descriptor.digest for layer in image.layers),
+        )
+        self.last_report = OciBuildReport(
+            result, image, python, pushes, cached, engine is not None, output, timings
+        )  # fmt: skip
+        return result
+
+    def _skip_if_released(
+        self,
+        request: BuildRequest,
+        input_digest: str,
+        python: BasePython,
+        refs: list[ImageRef],
+        engine: Any | None,
+        timings: dict[str, float],
+        started: float,
+    ) -> BuildResult | None:
+        """A version is released once: the same inputs reuse the registry's image (pulled into a local engine,
+        if there is one, so that it can be checked), other inputs are refused before anything is built."""
+        released = self._released(request.image)
+        if released is None:
+            return None
+        digest, label = released
+        if label != input_digest:
+            raise ImmutableTagError(
+                f"version {request.project.version.exact} is already released with other content ({request.image} "
+                f"is {digest}, built from inputs {label or 'unknown'}, this source gives {input_digest})",
+                "bump the version or use --force",
+            )
+        request.progress(f"{request.image} is already released from the same inputs ({digest}): nothing to build")
+        image_id = _pull(engine, request.image) if engine is not None else None
+        timings["total"] = time.monotonic() - started
+        result = BuildResult(
+            backend=BACKEND_NAME,
+            image=request.image,
+            tags=tuple(str(ref) for ref in refs),
+            image_id=image_id,
+            digest=digest,
+            skipped=True,
+            input_digest=input_digest,
+            base_image=request.base_image,
+            backend_version=f"hera-build {__version__}",
+        )
+        self.last_report = OciBuildReport(result, None, python, timings=timings)
+        return result

@@ -1,0 +1,514 @@
+"""The Docker backend with a fake engine: the generated Dockerfile and context, the compact progress, push and its
+failure modes, immutable tags, and the ``image`` command's flags. tests/integration/test_docker_image.py builds
+real images."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hera_build.backends import BuildRequest
+from hera_build.backends.docker import (
+    LABEL_DEPENDENCY_DIGEST,
+    LABEL_INPUT_DIGEST,
+    DockerBuilder,
+    DockerEngine,
+    DockerfileSpec,
+    _StepTracker,
+    image_labels,
+    render_dockerfile,
+)
+from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
+from hera_build.gitinfo import GitInfo
+from hera_build.probe import PythonTarget
+from hera_build.project import Project, load_project
+from hera_build.references import parse_image_ref
+from hera_build.registry import ManifestInfo
+from hera_build.wheelhouse import Wheelhouse
+
+BASE = "registry.test/base:py311"
+TARGET = PythonTarget("/usr/bin/python3", "3.11.2", "cp311", "cp311", ("manylinux_2_36_x86_64", "linux_x86_64"), {})
+GIT = GitInfo(commit="c" * 40, commit_time=1700000000, dirty=False, remote_url="https://git.example.test/acme/app.git")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "ml-pipeline"\nversion = "0.3.0"\ndescription = \'Say "hi"\'\ndependencies = ["hera"]\n'
+        '[tool.hera-build]\nimage = "registry.test/acme/ml-pipeline"\n'
+    )
+    return load_project(tmp_path)
+
+
+def spec(**overrides: Any) -> DockerfileSpec:
+    values: dict[str, Any] = {
+        "base_image": BASE,
+        "python": "/usr/bin/python3",
+        "project": "ml-pipeline",
+        "version": "0.3.0",
+    }
+    return DockerfileSpec(**(values | overrides))
+
+
+def stages(dockerfile: str) -> list[str]:
+    return re.split(r"^FROM ", dockerfile, flags=re.M)[1:]
+
+
+# ------------------------------------------------------------------------------------------------ Dockerfile
+
+
+def test_dockerfile_installs_in_builder_stages_and_copies_only_the_venv_and_app() -> None:
+    deps, app, final = stages(render_dockerfile(spec()))
+    assert deps.startswith(f"{BASE} AS deps") and app.startswith("deps AS app") and final.startswith(f"{BASE}\n")
+    assert '"--no-index"' in deps and '"--requirement", "/tmp/hera-build/deps/requirements.txt"' in deps
+    assert '"-m", "venv", "--without-pip", "/opt/venv"' in deps, "no pip in the image's virtual environment"
+    assert '"ml-pipeline==0.3.0"' in app and '"--target", "/opt/app"' in app
+    copies = [line for line in final.splitlines() if line.startswith(("COPY", "ADD", "RUN"))]
+    assert copies == ["COPY --from=deps /opt/venv /opt/venv", "COPY --from=app /opt/app /opt/app"]
+    assert "USER 65532:65532" in final
+    assert "PATH=/opt/venv/bin:$PATH" in final
+
+
+def test_the_dependency_stage_does_not_depend_on_version_or_labels() -> None:
+    """What the engine caches the dependency layer by must not move when only the project does."""
+    one = render_dockerfile(spec())
+    other = render_dockerfile(spec(version="0.4.0", labels={"org.opencontainers.image.version": "0.4.0"}))
+    assert stages(one)[0] == stages(other)[0]
+
+
+def test_labels_come_last_in_one_instruction_and_are_quoted() -> None:
+    text = render_dockerfile(spec(labels={"b": 'say "hi"\nnow', "a": "back\\slash"}))
+    label_block = text[text.index("LABEL ") :]
+    assert label_block == 'LABEL "a"="back\\\\slash" \\\n      "b"="say \\"hi\\" now"\n'
+
+
+def test_image_labels_follow_the_oci_annotations(project: Project) -> None:
+    labels = image_labels(project, base_image=BASE, git=GIT, source_date_epoch=1700000000)
+    assert labels["org.opencontainers.image.version"] == "0.3.0"
+    assert labels["org.opencontainers.image.title"] == "ml-pipeline"
+    assert labels["org.opencontainers.image.revision"] == "c" * 40
+    assert labels["org.opencontainers.image.source"] == "https://git.example.test/acme/app.git"
+    assert labels["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
+    assert labels["org.opencontainers.image.base.name"] == BASE
+    bare = image_labels(project, base_image=BASE, git=None, source_date_epoch=None)
+    assert "org.opencontainers.image.revision" not in bare and "org.opencontainers.image.created" not in bare
+
+
+# ------------------------------------------------------------------------------------------------ progress
+
+
+def feed(tracker: _StepTracker, *lines: str) -> None:
+    for line in lines:
+        tracker.feed({"stream": line + "\n"})
+
+
+def test_progress_is_one_line_per_step_marking_cached_steps() -> None:
+    seen: list[str] = []
+    tracker = _StepTracker(seen.append, verbose=False)
+    feed(
+        tracker,
+        "Step 1/3 : FROM base AS deps",
+        " ---> 53c054f33b7e",
+        "Step 2/3 : COPY deps/ /tmp/x/",
+        " ---> Using cache",
+        " ---> 1234",
+    )
+    feed(
+        tracker,
+        "Step 3/3 : RUN pip install",
+        " ---> Running in abc",
+        "Collecting x",
+        "Successfully installed x",
+        " ---> 99",
+    )
+    tracker.feed({"aux": {"ID": "sha256:" + "9" * 64}})
+    tracker.finish_step()
+    assert seen == [
+        "step 1/3: FROM base AS deps",
+        "step 2/3: COPY deps/ /tmp/x/  (cached)",
+        "step 3/3: RUN pip install",
+    ]
+    assert tracker.image_id == "sha256:" + "9" * 64
+
+
+def test_verbose_progress_shows_the_whole_log() -> None:
+    seen: list[str] = []
+    tracker = _StepTracker(seen.append, verbose=True)
+    feed(tracker, "Step 1/1 : RUN x", "output line")
+    assert seen == ["Step 1/1 : RUN x", "output line"]
+
+
+def test_a_failing_step_shows_its_last_lines_and_names_the_step() -> None:
+    seen: list[str] = []
+    tracker = _StepTracker(seen.append, verbose=False)
+    feed(tracker, "Step 5/9 : RUN pip install", " ---> Running in abc", *[f"line {i}" for i in range(30)])
+    with pytest.raises(
+        BuildError, match=r"step 5/9: RUN pip install failed: The command .* returned a non-zero code: 1"
+    ):
+        tracker.feed({"error": "The command '/bin/sh -c x' returned a non-zero code: 1", "errorDetail": {"code": 1}})
+    assert seen[-1] == "  | line 29" and "  | line 15" in seen and "  | line 14" not in seen
+
+
+# ---------------------------------------------------------------------------------------- builds with a fake engine
+
+
+class FakeImage:
+    def __init__(self, image_id: str) -> None:
+        self.id = image_id
+        self.attrs = {"RootFS": {"Layers": ["sha256:base", "sha256:deps", "sha256:app"]}}
+        self.tags: list[tuple[str, str | None]] = []
+
+    def tag(self, repository: str, tag: str | None = None) -> bool:
+        self.tags.append((repository, tag))
+        return True
+
+    def save(self, named: bool = False) -> Iterator[bytes]:
+        yield b"tar-bytes"
+
+
+class FakeApi:
+    def __init__(self, build_stream: list[dict[str, Any]], push_streams: Mapping[str, list[dict[str, Any]]]) -> None:
+        self.build_stream = build_stream
+        self.push_streams = push_streams
+        self.build_kwargs: dict[str, Any] = {}
+        self.context_files: dict[str, str] = {}
+        self.pushed: list[str] = []
+
+    def build(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self.build_kwargs = kwargs
+        context = Path(kwargs["path"])
+        self.context_files = {
+            str(p.relative_to(context)): p.read_text(errors="replace") for p in context.rglob("*") if p.is_file()
+        }
+        yield from self.build_stream
+
+    def push(self, repository: str, tag: str | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        self.pushed.append(f"{repository}:{tag}")
+        yield from self.push_streams.get(f"{repository}:{tag}", [])
+
+
+class FakeImages:
+    def __init__(self, images: dict[str, FakeImage]) -> None:
+        self.images = images
+
+    def get(self, name: str) -> FakeImage:
+        from docker.errors import ImageNotFound
+
+        if name not in self.images:
+            raise ImageNotFound(name)
+        return self.images[name]
+
+
+class FakeClient:
+    def __init__(self, api: FakeApi, images: dict[str, FakeImage]) -> None:
+        self.api = api
+        self.images = FakeImages(images)
+
+    def version(self) -> dict[str, str]:
+        return {"Version": "20.10.24"}
+
+
+class FakeProber:
+    def __init__(self, engine: DockerEngine) -> None:
+        self.engine = engine
+
+    def probe(self, image: str) -> PythonTarget:
+        return TARGET
+
+
+class FakeRegistry:
+    def __init__(self, existing: ManifestInfo | None) -> None:
+        self.existing = existing
+
+    def manifest(self, repository: str, reference: str) -> ManifestInfo | None:
+        return self.existing
+
+
+NEW_ID = "sha256:" + "e" * 64
+DIGEST = "sha256:" + "d" * 64
+OK_BUILD = [
+    {"stream": "Step 1/1 : FROM x\n"},
+    {"stream": " ---> abc\n"},
+    {"aux": {"ID": NEW_ID}},
+    {"stream": "Successfully built eeeeeeeeeeee\n"},
+]
+
+
+def push_ok(tag: str) -> list[dict[str, Any]]:
+    return [
+        {"status": "Pushing", "id": "l1"},
+        {"status": f"{tag}: digest: {DIGEST} size: 1"},
+        {"aux": {"Tag": tag, "Digest": DIGEST, "Size": 1}},
+    ]
+
+
+def fake_wheelhouse(project: Project, target: PythonTarget, dest: Path, **kwargs: Any) -> Wheelhouse:
+    (dest / "app").mkdir(parents=True)
+    (dest / "deps").mkdir(parents=True)
+    app = dest / "app" / "ml_pipeline-0.3.0-py3-none-any.whl"
+    dep = dest / "deps" / "hera-7.1.0-py3-none-any.whl"
+    for wheel in (app, dep):
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr("x", "y")
+    return Wheelhouse(app, (dep,), {"hera": "7.1.0"}, "sha256:" + "1" * 64, "sha256:" + "2" * 64, target)
+
+
+def make_builder(
+    tmp_path: Path,
+    *,
+    build_stream: list[dict[str, Any]] | None = None,
+    push_streams: Mapping[str, list[dict[str, Any]]] | None = None,
+    existing: ManifestInfo | None = None,
+    with_base: bool = True,
+) -> tuple[DockerBuilder, FakeApi, dict[str, FakeImage]]:
+    api = FakeApi(build_stream if build_stream is not None else OK_BUILD, push_streams or {})
+    images = {NEW_ID: FakeImage(NEW_ID)}
+    if with_base:
+        images[BASE] = FakeImage("sha256:" + "b" * 64)
+    pip = tmp_path / "pip-23.2.1-py3-none-any.whl"
+    pip.write_bytes(b"pip")
+    builder = DockerBuilder(
+        engine_factory=lambda: DockerEngine(FakeClient(api, images)),
+        prober_factory=FakeProber,
+        wheelhouse=fake_wheelhouse,
+        tool_wheels=lambda pins, target, **kw: {"pip": pip},
+        registry_factory=lambda ref: FakeRegistry(existing),  # type: ignore[arg-type,return-value]
+        git=lambda path: GIT,
+    )
+    return builder, api, images
+
+
+def request(project: Project, **overrides: Any) -> BuildRequest:
+    values: dict[str, Any] = {
+        "project": project,
+        "image": parse_image_ref("registry.test/acme/ml-pipeline:0.3.0"),
+        "base_image": BASE,
+    }
+    return BuildRequest(**(values | overrides))
+
+
+def test_build_writes_the_context_and_builds_offline(project: Project, tmp_path: Path) -> None:
+    builder, api, images = make_builder(tmp_path)
+    result = builder.build(request(project, extra_tags=("latest",)))
+    kwargs = api.build_kwargs
+    assert (
+        kwargs["network_mode"] == "none"
+        and kwargs["pull"] is False
+        and kwargs["tag"] == "registry.test/acme/ml-pipeline:0.3.0"
+    )
+    files = api.context_files
+    assert {
+        "Dockerfile",
+        "tools/pip.whl",
+        "deps/requirements.txt",
+        "deps/hera-7.1.0-py3-none-any.whl",
+        "app/ml_pipeline-0.3.0-py3-none-any.whl",
+    } <= set(files)
+    assert files["deps/requirements.txt"] == "hera==7.1.0\n"
+    assert f'"{LABEL_DEPENDENCY_DIGEST}"="sha256:{"1" * 64}"' in files["Dockerfile"]
+    assert f'"{LABEL_INPUT_DIGEST}"="sha256:' in files["Dockerfile"]
+    assert images[NEW_ID].tags == [("registry.test/acme/ml-pipeline", "latest")]
+    assert result.image_id == NEW_ID and result.tags == (
+        "registry.test/acme/ml-pipeline:0.3.0",
+        "registry.test/acme/ml-pipeline:latest",
+    )
+    assert result.digest is None and not result.pushed and api.pushed == []
+    assert result.layers == ("sha256:base", "sha256:deps", "sha256:app")
+
+
+def test_the_input_digest_is_stable_and_tracks_the_wheels(project: Project, tmp_path: Path) -> None:
+    first = make_builder(tmp_path)[0].build(request(project)).input_digest
+    second = make_builder(tmp_path)[0].build(request(project, source_date_epoch=1)).input_digest
+    assert first == second, "labels such as created or revision are not inputs"
+
+
+def test_a_missing_base_image_says_how_to_get_it(project: Project, tmp_path: Path) -> None:
+    builder, _, _ = make_builder(tmp_path, with_base=False)
+    with pytest.raises(BuildError, match=rf"base image {BASE} is not in the Docker engine") as info:
+        builder.build(request(project))
+    assert f"docker pull {BASE}" in (info.value.fix or "")
+
+
+def test_push_reports_the_digest_from_the_push_stream(project: Project, tmp_path: Path) -> None:
+    builder, api, _ = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")})
+    result = builder.build(request(project, push=True))
+    assert result.digest == DIGEST and result.pushed
+    assert api.pushed == ["registry.test/acme/ml-pipeline:0.3.0"]
+
+
+def test_a_push_error_entry_fails_the_push(project: Project, tmp_path: Path) -> None:
+    """docker-py does not raise when a push fails: the error is only an entry in the stream."""
+    error = [
+        {"status": "Preparing", "id": "l1"},
+        {
+            "errorDetail": {"message": "unauthorized: authentication required"},
+            "error": "unauthorized: authentication required",
+        },
+    ]
+    builder, _, _ = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": error})
+    with pytest.raises(PublishError, match="registry registry.test refused the push") as info:
+        builder.build(request(project, push=True))
+    assert "docker login registry.test" in (info.value.fix or "")
+
+
+def test_an_unreachable_registry_during_push_is_one_line(project: Project, tmp_path: Path) -> None:
+    error = [{"error": 'Get "https://registry.test/v2/": dial tcp 10.0.0.1:443: connect: connection refused'}]
+    builder, _, _ = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": error})
+    with pytest.raises(PublishError, match="registry registry.test is unreachable while pushing"):
+        builder.build(request(project, push=True))
+
+
+def test_a_push_without_a_digest_is_an_error(project: Project, tmp_path: Path) -> None:
+    builder, _, _ = make_builder(
+        tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": [{"status": "Pushing"}]}
+    )
+    with pytest.raises(PublishError, match="reported no digest"):
+        builder.build(request(project, push=True))
+
+
+def test_an_existing_tag_with_other_content_is_refused_before_anything_is_pushed(
+    project: Project, tmp_path: Path
+) -> None:
+    other = ManifestInfo(digest="sha256:" + "f" * 64, media_type="m", config_digest="sha256:" + "a" * 64)
+    builder, api, _ = make_builder(
+        tmp_path, existing=other, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")}
+    )
+    with pytest.raises(
+        ImmutableTagError, match="already exists in the registry as sha256:f+ with other content"
+    ) as info:
+        builder.build(request(project, push=True))
+    assert "--force" in (info.value.fix or "")
+    assert api.pushed == []
+    forced = builder.build(request(project, push=True, force=True))
+    assert forced.digest == DIGEST
+
+
+def test_an_existing_tag_with_the_same_image_is_pushed_again(project: Project, tmp_path: Path) -> None:
+    same = ManifestInfo(digest=DIGEST, media_type="m", config_digest=NEW_ID)
+    builder, _, _ = make_builder(
+        tmp_path, existing=same, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")}
+    )
+    assert builder.build(request(project, push=True)).digest == DIGEST
+
+
+def test_output_writes_a_docker_load_archive(project: Project, tmp_path: Path) -> None:
+    builder, _, _ = make_builder(tmp_path)
+    builder.build(request(project, output=tmp_path / "out" / "image.tar"))
+    assert (tmp_path / "out" / "image.tar").read_bytes() == b"tar-bytes"
+
+
+def test_plan_shows_the_dockerfile_without_building(project: Project, tmp_path: Path) -> None:
+    builder, api, _ = make_builder(tmp_path)
+    plan = builder.plan(request(project, extra_tags=("latest",), push=True))
+    assert plan.target == TARGET and plan.push
+    assert plan.tags == ("registry.test/acme/ml-pipeline:0.3.0", "registry.test/acme/ml-pipeline:latest")
+    assert plan.dockerfile.startswith("# Generated by hera-build") and api.build_kwargs == {}
+
+
+def test_engine_down_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import docker
+    from docker.errors import DockerException
+
+    def refuse(**kwargs: Any) -> None:
+        raise DockerException("Error while fetching server API version: Connection aborted")
+
+    monkeypatch.setattr(docker, "from_env", refuse)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nowhere.sock")
+    with pytest.raises(
+        EngineError, match=r"no Docker engine answers at unix:///nowhere.sock \(not installed or not running\)"
+    ):
+        DockerEngine.from_env()
+
+
+# ------------------------------------------------------------------------------------------------ the command
+
+
+class FakeCommandBuilder:
+    name = "docker"
+
+    def __init__(self) -> None:
+        self.requests: list[BuildRequest] = []
+
+    def plan(self, req: BuildRequest) -> Any:
+        from hera_build.backends.docker import DockerPlan
+
+        return DockerPlan(
+            req.image, (str(req.image),), req.base_image, "FROM base\n", None, req.push, ("base image not probed: x",)
+        )
+
+    def build(self, req: BuildRequest) -> Any:
+        from hera_build.backends import BuildResult
+
+        self.requests.append(req)
+        return BuildResult("docker", req.image, (str(req.image),), NEW_ID, DIGEST if req.push else None, req.push)
+
+
+@pytest.fixture
+def cli(project: Project, monkeypatch: pytest.MonkeyPatch) -> FakeCommandBuilder:
+    fake = FakeCommandBuilder()
+    monkeypatch.setattr("hera_build.commands.image.get_builder", lambda name: fake)
+    monkeypatch.chdir(project.root)
+    return fake
+
+
+def test_image_dry_run_prints_plan_and_dockerfile(cli: FakeCommandBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    from hera_build.cli import main
+
+    assert main(["image", "--backend", "docker", "--dry-run", "--base-image", BASE]) == 0
+    out = capsys.readouterr().out
+    assert "image:      registry.test/acme/ml-pipeline:0.3.0" in out and "# Dockerfile\nFROM base" in out
+    assert cli.requests == []
+
+
+def test_image_json_reports_tags_id_and_digest(cli: FakeCommandBuilder, capsys: pytest.CaptureFixture[str]) -> None:
+    from hera_build.cli import main
+
+    code = main(
+        ["image", "--backend", "docker", "--push", "--json", "--no-check", "--tag", "latest", "--version", "0.3.1rc1"]
+    )
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["image"] == "registry.test/acme/ml-pipeline:0.3.1rc1" and data["image_id"] == NEW_ID
+    assert data["digest"] == DIGEST and data["pinned"] == f"registry.test/acme/ml-pipeline:0.3.1rc1@{DIGEST}"
+    req = cli.requests[0]
+    assert req.extra_tags == ("latest",) and req.push and req.project.version.exact == "0.3.1rc1"
+
+
+def test_base_image_defaults_to_the_host_python_slim_image(cli: FakeCommandBuilder) -> None:
+    import sys
+
+    from hera_build.cli import main
+
+    main(["image", "--backend", "docker", "--no-check", "--json"])
+    assert cli.requests[0].base_image == f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+
+
+def test_image_runs_the_check_after_the_build_unless_told_not_to(
+    cli: FakeCommandBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hera_build.cli import main
+
+    checked: list[str] = []
+    monkeypatch.setattr(
+        "hera_build.commands.image.run_check", lambda project, image, backend, json_output: checked.append(image) or {}
+    )
+    main(["image", "--backend", "docker"])
+    main(["image", "--backend", "docker", "--no-check"])
+    assert checked == [NEW_ID]
+
+
+def test_image_without_a_configured_repository_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hera_build.cli import main
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["image", "--backend", "docker"]) == 1
+    assert "error: no image repository configured for x (fix: set image" in capsys.readouterr().err

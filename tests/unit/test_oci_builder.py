@@ -1,0 +1,255 @@
+"""OciBuilder end to end on fakes: a base image on disk, a fake wheelhouse, a fake registry, no engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hera_build import __version__
+from hera_build.backends import BuildRequest
+from hera_build.backends.oci import OciBuilder, OciOptions
+from hera_build.errors import EngineError, ImmutableTagError
+from hera_build.probe import PythonTarget
+from hera_build.project import Project, load_project
+from hera_build.references import parse_image_ref
+from hera_build.wheelhouse import Wheelhouse
+from tests.support.oci_images import FakeRegistry, fake_registry, make_wheel, write_base_layout
+
+PYPROJECT = """\
+[project]
+name = "proj"
+version = "1.2.0"
+description = "a test project"
+dependencies = ["dep-lib"]
+
+[project.urls]
+Source = "https://git.example/acme/proj"
+"""
+
+
+@pytest.fixture
+def registry() -> Iterator[FakeRegistry]:
+    yield from fake_registry()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj/pyproject.toml").write_text(PYPROJECT)
+    return load_project(tmp_path / "proj")
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> str:
+    write_base_layout(tmp_path / "base")
+    return f"oci:{tmp_path / 'base'}"
+
+
+def _wheelhouse(code: str, calls: list[PythonTarget] | None = None) -> Callable[..., Wheelhouse]:
+    def prepare(project: Project, target: PythonTarget, dest: Path, **_: Any) -> Wheelhouse:
+        if calls is not None:
+            calls.append(target)
+        dep = make_wheel(dest / "deps", "dep-lib", "1.0", {"dep_lib/__init__.py": "def main():\n    return 0\n" * 50},
+                         console_scripts={"dep-tool": "dep_lib:main"})  # fmt: skip
+        app = make_wheel(dest / "app", project.name, project.version.exact, {"proj/__init__.py": code})
+        return Wheelhouse(app, (dep,), {"dep-lib": "1.0"}, "unused", "unused", target)
+
+    return prepare
+
+
+def _builder(tmp_path: Path, code: str = "VALUE = 1\n", *, cache: str = "cache", **kwargs: Any) -> OciBuilder:
+    options = OciOptions(cache_dir=tmp_path / cache)
+    return OciBuilder(options, wheelhouse=_wheelhouse(code, kwargs.pop("calls", None)), engine=lambda: None, **kwargs)
+
+
+def _request(project: Project, base: str, **kwargs: Any) -> BuildRequest:
+    image = kwargs.pop("image", parse_image_ref("registry.example/acme/proj:1.2.0"))
+    return BuildRequest(project=project, image=image, base_image=base, source_date_epoch=1_700_000_000, **kwargs)
+
+
+def _config(out: Path, digest: str) -> dict[str, Any]:
+    manifest = json.loads((out / "blobs/sha256" / digest.split(":")[1]).read_text())
+    return dict(json.loads((out / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_text()))
+
+
+def test_clean_builds_are_bit_for_bit_identical(tmp_path: Path, project: Project, base: str) -> None:
+    first = _builder(tmp_path, cache="cache-1").build(_request(project, base, output=tmp_path / "out1"))
+    second = _builder(tmp_path, cache="cache-2").build(_request(project, base, output=tmp_path / "out2"))
+
+    assert first.digest == second.digest
+    assert first.layers == second.layers and len(first.layers) == 3
+    assert first.image_id == second.image_id
+    assert first.input_digest == second.input_digest
+
+
+def test_code_change_rebuilds_only_the_application_layer(tmp_path: Path, project: Project, base: str) -> None:
+    builder = _builder(tmp_path)
+    before = builder.build(_request(project, base, output=tmp_path / "out"))
+    assert builder.last_report is not None and not builder.last_report.dependency_layer_cached
+
+    changed = _builder(tmp_path, "VALUE = 2\n")
+    after = changed.build(_request(project, base, output=tmp_path / "out"))
+
+    assert changed.last_report is not None and changed.last_report.dependency_layer_cached
+    assert after.layers[:2] == before.layers[:2], "base and dependency layers are unchanged"
+    assert after.layers[2] != before.layers[2]
+    assert after.digest != before.digest and after.input_digest != before.input_digest
+
+
+def test_config_env_user_labels_and_history(tmp_path: Path, project: Project, base: str) -> None:
+    result = _builder(tmp_path).build(_request(project, base, output=tmp_path / "out"))
+    config = _config(tmp_path / "out", str(result.digest))
+
+    container = config["config"]
+    env = dict(item.split("=", 1) for item in container["Env"])
+    assert env["PATH"].startswith("/opt/venv/bin:/usr/local/sbin:")
+    assert env["VIRTUAL_ENV"] == "/opt/venv" and env["LANG"] == "C.UTF-8"
+    assert container["User"] == "65532:65532" and container["WorkingDir"] == "/app"
+    index_digest = "sha256:" + hashlib.sha256((tmp_path / "base/index.json").read_bytes()).hexdigest()
+    assert container["Labels"] == {
+        "org.opencontainers.image.title": "proj",
+        "org.opencontainers.image.version": "1.2.0",
+        "org.opencontainers.image.created": "2023-11-14T22:13:20Z",
+        "org.opencontainers.image.source": "https://git.example/acme/proj",
+        "org.opencontainers.image.description": "a test project",
+        "org.opencontainers.image.base.name": base,
+        "org.opencontainers.image.base.digest": index_digest,
+        "dev.hera-build.backend-version": f"hera-build {__version__} (oci)",
+        "dev.hera-build.input-digest": result.input_digest,
+    }
+    assert config["created"] == "2023-11-14T22:13:20Z"
+    assert len(config["history"]) == 3 and config["history"][2]["created_by"].startswith("hera-build: proj-1.2.0")
+    assert len(config["rootfs"]["diff_ids"]) == 3
+
+
+def test_layers_hold_the_venv_the_app_and_the_workdir(tmp_path: Path, project: Project, base: str) -> None:
+    result = _builder(tmp_path).build(_request(project, base, output=tmp_path / "out"))
+    blobs = tmp_path / "out/blobs/sha256"
+
+    with tarfile.open(blobs / result.layers[1].split(":")[1]) as tar:
+        deps = {member.name: member for member in tar.getmembers()}
+    with tarfile.open(blobs / result.layers[2].split(":")[1]) as tar:
+        app = set(tar.getnames())
+        shebang = tar.extractfile("opt/venv/lib/python3.11/site-packages/proj/__init__.py").read()  # type: ignore[union-attr]
+    assert deps["opt/venv/bin/python"].linkname == "/usr/bin/python3.11"
+    assert "opt/venv/pyvenv.cfg" in deps and "opt/venv/bin/dep-tool" in deps
+    assert "opt/venv/lib/python3.11/site-packages/proj-1.2.0.dist-info/RECORD" in app
+    assert not any("dep_lib" in name for name in app)
+    assert "app" in app
+    assert shebang == b"VALUE = 1\n"
+
+
+def test_wheelhouse_gets_the_probed_target(tmp_path: Path, project: Project, base: str) -> None:
+    calls: list[PythonTarget] = []
+    _builder(tmp_path, calls=calls).build(_request(project, base, output=tmp_path / "out"))
+
+    assert [(t.python, t.version, t.platforms[0]) for t in calls] == [
+        ("/usr/bin/python3.11", "3.11.2", "manylinux_2_36_x86_64")
+    ]
+
+
+def test_push_after_a_code_change_uploads_only_the_app_layer_and_config(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    first = _builder(tmp_path).build(_request(project, base, image=image, push=True))
+    assert first.pushed and registry.manifests[("acme/proj", "1.2.0")][0]
+    registry.clear_log()
+
+    builder = _builder(tmp_path, "VALUE = 2\n")
+    second = builder.build(_request(project, base, image=image, push=True, force=True))
+
+    report = builder.last_report
+    assert report is not None and report.push is not None
+    assert [b.role for b in report.push.uploaded] == ["application", "config"]
+    assert len(registry.requests("PUT", "manifests")) == 1
+    assert second.digest != first.digest and second.pushed
+    assert registry.manifests[("acme/proj", "1.2.0")][0] == registry.manifests[("acme/proj", str(second.digest))][0]
+
+
+def test_released_version_is_reused_or_refused(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    first = _builder(tmp_path).build(_request(project, base, image=image, push=True))
+    registry.clear_log()
+
+    again = _builder(tmp_path).build(_request(project, base, image=image, push=True))
+    assert again.skipped and again.digest == first.digest
+    assert not registry.requests("PUT") and not registry.requests("POST")
+
+    with pytest.raises(ImmutableTagError, match="already released with other content"):
+        _builder(tmp_path, "VALUE = 2\n").build(_request(project, base, image=image, push=True))
+    assert registry.manifests[("acme/proj", "1.2.0")][0] == registry.manifests[("acme/proj", str(first.digest))][0]
+
+
+def test_without_push_output_or_engine_there_is_nowhere_to_put_the_image(
+    tmp_path: Path, project: Project, base: str
+) -> None:
+    with pytest.raises(EngineError, match="nowhere to put the image"):
+        _builder(tmp_path).build(_request(project, base))
+
+
+class _FakeEngine:
+    def __init__(self) -> None:
+        self.loaded: list[dict[str, Any]] = []
+        self.api = type("Api", (), {"timeout": 0})()
+        self.images = self
+
+    def load(self, stream: Any) -> list[Any]:
+        with tarfile.open(fileobj=stream) as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        self.loaded.append(manifest[0])
+        image_id = "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
+        return [type("Image", (), {"id": image_id})()]
+
+
+def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Project, base: str) -> None:
+    engine = _FakeEngine()
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: engine
+    )
+
+    result = builder.build(_request(project, base, extra_tags=("latest",)))
+
+    assert engine.loaded[0]["RepoTags"] == ["registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest"]
+    assert builder.last_report is not None and builder.last_report.loaded
+    assert result.tags == ("registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest")
+
+
+def test_the_request_labels_win_and_the_input_digest_matches_the_shared_definition(
+    tmp_path: Path, project: Project, base: str
+) -> None:
+    given = "sha256:" + "ab" * 32
+    result = _builder(tmp_path).build(
+        _request(project, base, output=tmp_path / "out", labels={"dev.hera-build.input-digest": given, "team": "ml"})
+    )
+    labels = _config(tmp_path / "out", str(result.digest))["config"]["Labels"]
+
+    assert result.input_digest == given == labels["dev.hera-build.input-digest"]
+    assert labels["team"] == "ml"
+    own = _builder(tmp_path, cache="other").build(_request(project, base, output=tmp_path / "out2"))
+    assert own.input_digest != given and own.input_digest.startswith("sha256:")
+
+
+def test_extra_tags_may_name_other_repositories(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    result = _builder(tmp_path).build(
+        _request(project, base, image=image, push=True, extra_tags=("latest", f"{registry.host}/mirror/proj:stable"))
+    )
+
+    assert result.tags == (
+        f"{registry.host}/acme/proj:1.2.0",
+        f"{registry.host}/acme/proj:latest",
+        f"{registry.host}/mirror/proj:stable",
+    )
+    for key in (("acme/proj", "1.2.0"), ("acme/proj", "latest"), ("mirror/proj", "stable")):
+        assert registry.manifests[key][0] == registry.manifests[("acme/proj", str(result.digest))][0]

@@ -1,0 +1,414 @@
+"""The wheelhouse: which wheels a runner image gets (the exact closure, for the image's Python), where they come
+from (index, local source), and that the result is cached and keyed by its inputs. pip and the build backend are
+faked here; tests/integration/test_docker_image.py uses the real ones."""
+
+from __future__ import annotations
+
+import textwrap
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from hera_build.errors import BuildError
+from hera_build.probe import PythonTarget
+from hera_build.process import CommandResult
+from hera_build.project import Project, load_project
+from hera_build.wheelhouse import (
+    Installed,
+    PipFetcher,
+    WheelCache,
+    prepare_wheelhouse,
+    resolve_closure,
+    wheel_metadata_requires,
+)
+
+MARKERS_311 = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.11.2",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "platform_release": "6.1",
+    "platform_system": "Linux",
+    "platform_version": "#1",
+    "python_full_version": "3.11.2",
+    "platform_python_implementation": "CPython",
+    "python_version": "3.11",
+    "sys_platform": "linux",
+}
+
+
+def target(
+    version: str = "3.11.2", platforms: tuple[str, ...] = ("manylinux_2_36_x86_64", "linux_x86_64")
+) -> PythonTarget:
+    major_minor = ".".join(version.split(".")[:2])
+    nodot = major_minor.replace(".", "")
+    markers = MARKERS_311 | {"python_version": major_minor, "python_full_version": version}
+    return PythonTarget("/usr/bin/python3", version, f"cp{nodot}", f"cp{nodot}", platforms, markers)
+
+
+def make_wheel(
+    directory: Path, name: str, version: str, requires: Sequence[str] = (), tag: str = "py3-none-any", payload: str = ""
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = name.replace("-", "_")
+    path = directory / f"{stem}-{version}-{tag}.whl"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {r}\n" for r in requires
+    )
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{stem}-{version}.dist-info/METADATA", metadata)
+        archive.writestr(f"{stem}/__init__.py", payload)
+    return path
+
+
+class Env:
+    """A fake emitting environment: name → Installed."""
+
+    def __init__(self, *dists: Installed) -> None:
+        self.dists = {d.name: d for d in dists}
+
+    def __call__(self, name: str) -> Installed | None:
+        return self.dists.get(name)
+
+
+HERA = Installed(
+    "hera", "7.1.0", ("pydantic>=2,<3", 'pyyaml>=6; extra == "yaml"', 'typing-extensions; python_version < "3.13"')
+)
+PYDANTIC = Installed("pydantic", "2.5.0", ("annotated-types>=0.4", 'tzdata; sys_platform == "win32"'))
+BASE_ENV = [
+    HERA,
+    PYDANTIC,
+    Installed("annotated-types", "0.6.0"),
+    Installed("typing-extensions", "4.9.0"),
+    Installed("pyyaml", "6.0.1"),
+]
+
+
+def reqs(*texts: str) -> list[Requirement]:
+    return [Requirement(t) for t in texts]
+
+
+# ------------------------------------------------------------------------------------------------ the closure
+
+
+def test_closure_pins_installed_versions_recursively_and_skips_the_project_itself() -> None:
+    env = Env(*BASE_ENV, Installed("demo", "1.0", ("hera",)))
+    pins = resolve_closure(reqs("hera>=5", "demo"), target(), root="demo", lookup=env)
+    assert {n: p.version for n, p in pins.items()} == {
+        "hera": "7.1.0",
+        "pydantic": "2.5.0",
+        "annotated-types": "0.6.0",
+        "typing-extensions": "4.9.0",
+    }
+    assert pins["pydantic"].required_by == ("hera",)
+
+
+def test_markers_are_evaluated_for_the_target_python_not_the_host() -> None:
+    env = Env(*BASE_ENV)
+    on_311 = resolve_closure(reqs("hera"), target("3.11.2"), root="demo", lookup=env)
+    on_313 = resolve_closure(reqs("hera"), target("3.13.1"), root="demo", lookup=env)
+    assert "typing-extensions" in on_311
+    assert "typing-extensions" not in on_313, "python_version < '3.13' is false for a 3.13 image"
+    assert "tzdata" not in on_311, "sys_platform == 'win32' never applies to a Linux image"
+
+
+def test_extras_pull_in_their_requirements_even_when_the_distribution_was_seen_before() -> None:
+    env = Env(*BASE_ENV, Installed("other", "1.0", ("hera[yaml]",)))
+    without = resolve_closure(reqs("hera"), target(), root="demo", lookup=env)
+    with_extra = resolve_closure(reqs("hera", "other"), target(), root="demo", lookup=env)
+    assert "pyyaml" not in without
+    assert with_extra["pyyaml"].version == "6.0.1"
+
+
+def test_a_requirement_that_is_not_installed_names_itself_and_suggests_a_lock_file() -> None:
+    with pytest.raises(BuildError, match=r"pydantic<3,>=2 \(required by hera\) is not installed") as info:
+        resolve_closure(reqs("hera"), target(), root="demo", lookup=Env(HERA))
+    assert "--lock" in (info.value.fix or "")
+
+
+def test_an_installed_version_outside_the_specifier_is_an_error() -> None:
+    env = Env(*BASE_ENV)
+    with pytest.raises(BuildError, match=r"pydantic 2.5.0 \(installed\) does not satisfy pydantic>=3 required by demo"):
+        resolve_closure(reqs("pydantic>=3"), target(), root="demo", lookup=env)
+
+
+def test_lock_versions_win_and_other_versions_read_requirements_from_the_wheel() -> None:
+    env = Env(*BASE_ENV)
+    asked: list[tuple[str, str]] = []
+
+    def requires_of(name: str, version: str) -> Sequence[str]:
+        asked.append((name, version))
+        return {"pydantic": ["annotated-types>=0.4", "pydantic-core==2.14.1"], "pydantic-core": []}[name]
+
+    locked = {
+        "hera": "7.1.0",
+        "pydantic": "2.6.0",
+        "annotated-types": "0.6.0",
+        "typing-extensions": "4.9.0",
+        "pydantic-core": "2.14.1",
+    }
+    pins = resolve_closure(reqs("hera"), target(), root="demo", versions=locked, lookup=env, requires_of=requires_of)
+    assert pins["pydantic"].version == "2.6.0"
+    assert pins["pydantic-core"].version == "2.14.1"
+    assert asked == [("pydantic", "2.6.0"), ("pydantic-core", "2.14.1")], (
+        "installed metadata is used where the installed version is the locked one (hera, annotated-types)"
+    )
+
+
+def test_a_distribution_missing_from_the_lock_file_is_an_error() -> None:
+    with pytest.raises(BuildError, match=r"pydantic<3,>=2 \(required by hera\) is not in the lock file"):
+        resolve_closure(reqs("hera"), target(), root="demo", versions={"hera": "7.1.0"}, lookup=Env(*BASE_ENV))
+
+
+def test_wheel_metadata_requires_reads_requires_dist(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "pkg", "1.0", ["a>=1", 'b; extra == "x"'])
+    assert wheel_metadata_requires(wheel) == ("a>=1", 'b; extra == "x"')
+
+
+# ------------------------------------------------------------------------------------------------ the wheelhouse
+
+
+class FakeFetcher:
+    """An index: (name, version) → requirements; writes wheels for what it is asked."""
+
+    def __init__(self, index: Mapping[tuple[str, str], Sequence[str]], tags: Mapping[str, str] | None = None) -> None:
+        self.index = index
+        self.tags = tags or {}
+        self.calls: list[dict[str, str]] = []
+
+    def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
+        self.calls.append(dict(pins))
+        out = []
+        for name, version in pins.items():
+            if (name, version) not in self.index:
+                raise BuildError(f"no wheel of {name} {version} for {target.platform}", None)
+            out.append(make_wheel(dest, name, version, self.index[name, version], self.tags.get(name, "py3-none-any")))
+        return out
+
+
+class FakeBuilder:
+    """A build backend: reads name and version from pyproject.toml, embeds the epoch (as real builds do)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Path, int, str | None]] = []
+
+    def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+        self.calls.append((source, epoch, version))
+        project = load_project(source)
+        content = "".join(f"{p.name}={p.read_text()}" for p in sorted(source.glob("*.py")))
+        return make_wheel(out_dir, project.name, version or project.version.exact, payload=f"{epoch}:{content}")
+
+
+INDEX = {
+    ("hera", "7.1.0"): HERA.requires,
+    ("pydantic", "2.5.0"): PYDANTIC.requires,
+    ("annotated-types", "0.6.0"): (),
+    ("typing-extensions", "4.9.0"): (),
+}
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Project:
+    root = tmp_path / "demo"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """\
+            [project]
+            name = "demo"
+            version = "1.0"
+            dependencies = ["hera>=5", "local-lib"]
+            """
+        )
+    )
+    (root / "code.py").write_text("x = 1\n")
+    lib = tmp_path / "local-lib"
+    lib.mkdir()
+    (lib / "pyproject.toml").write_text('[project]\nname = "local-lib"\nversion = "0.1"\n')
+    return load_project(root)
+
+
+def demo_env(project: Project) -> Env:
+    return Env(*BASE_ENV, Installed("local-lib", "0.1", (), source=project.root.parent / "local-lib"))
+
+
+def prepare(
+    project: Project, dest: Path, cache: WheelCache, fetcher: FakeFetcher, builder: FakeBuilder, **kwargs: object
+):  # type: ignore[no-untyped-def]
+    return prepare_wheelhouse(
+        project, target(), dest, cache=cache, fetcher=fetcher, builder=builder, lookup=demo_env(project), **kwargs
+    )  # type: ignore[arg-type]
+
+
+def test_wheelhouse_holds_the_project_wheel_and_the_exact_closure(demo: Project, tmp_path: Path) -> None:
+    fetcher, builder = FakeFetcher(INDEX), FakeBuilder()
+    house = prepare(demo, tmp_path / "out", WheelCache(tmp_path / "cache"), fetcher, builder)
+    assert house.project_wheel == tmp_path / "out" / "app" / "demo-1.0-py3-none-any.whl"
+    assert sorted(p.name for p in house.dependency_wheels) == [
+        "annotated_types-0.6.0-py3-none-any.whl",
+        "hera-7.1.0-py3-none-any.whl",
+        "local_lib-0.1-py3-none-any.whl",
+        "pydantic-2.5.0-py3-none-any.whl",
+        "typing_extensions-4.9.0-py3-none-any.whl",
+    ]
+    assert all(p.parent == tmp_path / "out" / "deps" for p in house.dependency_wheels)
+    assert house.pins["local-lib"] == "0.1"
+    assert "local-lib" not in fetcher.calls[0], "a local (editable) install is built from its source, not downloaded"
+    assert [c[0] for c in builder.calls] == [demo.root.parent / "local-lib", demo.root]
+    assert house.sources == {"local-lib": str(demo.root.parent / "local-lib")}
+    assert house.requirements_text().splitlines()[0] == "annotated-types==0.6.0"
+
+
+def test_everything_is_cached_by_its_inputs(demo: Project, tmp_path: Path) -> None:
+    cache = WheelCache(tmp_path / "cache")
+    first = prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    fetcher, builder = FakeFetcher(INDEX), FakeBuilder()
+    second = prepare(demo, tmp_path / "b", cache, fetcher, builder)
+    assert fetcher.calls == [] and builder.calls == [], "nothing changed: nothing is downloaded or built"
+    assert second.dependency_digest == first.dependency_digest
+    assert second.project_digest == first.project_digest
+
+
+def test_a_code_change_rebuilds_only_the_project_wheel(demo: Project, tmp_path: Path) -> None:
+    cache = WheelCache(tmp_path / "cache")
+    first = prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    (demo.root / "code.py").write_text("x = 2\n")
+    builder = FakeBuilder()
+    second = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), builder)
+    assert [c[0] for c in builder.calls] == [demo.root]
+    assert second.dependency_digest == first.dependency_digest, "the dependency layer's key must not move"
+    assert second.project_digest != first.project_digest
+
+
+def test_a_dependency_change_changes_the_dependency_digest(demo: Project, tmp_path: Path) -> None:
+    cache = WheelCache(tmp_path / "cache")
+    first = prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    (demo.root.parent / "local-lib" / "new.py").write_text("y = 1\n")
+    builder = FakeBuilder()
+    second = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), builder)
+    assert builder.calls[0][0] == demo.root.parent / "local-lib", "the local dependency's source changed"
+    assert second.dependency_digest != first.dependency_digest
+
+
+def test_source_date_epoch_reaches_the_project_build_and_dependencies_use_a_fixed_one(
+    demo: Project, tmp_path: Path
+) -> None:
+    builder = FakeBuilder()
+    prepare(
+        demo, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), builder, source_date_epoch=1700000000
+    )
+    epochs = {source.name: epoch for source, epoch, _ in builder.calls}
+    assert epochs == {"local-lib": 315532800, "demo": 1700000000}
+
+
+def test_version_override_is_built_into_the_project_wheel(demo: Project, tmp_path: Path) -> None:
+    builder = FakeBuilder()
+    house = prepare(
+        demo.with_version("2.0rc1"), tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), builder
+    )
+    assert house.project_wheel.name == "demo-2.0rc1-py3-none-any.whl"
+    assert builder.calls[-1][2] == "2.0rc1"
+
+
+def test_a_platform_without_a_wheel_names_package_and_platform(demo: Project, tmp_path: Path) -> None:
+    index = {k: v for k, v in INDEX.items() if k[0] != "pydantic"}
+    with pytest.raises(BuildError, match=r"no wheel of pydantic 2.5.0 for cp311-manylinux_2_36_x86_64"):
+        prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(index), FakeBuilder())
+
+
+def test_wheels_for_another_platform_are_not_accepted(demo: Project, tmp_path: Path) -> None:
+    fetcher = FakeFetcher(INDEX, tags={"pydantic": "cp311-cp311-macosx_11_0_arm64"})
+    with pytest.raises(BuildError, match=r"no wheel of pydantic 2.5.0 for cp311-manylinux_2_36_x86_64 was downloaded"):
+        prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, FakeBuilder())
+
+
+def test_the_image_must_get_hera(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "nohera"\nversion = "1"\ndependencies = ["pydantic"]\n')
+    project = load_project(tmp_path)
+    with pytest.raises(BuildError, match="hera is not among the dependencies of nohera"):
+        prepare_wheelhouse(
+            project,
+            target(),
+            tmp_path / "o",
+            cache=WheelCache(tmp_path / "c"),
+            fetcher=FakeFetcher(INDEX),
+            builder=FakeBuilder(),
+            lookup=Env(*BASE_ENV),
+        )
+
+
+def test_a_lock_file_with_another_hera_than_the_emitting_one_is_refused(demo: Project, tmp_path: Path) -> None:
+    lock = tmp_path / "uv.lock"
+    names = {
+        "hera": "7.0.0",
+        "pydantic": "2.5.0",
+        "annotated-types": "0.6.0",
+        "typing-extensions": "4.9.0",
+        "local-lib": "0.1",
+    }
+    lock.write_text("".join(f'[[package]]\nname = "{n}"\nversion = "{v}"\n\n' for n, v in names.items()))
+    index = dict(INDEX) | {("hera", "7.0.0"): HERA.requires}
+    with pytest.raises(BuildError, match=r"the image would get hera 7.0.0, but templates are emitted with hera 7.1.0"):
+        prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(index), FakeBuilder(), lock=lock)
+
+
+# ------------------------------------------------------------------------------------------------ pip
+
+
+class FakePip:
+    """Answers pip command lines like pip would; records them."""
+
+    def __init__(self, answers: Sequence[tuple[str, int, str]]) -> None:
+        self.answers = list(answers)
+        self.commands: list[list[str]] = []
+
+    def __call__(self, argv: Sequence[str], **kwargs: object) -> CommandResult:
+        self.commands.append(list(argv))
+        for needle, code, stderr in self.answers:
+            if needle in " ".join(argv):
+                if code == 0 and "wheel" in argv:
+                    make_wheel(Path(argv[argv.index("--wheel-dir") + 1]), "puresdist", "1.0")
+                return CommandResult(tuple(argv), code, "", stderr)
+        return CommandResult(tuple(argv), 0, "", "")
+
+
+def test_pip_download_selects_wheels_for_the_target_interpreter(tmp_path: Path) -> None:
+    pip = FakePip([])
+    PipFetcher(runner=pip).fetch({"pydantic": "2.5.0"}, target(), tmp_path)
+    argv = pip.commands[0]
+    assert argv[argv.index("download") :][:3] == ["download", "--only-binary=:all:", "--no-deps"]
+    for flag, value in [("--implementation", "cp"), ("--python-version", "3.11"), ("--abi", "cp311")]:
+        assert argv[argv.index(flag) + 1] == value
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--platform"] == ["manylinux_2_36_x86_64", "linux_x86_64"]
+    assert "pydantic==2.5.0" in argv
+
+
+def test_a_binary_distribution_without_the_platform_wheel_is_not_built_from_source(tmp_path: Path) -> None:
+    pip = FakePip([("--platform", 1, "ERROR: No matching distribution found for pydantic-core==2.14.1")])
+    with pytest.raises(BuildError, match=r"no wheel of pydantic-core 2.14.1 for cp311-manylinux_2_36_x86_64") as info:
+        PipFetcher(runner=pip).fetch({"pydantic-core": "2.14.1"}, target(), tmp_path)
+    assert "pydantic-core" in (info.value.fix or "")
+    assert not any("wheel" in c for c in pip.commands), "it has wheels for other platforms: no source build"
+
+
+def test_a_pure_sdist_only_distribution_is_built_into_a_wheel(tmp_path: Path) -> None:
+    pip = FakePip(
+        [
+            ("--platform", 1, "ERROR: No matching distribution found for puresdist==1.0"),
+            ("download --only-binary=:all: --no-deps --dest", 1, "ERROR: No matching distribution found"),
+            ("wheel --no-deps --no-binary puresdist", 0, ""),
+        ]
+    )
+    wheels = PipFetcher(runner=pip).fetch({"puresdist": "1.0"}, target(), tmp_path)
+    assert [w.name for w in wheels] == ["puresdist-1.0-py3-none-any.whl"]
+
+
+def test_an_index_failure_is_one_clear_error(tmp_path: Path) -> None:
+    pip = FakePip([("download", 1, "WARNING: Retrying...\nERROR: Could not install: connection refused")])
+    with pytest.raises(
+        BuildError, match="pip could not download wheels for cp311-manylinux_2_36_x86_64: ERROR: Could not install"
+    ):
+        PipFetcher(runner=pip).fetch({"pydantic": "2.5.0"}, target(), tmp_path)
