@@ -30,8 +30,10 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from hera_build.errors import BuildError
+from hera_build.errors import BuildError, ConfigError, PublishError
 from hera_build.process import CommandFailed, run_command
+from hera_build.references import parse_image_ref
+from hera_build.remote import RegistryView
 
 __all__ = [
     "INPUT_DIGEST_LABEL",
@@ -44,6 +46,7 @@ __all__ = [
     "project_wheel_digest",
     "dependency_closure",
     "with_local_content",
+    "resolve_base_digest",
 ]
 
 INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"
@@ -227,3 +230,69 @@ def with_local_content(
             content = wheel_content_digest(source) if source.is_file() else wheel_digest(source)
             result.append(DependencyPin(pin.name, pin.version, content))
     return tuple(sorted(result))
+
+
+def _local_base_digest(spec: str) -> str | None:
+    """A base given as an OCI layout or archive on disk: the digest of its index (or of the archive)."""
+    from hera_build.wheelhouse import file_digest
+
+    path_text = spec
+    for prefix in ("oci:", "oci-archive:", "docker-archive:"):
+        if spec.startswith(prefix):
+            path_text = spec[len(prefix) :]
+            break
+    for candidate in (Path(path_text), Path(path_text.rsplit(":", 1)[0])):
+        if (candidate / "index.json").is_file():
+            return file_digest(candidate / "index.json")
+        if candidate.is_file():
+            return file_digest(candidate)
+    return None
+
+
+def _engine_image_id(reference: str) -> str | None:
+    """The local Docker engine's id of ``reference``, if an engine runs and has it."""
+    try:
+        import docker
+        from docker.errors import DockerException
+        from requests.exceptions import RequestException
+    except ImportError:
+        return None
+    try:
+        client = docker.from_env(timeout=10)
+        try:
+            return str(client.images.get(reference).id)
+        finally:
+            client.close()
+    except (DockerException, RequestException, OSError):
+        return None
+
+
+def resolve_base_digest(
+    base_image: str,
+    registry: RegistryView,
+    *,
+    engine_image_id: Callable[[str], str | None] = _engine_image_id,
+) -> str | None:
+    """What the base image is, as a digest, where that can be known without pulling anything.
+
+    A digest in the reference wins; a layout or archive on disk is hashed; a reference with a registry host is
+    asked of that registry; a Docker Hub short name is first looked for in a local engine (images imported or
+    built locally live only there), then on Docker Hub. ``None`` when nobody can say.
+    """
+    if base_image.startswith(("oci:", "oci-archive:", "docker-archive:")) or Path(base_image).exists():
+        return _local_base_digest(base_image)
+    try:
+        ref = parse_image_ref(base_image, what="base image")
+    except ConfigError:
+        return None
+    if ref.digest:
+        return ref.digest
+    if ref.registry is None:
+        found = engine_image_id(base_image)
+        if found:
+            return found
+    try:
+        remote = registry.lookup(ref if ref.tag else ref.with_tag("latest"))
+    except PublishError:
+        return None
+    return remote.digest if remote else None

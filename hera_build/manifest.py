@@ -158,7 +158,10 @@ def load_manifest(path: Path) -> ReleaseManifest:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"]) or "?"
-        raise ConfigError(f"release manifest {path} is invalid at {where}: {error['msg']}", None) from None
+        raise ConfigError(
+            f"release manifest {path} is invalid at {where}: {error['msg']}",
+            "pass the manifest hera-build release wrote, unedited",
+        ) from None
 
 
 def write_manifest(manifest: ReleaseManifest, path: Path) -> bool:

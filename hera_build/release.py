@@ -36,6 +36,7 @@ from hera_build.inputs import (
     BuildInputs,
     dependency_closure,
     project_wheel_digest,
+    resolve_base_digest,
     with_local_content,
 )
 from hera_build.lockfiles import read_lock_versions
@@ -53,7 +54,7 @@ from hera_build.manifest import (
 )
 from hera_build.output import WriteResult, file_name, plan_output, render, write_output
 from hera_build.project import Project, load_project
-from hera_build.references import ImageRef, parse_image_ref
+from hera_build.references import ImageRef
 from hera_build.remote import RegistryApi, RegistryView, RemoteImage
 from hera_build.versions import parse_version
 
@@ -75,7 +76,6 @@ __all__ = [
     "release",
     "dirty_version",
     "default_base_image",
-    "resolve_base_digest",
     "templates_from_manifest",
     "compute_inputs",
 ]
@@ -128,70 +128,8 @@ def default_base_image() -> str:
     return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 
 
-def _local_base_digest(spec: str) -> str | None:
-    """A base given as an OCI layout or archive on disk: the digest of its index (or of the archive)."""
-    from hera_build.wheelhouse import file_digest
-
-    path_text = spec
-    for prefix in ("oci:", "oci-archive:", "docker-archive:"):
-        if spec.startswith(prefix):
-            path_text = spec[len(prefix) :]
-            break
-    for candidate in (Path(path_text), Path(path_text.rsplit(":", 1)[0])):
-        if (candidate / "index.json").is_file():
-            return file_digest(candidate / "index.json")
-        if candidate.is_file():
-            return file_digest(candidate)
-    return None
-
-
-def _engine_image_id(reference: str) -> str | None:
-    """The local Docker engine's id of ``reference``, if an engine runs and has it."""
-    try:
-        import docker
-        from docker.errors import DockerException
-        from requests.exceptions import RequestException
-    except ImportError:
-        return None
-    try:
-        client = docker.from_env(timeout=10)
-        try:
-            return str(client.images.get(reference).id)
-        finally:
-            client.close()
-    except (DockerException, RequestException, OSError):
-        return None
-
-
-def resolve_base_digest(
-    base_image: str,
-    registry: RegistryView,
-    *,
-    engine_image_id: Callable[[str], str | None] = _engine_image_id,
-) -> str | None:
-    """What the base image is, as a digest, where that can be known without pulling anything.
-
-    A digest in the reference wins; a layout or archive on disk is hashed; a reference with a registry host is
-    asked of that registry; a Docker Hub short name is first looked for in a local engine (images imported or
-    built locally live only there), then on Docker Hub. ``None`` when nobody can say.
-    """
-    if base_image.startswith(("oci:", "oci-archive:", "docker-archive:")) or Path(base_image).exists():
-        return _local_base_digest(base_image)
-    try:
-        ref = parse_image_ref(base_image, what="base image")
-    except ConfigError:
-        return None
-    if ref.digest:
-        return ref.digest
-    if ref.registry is None:
-        found = engine_image_id(base_image)
-        if found:
-            return found
-    try:
-        remote = registry.lookup(ref if ref.tag else ref.with_tag("latest"))
-    except PublishError:
-        return None
-    return remote.digest if remote else None
+def _dirty_state(path: Path, exclude: tuple[Path, ...]) -> str | None:
+    return dirty_fingerprint(path, exclude=exclude)
 
 
 @dataclass(frozen=True)
@@ -202,9 +140,7 @@ class ReleaseEnvironment:
     builder: Callable[[str], Builder] = get_builder
     wheel_digest: Callable[[Path], str] = project_wheel_digest
     git: Callable[[Path], GitInfo | None] = git_info
-    dirty: Callable[[Path, tuple[Path, ...]], str | None] = lambda path, exclude: dirty_fingerprint(
-        path, exclude=exclude
-    )
+    dirty: Callable[[Path, tuple[Path, ...]], str | None] = _dirty_state
     base_digest: Callable[[str, RegistryView], str | None] = resolve_base_digest
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
 

@@ -52,9 +52,15 @@ def _json(body: bytes, what: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
     except ValueError:
-        raise PublishError(f"the registry returned invalid JSON for {what}", None) from None
+        raise PublishError(
+            f"the registry returned invalid JSON for {what}",
+            "check for a proxy that rewrites responses between hera-build and the registry",
+        ) from None
     if not isinstance(value, dict):
-        raise PublishError(f"the registry returned unexpected JSON for {what}", None)
+        raise PublishError(
+            f"the registry returned unexpected JSON for {what}",
+            "check for a proxy that rewrites responses between hera-build and the registry",
+        )
     return value
 
 
@@ -80,7 +86,7 @@ class RegistryApi:
             child = self._choose(document, f"{ref}")
             chosen = self._manifest(client, repository, child)
             if chosen is None:
-                raise PublishError(f"{ref} lists {child}, which the registry does not have", None)
+                raise PublishError(f"{ref} lists {child}, which the registry does not have", "push the image again")
             document = chosen[2]
         config = document.get("config")
         config_digest = str(config["digest"]) if isinstance(config, dict) and config.get("digest") else None
@@ -100,7 +106,9 @@ class RegistryApi:
             headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
         )
         if response.status_code != 200:
-            raise PublishError(f"registry {client.host} answered {response.status_code} for {info.digest}", None)
+            raise PublishError(
+                f"registry {client.host} answered {response.status_code} for {info.digest}", "check the registry's logs"
+            )
         return info.digest, info.media_type, _json(response.content, f"{repository}@{info.digest}")
 
     def _choose(self, index: Mapping[str, Any], what: str) -> str:
@@ -118,7 +126,8 @@ class RegistryApi:
         response = client.request("GET", f"/v2/{repository}/blobs/{config_digest}", repository=repository)
         if response.status_code != 200:
             raise PublishError(
-                f"registry {client.host} answered {response.status_code} for the config {config_digest}", None
+                f"registry {client.host} answered {response.status_code} for the config {config_digest}",
+                "check the registry's logs",
             )
         config = _json(response.content, f"the config {config_digest}").get("config") or {}
         labels = (config.get("Labels") or {}) if isinstance(config, dict) else {}

@@ -104,8 +104,16 @@ def in_image(engine: Any, image: str, script: str) -> str:
     return str(outcome.stdout)
 
 
-def test_provider_image_builds_and_passes_the_check(provider: Example, docker_engine: Any, base_image: str) -> None:
-    result = provider.image_json()
+@pytest.fixture(scope="module")
+def provider_built(provider: Example) -> dict[str, Any]:
+    """The provider built and checked once."""
+    return provider.image_json()
+
+
+def test_provider_image_builds_and_passes_the_check(
+    provider_built: dict[str, Any], docker_engine: Any, base_image: str
+) -> None:
+    result = provider_built
     check = result["check"]
     assert check["distribution"] == "data-utils" and check["version"] == "1.4.0"
     assert check["hera"] == _hera_version()
@@ -118,9 +126,9 @@ def test_provider_image_builds_and_passes_the_check(provider: Example, docker_en
 
 
 def test_the_image_holds_no_wheels_pip_or_build_leftovers_and_runs_as_non_root(
-    provider: Example, docker_engine: Any, base_image: str
+    provider_built: dict[str, Any], docker_engine: Any, base_image: str
 ) -> None:
-    image = f"{provider.repository}:1.4.0"
+    image = provider_built["image_id"]
     listing = "find / -xdev -name '*.whl' 2>/dev/null | sort"
     assert in_image(docker_engine, image, listing) == in_image(docker_engine, base_image, listing), (
         "only the base's own wheels"
@@ -131,14 +139,21 @@ def test_the_image_holds_no_wheels_pip_or_build_leftovers_and_runs_as_non_root(
     assert leftovers.split() == ["65532"]
 
 
-def test_consumer_image_builds_checks_pushes_and_templates_pin_the_digest(consumer: Example, registry: str) -> None:
-    result = consumer.image_json("--push", "--tag", "latest")
-    assert result["image"] == f"{consumer.repository}:0.3.0"
-    assert result["tags"] == [f"{consumer.repository}:0.3.0", f"{consumer.repository}:latest"]
-    check = result["check"]
+@pytest.fixture(scope="module")
+def pushed(consumer: Example) -> dict[str, Any]:
+    """The consumer built, checked and pushed once (with :latest); later tests change the copy's code."""
+    return consumer.image_json("--push", "--tag", "latest")
+
+
+def test_consumer_image_builds_checks_pushes_and_templates_pin_the_digest(
+    consumer: Example, pushed: dict[str, Any], registry: str
+) -> None:
+    assert pushed["image"] == f"{consumer.repository}:0.3.0"
+    assert pushed["tags"] == [f"{consumer.repository}:0.3.0", f"{consumer.repository}:latest"]
+    check = pushed["check"]
     assert check["run"]["entrypoint"] == "ml_pipeline.steps:train"
     assert check["run"]["output"].strip() == TRAIN_OUTPUT, "the runner template ran in the image as Argo runs it"
-    digest = result["digest"]
+    digest = pushed["digest"]
     registry_digest = RegistryClient(registry).tag_digest(_ref(f"{consumer.repository}:0.3.0"))
     assert registry_digest == digest, "the digest reported is the one the registry serves"
     templates = consumer.run("templates", "--digest", digest, "--stdout").stdout
@@ -152,8 +167,15 @@ def test_consumer_image_builds_checks_pushes_and_templates_pin_the_digest(consum
     assert images == {f"{consumer.repository}:0.3.0@{digest}"}
 
 
-def test_a_one_line_change_rebuilds_only_the_application_layer(consumer: Example, docker_engine: Any) -> None:
-    before = docker_engine.image(f"{consumer.repository}:0.3.0").attrs["RootFS"]["Layers"]
+def test_check_command_checks_an_existing_image(consumer: Example, pushed: dict[str, Any]) -> None:
+    result = json.loads(consumer.run("check", f"{consumer.repository}:latest", "--json").stdout)
+    assert result["run"]["output"].strip() == TRAIN_OUTPUT
+
+
+def test_a_one_line_change_rebuilds_only_the_application_layer(
+    consumer: Example, pushed: dict[str, Any], docker_engine: Any
+) -> None:
+    before = pushed["layers"]
     steps = consumer.root / "src" / "ml_pipeline" / "steps.py"
     steps.write_text(steps.read_text() + "# a one-line change\n")
     rebuilt = consumer.image("--no-check", "--json")
@@ -163,17 +185,19 @@ def test_a_one_line_change_rebuilds_only_the_application_layer(consumer: Example
     assert "COPY --from=deps /opt/venv /opt/venv  (cached)" in rebuilt.stderr
 
 
-def test_a_released_tag_with_other_content_is_refused_unless_forced(consumer: Example, registry: str) -> None:
-    # after the one-line change the image differs from the pushed 0.3.0
-    before = RegistryClient(registry).tag_digest(_ref(f"{consumer.repository}:0.3.0"))
+def test_a_released_tag_with_other_content_is_refused_unless_forced(
+    consumer: Example, pushed: dict[str, Any], registry: str
+) -> None:
+    steps = consumer.root / "src" / "ml_pipeline" / "steps.py"
+    steps.write_text(steps.read_text() + "# content that was not released\n")
     refused = consumer.image("--push", "--no-check", expect=1)
     error_lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert (
         len(error_lines) == 1 and "already exists in the registry as" in error_lines[0] and "--force" in error_lines[0]
     )
-    assert RegistryClient(registry).tag_digest(_ref(f"{consumer.repository}:0.3.0")) == before
+    assert RegistryClient(registry).tag_digest(_ref(f"{consumer.repository}:0.3.0")) == pushed["digest"]
     forced = json.loads(consumer.image("--push", "--no-check", "--force", "--json").stdout)
-    assert forced["digest"] != before
+    assert forced["digest"] != pushed["digest"]
     assert RegistryClient(registry).tag_digest(_ref(f"{consumer.repository}:0.3.0")) == forced["digest"]
 
 
@@ -221,11 +245,6 @@ def test_no_engine_is_one_clear_error(consumer: Example) -> None:
         "install and start Docker (e.g. `sudo systemctl start docker`; in this repository scripts/start-docker.sh), "
         "or set DOCKER_HOST)"
     ]
-
-
-def test_check_command_checks_an_existing_image(consumer: Example) -> None:
-    result = json.loads(consumer.run("check", f"{consumer.repository}:latest", "--json").stdout)
-    assert result["run"]["output"].strip() == TRAIN_OUTPUT
 
 
 # ---------------------------------------------------------------------------------------------------- the wheelhouse

@@ -17,7 +17,7 @@ from hera_build.api import TemplateOptions
 from hera_build.backends import BuildRequest, BuildResult
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
 from hera_build.gitinfo import GitInfo, dirty_fingerprint
-from hera_build.inputs import INPUT_DIGEST_LABEL
+from hera_build.inputs import INPUT_DIGEST_LABEL, resolve_base_digest
 from hera_build.manifest import load_manifest
 from hera_build.references import ImageRef
 from hera_build.release import (
@@ -27,7 +27,6 @@ from hera_build.release import (
     dirty_version,
     plan,
     release,
-    resolve_base_digest,
     templates_from_manifest,
 )
 from hera_build.remote import RegistryApi, RemoteImage

@@ -225,7 +225,10 @@ def scan_layers(base: BaseImage) -> ImageFiles:
             try:
                 files.apply_layer(_layer_members(stream))
             except (tarfile.TarError, OSError, EOFError) as exc:
-                raise BuildError(f"cannot read base image layer {layer.descriptor.digest}: {exc}", None) from None
+                raise BuildError(
+                    f"cannot read base image layer {layer.descriptor.digest}: {exc}",
+                    "check the base image (a truncated download is fetched again after clearing the oci cache)",
+                ) from None
     return files
 
 

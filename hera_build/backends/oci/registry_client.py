@@ -82,7 +82,10 @@ class OciRegistry:
         if response.status_code in ok or response.status_code in allow:
             return response
         path = urllib.parse.urlsplit(url).path
-        raise PublishError(f"registry {self.host}: {method} {path} failed: {_describe(response)}", None)
+        raise PublishError(
+            f"registry {self.host}: {method} {path} failed: {_describe(response)}",
+            "check the registry's logs; the error code says what it refused",
+        )
 
     # ---------- manifests ----------
 
@@ -96,7 +99,10 @@ class OciRegistry:
         data = response.content
         digest = sha256_digest(data)
         if reference.startswith("sha256:") and digest != reference:
-            raise PublishError(f"registry {self.host} sent a manifest that does not match {reference}", None)
+            raise PublishError(
+                f"registry {self.host} sent a manifest that does not match {reference}",
+                "check for a proxy that rewrites responses between hera-build and the registry",
+            )
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         return ManifestResponse(data, media_type, digest)
 
@@ -119,7 +125,10 @@ class OciRegistry:
         expected = sha256_digest(data)
         returned = response.headers.get("Docker-Content-Digest", expected)
         if returned != expected:
-            raise PublishError(f"registry {self.host} stored the manifest as {returned}, not {expected}", None)
+            raise PublishError(
+                f"registry {self.host} stored the manifest as {returned}, not {expected}",
+                "use a registry that stores manifests byte for byte (OCI distribution spec)",
+            )
         return expected
 
     # ---------- blobs ----------
@@ -138,7 +147,10 @@ class OciRegistry:
     def get_blob(self, repository: str, digest: str) -> bytes:
         data = b"".join(self.iter_blob(repository, digest))
         if sha256_digest(data) != digest:
-            raise PublishError(f"blob {digest} from {self.host}/{repository} does not match its digest", None)
+            raise PublishError(
+                f"blob {digest} from {self.host}/{repository} does not match its digest",
+                "check for a proxy that rewrites responses between hera-build and the registry",
+            )
         return data
 
     def mount_blob(self, repository: str, digest: str, source_repository: str) -> str | None:
@@ -197,7 +209,10 @@ class OciRegistry:
     def _location(self, response: requests.Response) -> str:
         location = response.headers.get("Location")
         if not location:
-            raise PublishError(f"registry {self.host} opened an upload without a Location header", None)
+            raise PublishError(
+                f"registry {self.host} opened an upload without a Location header",
+                "use a registry that implements the OCI distribution spec's blob uploads",
+            )
         return urllib.parse.urljoin(self.client.base_url + "/", location)
 
 
