@@ -1,16 +1,17 @@
 """Warm rebuild-and-push after a one-line change: the oci backend against the Docker backend and a naive Dockerfile.
 
 One run, the same example (a copy of examples/ml-pipeline), the same debootstrap base image, the same local
-registry. Each contender first builds and pushes once (cold, which also warms its caches), then one line of the
+registry. Each contender first builds and pushes once (which fills its caches), then one line of the
 project's code changes and each rebuilds and pushes again (warm): that second time is what a developer or a CI
 job on a warm runner waits for. Then the oci backend builds twice more, each time on empty caches (wheels
 downloaded again), and the two image digests are compared.
 
 The naive Dockerfile is what a Hera user writes first: ``COPY . /src`` then ``pip install /src`` (offline from
 a wheels folder in the project, as containers here have no network). Targets (issue 7): warm oci >= 10x faster
-than naive, >= 3x faster than the Docker backend, identical digests across two clean builds.
+than naive, >= 3x faster than the Docker backend, identical digests across two clean builds. The warm rebuild is
+repeated (each time with another one-line change) and the median is compared.
 
-    .venv/bin/python bench/oci_vs_docker.py [--registry 127.0.0.1:5000] [--keep]
+    .venv/bin/python bench/oci_vs_docker.py [--registry 127.0.0.1:5000] [--repeat 3] [--keep]
 
 Needs the Docker engine, the registry and the base image (scripts/start-docker.sh, start-registry.sh,
 base-image.sh --push).
@@ -21,12 +22,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +57,9 @@ USER 65532:65532
 @dataclass
 class Measurement:
     name: str
-    cold: float = 0.0
+    first: float = 0.0
     warm: float = 0.0
-    digest: str | None = None
+    runs: list[float] = field(default_factory=list)
     note: str = ""
 
 
@@ -71,10 +73,13 @@ def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, value
 
 
-def _change_one_line(project_dir: Path, marker: str) -> None:
+def _change_one_line(project_dir: Path, marker: str, old: str = "model") -> None:
+    """Change the model URI's prefix in steps.py: one line, a real code change (``old`` → ``marker``)."""
     steps = project_dir / "src/ml_pipeline/steps.py"
     text = steps.read_text()
-    steps.write_text(text.replace('f"{data_uri}/model-', f'f"{{data_uri}}/{marker}-', 1))
+    changed = text.replace(f'f"{{data_uri}}/{old}-', f'f"{{data_uri}}/{marker}-', 1)
+    assert changed != text, f"no line to change in {steps}"
+    steps.write_text(changed)
 
 
 # ---------------------------------------------------------------------------------------------- contenders
@@ -127,6 +132,15 @@ def _naive(engine: DockerEngine, context: Path, image: ImageRef) -> str:
     return str(digest or built.id)
 
 
+def _remove_local(engine: DockerEngine, repository: str) -> None:
+    """Remove this run's images (tagged, and the ones the warm rebuild left untagged) from the engine."""
+    for image in engine.client.images.list(name=repository):
+        try:
+            engine.client.images.remove(image.id, force=True)
+        except Exception as exc:  # noqa: BLE001 - cleanup only
+            _say(f"could not remove {image.id}: {exc}")
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -137,6 +151,7 @@ def main() -> int:
         "--engine-base", default=os.environ.get("HERA_BUILD_TEST_BASE_IMAGE", "hera-build-base:bookworm-python3")
     )
     parser.add_argument("--remote-base", default=os.environ.get("HERA_BUILD_TEST_BASE_IMAGE_REMOTE"))
+    parser.add_argument("--repeat", type=int, default=3, help="warm rebuilds per contender (median reported)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     remote_base = args.remote_base or f"{args.registry}/{args.engine_base}"
@@ -156,25 +171,34 @@ def main() -> int:
         }
         oci, docker, naive = Measurement("oci backend"), Measurement("docker backend"), Measurement("naive Dockerfile")
 
-        print(f"cold builds (caches filled; base {args.engine_base} / {remote_base})", file=sys.stderr)
-        oci.cold, (result, _) = _timed(lambda: _oci(project, images["oci"], remote_base, work / "cache"))
-        docker.cold, _ = _timed(lambda: _docker(project, images["docker"], args.engine_base))
+        print(f"first builds (fill the caches; base {args.engine_base} / {remote_base})", file=sys.stderr)
+        oci.first, _ = _timed(lambda: _oci(project, images["oci"], remote_base, work / "cache"))
+        docker.first, _ = _timed(lambda: _docker(project, images["docker"], args.engine_base))
         context = _naive_context(project_dir, work, args.engine_base)
-        naive.cold, _ = _timed(lambda: _naive(engine, context, images["naive"]))
+        naive.first, _ = _timed(lambda: _naive(engine, context, images["naive"]))
 
-        print("one-line change, warm rebuild-and-push", file=sys.stderr)
-        _change_one_line(project_dir, "v2")
-        _change_one_line(context, "v2")
-        project = load_project(project_dir)
-        oci.warm, (result, builder) = _timed(lambda: _oci(project, images["oci"], remote_base, work / "cache"))
-        oci.digest = result.digest
-        report = builder.last_report
-        if report is not None and report.push is not None:
-            uploaded = ", ".join(f"{b.role} {b.size} B" for b in report.push.uploaded)
-            oci.note = f"uploaded: {uploaded}; dependency layer cached: {report.dependency_layer_cached}"
-        docker.warm, docker_result = _timed(lambda: _docker(project, images["docker"], args.engine_base))
-        docker.digest = docker_result.digest
-        naive.warm, naive.digest = _timed(lambda: _naive(engine, context, images["naive"]))
+        print(f"one-line change, warm rebuild-and-push, {args.repeat} times", file=sys.stderr)
+        warm: dict[str, list[float]] = {"oci": [], "docker": [], "naive": []}
+        for attempt in range(args.repeat):
+            marker = f"model-{run}-{attempt}"  # new content every time: no build cache can have seen it
+            _change_one_line(project_dir, marker)
+            _change_one_line(context, marker)
+            project = load_project(project_dir)
+            seconds, (_, builder) = _timed(lambda p=project: _oci(p, images["oci"], remote_base, work / "cache"))
+            warm["oci"].append(seconds)
+            report = builder.last_report
+            if report is not None and report.push is not None:
+                uploaded = ", ".join(f"{b.role} {b.size} B" for b in report.push.uploaded)
+                oci.note = f"uploaded: {uploaded}; dependency layer cached: {report.dependency_layer_cached}"
+                stages = ", ".join(f"{stage} {value:.2f}s" for stage, value in report.timings.items())
+                _say(f"oci stages: {stages}")
+            warm["docker"].append(_timed(lambda p=project: _docker(p, images["docker"], args.engine_base))[0])
+            warm["naive"].append(_timed(lambda: _naive(engine, context, images["naive"]))[0])
+            _change_one_line(project_dir, "model", marker)
+            _change_one_line(context, "model", marker)
+        for measurement, key in ((oci, "oci"), (docker, "docker"), (naive, "naive")):
+            measurement.warm = statistics.median(warm[key])
+            measurement.runs = warm[key]
 
         print("reproducibility: two oci builds on empty caches", file=sys.stderr)
         digests = []
@@ -186,9 +210,10 @@ def main() -> int:
             digests.append(clean.digest)
 
         print()
-        print(f"{'':18} {'cold build+push':>16} {'warm rebuild+push':>18}")
+        print(f"{'':18} {'first build+push':>17} {'warm rebuild+push (median)':>27}  runs")
         for m in (oci, docker, naive):
-            print(f"{m.name:18} {m.cold:15.2f}s {m.warm:17.2f}s")
+            runs = " ".join(f"{value:.2f}" for value in m.runs)
+            print(f"{m.name:18} {m.first:16.2f}s {m.warm:26.2f}s  {runs}")
         print()
         print(f"oci: {oci.note}")
         naive_ratio, docker_ratio = naive.warm / oci.warm, docker.warm / oci.warm
@@ -200,6 +225,8 @@ def main() -> int:
         print(f"two clean oci builds: {digests[0]} / {digests[1]}: {'identical' if same else 'DIFFERENT'}")
         return 0 if (naive_ratio >= 10 and docker_ratio >= 3 and same) else 1
     finally:
+        for name in ("docker", "naive"):  # the engine-built images; the registry keeps its pushed copies
+            _remove_local(engine, f"{args.registry}/hera-build-bench/{run}/{name}")
         if args.keep:
             print(f"work folder kept: {work}", file=sys.stderr)
         else:

@@ -14,6 +14,7 @@ Backends use :func:`prepare_wheelhouse` and get a :class:`Wheelhouse`; how they 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -23,7 +24,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import Parser
 from pathlib import Path
@@ -493,12 +494,13 @@ class ProjectWheelBuilder:
         key = hashlib.sha256(json.dumps([self.python, sorted(requires)]).encode()).hexdigest()[:16]
         directory = self.cache.build_env_dir(key)
         python = directory / "bin" / "python"
-        if not (directory / ".complete").is_file():
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.parent.mkdir(parents=True, exist_ok=True)
-            run_command([self.python, "-m", "venv", str(directory)], timeout=self.timeout, what="python -m venv")
-            self._install(str(python), requires, force=True)
-            (directory / ".complete").write_text("\n".join(requires), encoding="utf-8")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(directory.with_name(f"{directory.name}.lock")):  # other hera-build runs share the cache
+            if not (directory / ".complete").is_file():
+                shutil.rmtree(directory, ignore_errors=True)
+                run_command([self.python, "-m", "venv", str(directory)], timeout=self.timeout, what="python -m venv")
+                self._install(str(python), requires, force=True)
+                (directory / ".complete").write_text("\n".join(requires), encoding="utf-8")
         return str(python)
 
     def _install(self, python: str, requires: Sequence[str], *, force: bool = False) -> None:
@@ -513,6 +515,22 @@ class ProjectWheelBuilder:
                 timeout=self.timeout, what="pip install (build requirements)",
             )  # fmt: skip
         marker.write_text("\n".join(sorted(done | set(todo))), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (POSIX); elsewhere no lock, as concurrent builds are then the user's call."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _build_requires(tree: Path) -> list[str]:

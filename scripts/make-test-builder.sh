@@ -64,8 +64,9 @@ if [ -z "$LIFECYCLE_DIR" ]; then
   LIFECYCLE_DIR="$(ls -d "$HERA_BUILD_CI_CACHE"/lifecycle/v*/ 2>/dev/null | sort -V | tail -n 1 || true)"
   LIFECYCLE_DIR="${LIFECYCLE_DIR%/}"
 fi
-[ -n "$LIFECYCLE_DIR" ] && [ -f "$LIFECYCLE_DIR/lifecycle.toml" ] \
-  || hb_die "no lifecycle folder (lifecycle.toml + lifecycle/) found: run scripts/build-pack.sh or set HERA_BUILD_TEST_LIFECYCLE_DIR"
+if [ -z "$LIFECYCLE_DIR" ] || [ ! -f "$LIFECYCLE_DIR/lifecycle.toml" ]; then
+  hb_die "no lifecycle folder (lifecycle.toml + lifecycle/) found: run scripts/build-pack.sh or set HERA_BUILD_TEST_LIFECYCLE_DIR"
+fi
 [ -x "$PACK" ] || hb_die "pack not found at '$PACK': run scripts/build-pack.sh or set HERA_BUILD_TEST_PACK"
 docker version >/dev/null 2>&1 || hb_die "no docker engine answers (run scripts/start-docker.sh)"
 docker image inspect "$BASE" >/dev/null 2>&1 || hb_die "base image $BASE is not in the engine (run scripts/base-image.sh)"

@@ -156,15 +156,22 @@ def buildpack_group(
 
     The configured buildpacks come first, then hera-runner: taken from the builder when it has this very version
     (the contract of ``.hera-build/`` is versioned with it), else added from ``runner_uri`` (the copy shipped
-    with this hera-build), which makes it an extra buildpack that hera-build vouches for.
+    with this hera-build). Buildpacks that are not in the builder are extras; hera-build vouches for its own and
+    for those the project configured, so pack keeps the trusted (single-container) flow for them.
     """
-    entries = [bp.parse_group_entry(spec) for spec in settings.buildpacks]
     version = bp.buildpack_version()
+    entries = [bp.parse_group_entry(spec) for spec in settings.buildpacks]
     if builder is not None and builder.has(bp.BUILDPACK_ID, version):
         entries.append(bp.GroupEntry(id=bp.BUILDPACK_ID, version=version))
-        return tuple(entries), False
-    entries.append(bp.GroupEntry(uri=str(runner_uri)))
-    return tuple(entries), True
+    else:
+        entries.append(bp.GroupEntry(uri=str(runner_uri)))
+    return tuple(entries), any(not _in_builder(entry, builder) for entry in entries)
+
+
+def _in_builder(entry: bp.GroupEntry, builder: BuilderInfo | None) -> bool:
+    if builder is None or entry.id is None:
+        return False
+    return any(ident == entry.id and entry.version in (None, version) for ident, version in builder.buildpacks)
 
 
 def creation_time(request: BuildRequest, git: GitInfo | None) -> int | None:
@@ -279,7 +286,11 @@ class _PackOutput:
 
 
 def _is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 else host.strip("[]")
+    """``127.0.0.1:5000``, ``localhost:5000``, ``[::1]:5000``: registries Docker reaches over plain HTTP."""
+    if host.startswith("["):
+        name = host[1 : host.find("]")]
+    else:
+        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if name == "localhost":
         return True
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +130,6 @@ def _image(project: Project) -> ImageRef:
 
 
 def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
-    progress = info if not args.json or args.verbose else _quiet_progress
     return BuildRequest(
         project=project,
         image=_image(project),
@@ -140,13 +141,27 @@ def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
         source_date_epoch=_source_date_epoch(),
         verbose=args.verbose,
         output=args.output,
-        progress=progress,
+        progress=info,  # human progress always goes to stderr; --json output goes to stdout
     )
 
 
-def _quiet_progress(message: str) -> None:
-    """With --json, progress still goes to stderr, one line per step, so CI logs show what happened."""
-    print(message, file=sys.stderr)
+@dataclass(frozen=True)
+class _GenericPlan:
+    """What any backend would do, for backends without a ``plan`` of their own."""
+
+    image: ImageRef
+    tags: tuple[str, ...]
+    base_image: str
+    push: bool
+    target: None = None
+    notes: tuple[str, ...] = ("this backend shows no details of its build",)
+
+
+def _generic_plan(request: BuildRequest) -> _GenericPlan:
+    extra = (
+        str(request.image.with_tag(tag)) if ":" not in tag and "/" not in tag else tag for tag in request.extra_tags
+    )
+    return _GenericPlan(request.image, (str(request.image), *extra), request.base_image, request.push)
 
 
 def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
@@ -235,7 +250,18 @@ def _result_json(result: BuildResult, check: dict[str, Any] | None) -> dict[str,
     }
 
 
+def _log_commands() -> None:
+    """--verbose: also show every command hera-build runs (pip, build backends, git)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("hera_build.process")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.verbose:
+        _log_commands()
     project = _project(args)
     backend = _backend(args, project)
     if args.check_image:
@@ -249,9 +275,7 @@ def run(args: argparse.Namespace) -> int:
     builder = get_builder(backend)
     if args.dry_run:
         plan = getattr(builder, "plan", None)
-        if plan is None:
-            raise ConfigError(f"the {backend} backend cannot show a plan", "leave out --dry-run")
-        _print_plan(plan(request), args, backend)
+        _print_plan(plan(request) if plan else _generic_plan(request), args, backend)
         return 0
     result = builder.build(request)
     check = None if args.no_check else _check_after_build(args, project, result, backend)

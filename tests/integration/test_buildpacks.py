@@ -34,6 +34,8 @@ HERA_BUILD = [sys.executable, "-m", "hera_build"]
 COMMIT_DATE = "2024-03-04T05:06:07Z"
 COMMIT_TIME = int(datetime(2024, 3, 4, 5, 6, 7, tzinfo=timezone.utc).timestamp())
 LAUNCHER = ["/cnb/lifecycle/launcher", "--", "python"]
+REMOTE = "https://git.example.invalid/acme/ml-pipeline.git"
+"""The source URL goes into the image (label, project.toml), so both checkouts of a commit name the same one."""
 
 
 def missing(what: str) -> None:
@@ -53,7 +55,7 @@ class Tools:
 
 
 @pytest.fixture(scope="session")
-def tools() -> Tools:
+def tools() -> Iterator[Tools]:
     from hera_build.backends.docker import DockerEngine
     from hera_build.errors import EngineError
 
@@ -85,7 +87,26 @@ def tools() -> Tools:
         requests.get(f"http://{registry}/v2/", timeout=5).raise_for_status()
     except requests.RequestException as exc:
         missing(f"the local registry at {registry} ({exc}; scripts/start-registry.sh)")
-    return Tools(pack, builder, registry, engine)
+    volumes = {volume.name for volume in engine.client.volumes.list()}
+    yield Tools(pack, builder, registry, engine)
+    _clean_up(engine, volumes)
+
+
+def _clean_up(engine: Any, volumes_before: set[str]) -> None:
+    """Remove the images these tests made and pack's cache volumes of their (unique) image names."""
+    for image in engine.client.images.list():
+        names = [*(image.attrs.get("RepoTags") or []), *(image.attrs.get("RepoDigests") or [])]
+        if any("/hera-build-it/" in name for name in names):
+            try:
+                engine.client.images.remove(image.id, force=True)
+            except Exception:  # noqa: BLE001 - cleanup only
+                pass
+    for volume in engine.client.volumes.list():
+        if volume.name.startswith("pack-cache-") and volume.name not in volumes_before:
+            try:
+                volume.remove(force=True)
+            except Exception:  # noqa: BLE001 - cleanup only
+                pass
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +133,7 @@ def make_repo(path: Path, tools: Tools, repository: str) -> Path:
     text += f'backend = "buildpacks"\nbuilder = "{tools.builder}"\npull-policy = "never"\n'
     (path / "pyproject.toml").write_text(text)
     git(path, "init", "-q")
+    git(path, "remote", "add", "origin", REMOTE)
     git(path, "add", ".")
     git(path, "commit", "-q", "-m", "consumer example")
     return path
@@ -201,6 +223,7 @@ def test_a_runner_entrypoint_runs_through_the_launcher_as_argo_runs_it(
     assert plain.exit_code != 0
 
 
+@pytest.mark.registry
 def test_publishing_reads_the_digest_from_the_report_and_versions_stay_immutable(
     tools: Tools, pack_home: Path, tmp_path: Path
 ) -> None:
@@ -230,6 +253,8 @@ def test_publishing_reads_the_digest_from_the_report_and_versions_stay_immutable
     assert "already exists in the registry" in refused.stderr and "--force" in refused.stderr
     forced = build_json("--project", str(repo), "--push", "--force", "--no-check", pack_home=pack_home, tools=tools)
     assert forced["digest"] != pushed["digest"]
+    for digest in (pushed["digest"], forced["digest"]):  # leave the shared registry as it was
+        requests.delete(f"http://{tools.registry}/v2/{name}/manifests/{digest}", timeout=10)
 
 
 def test_two_builds_of_the_same_commit_give_the_same_image_id(
@@ -238,6 +263,7 @@ def test_two_builds_of_the_same_commit_give_the_same_image_id(
     # A fresh clone (other paths, other file times) and a fresh pack configuration, hence a cold build cache.
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    git(clone, "remote", "set-url", "origin", REMOTE)
     cold_home = tmp_path / "pack-home"
     bp.PackClient(tools.pack, env={"PACK_HOME": str(cold_home)}).trust_builder(tools.builder)
     for tag in built["tags"]:  # nothing for the lifecycle to reuse from the previous image

@@ -120,6 +120,10 @@ def test_build_without_engine_push_pull_run_reproduce_and_change_one_line(
         "base": "mounted", "dependencies": "uploaded", "application": "uploaded", "config": "uploaded",
     }  # fmt: skip
     assert first.pushed and len(first.layers) == 3
+    # the label is the shared input digest: what `hera-build plan` predicts without building
+    from hera_build.release import compute_inputs
+
+    assert first.input_digest == compute_inputs(project, backend="oci", base_image=remote_base).digest
 
     # 2. again on other clean caches (wheels downloaded again): the same image, bit for bit
     again, builder = _build(project, image, remote_base, tmp_path / "cache-b", monkeypatch, push=True, force=True)

@@ -286,14 +286,17 @@ def test_builder_metadata_is_read_from_its_label() -> None:
 
 def test_group_uses_the_builder_s_hera_runner_only_at_our_version(tmp_path: Path) -> None:
     settings = BuildpacksSettings(BUILDER, buildpacks=("paketo-buildpacks/cpython",))
-    ours = BuilderInfo(BUILDER_ID, frozenset({("hera-build/hera-runner", VERSION)}))
+    cpython = ("paketo-buildpacks/cpython", "1.2.3")
+    ours = BuilderInfo(BUILDER_ID, frozenset({("hera-build/hera-runner", VERSION), cpython}))
     older = BuilderInfo(BUILDER_ID, frozenset({("hera-build/hera-runner", "0.0.1")}))
     group, trust = buildpack_group(settings, ours, tmp_path / "hera-runner")
     assert group == (
         bp.GroupEntry(id="paketo-buildpacks/cpython"),
         bp.GroupEntry(id="hera-build/hera-runner", version=VERSION),
     )
-    assert trust is False
+    assert trust is False, "everything is in the builder"
+    without_cpython = BuilderInfo(BUILDER_ID, frozenset({("hera-build/hera-runner", VERSION)}))
+    assert buildpack_group(settings, without_cpython, tmp_path)[1] is True, "configured extras are trusted too"
     for builder in (older, None):
         group, trust = buildpack_group(settings, builder, tmp_path / "hera-runner")
         assert group[-1] == bp.GroupEntry(uri=str(tmp_path / "hera-runner")) and trust is True
@@ -402,6 +405,22 @@ def test_publishing_to_a_loopback_registry(tmp_path: Path) -> None:
     assert (result.digest, result.image_id, result.pushed) == (DIGEST, CONFIG_DIGEST, True)
     assert r.images.pulls == [pulled], "the published image is pulled so it can be checked"
     assert result.layers == ("sha256:p1",)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:5000", True),
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("ghcr.io", False),
+        ("10.0.0.1:5000", False),
+    ],
+)
+def test_only_loopback_registries_get_the_host_network_and_plain_http(host: str, loopback: bool) -> None:
+    from hera_build.backends.buildpacks import _is_loopback
+
+    assert _is_loopback(host) is loopback
 
 
 def test_an_already_released_version_with_the_same_inputs_is_not_built_again(tmp_path: Path) -> None:

@@ -63,16 +63,39 @@ def stages(dockerfile: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------ Dockerfile
 
 
-def test_dockerfile_installs_in_builder_stages_and_copies_only_the_venv_and_app() -> None:
-    deps, app, final = stages(render_dockerfile(spec()))
-    assert deps.startswith(f"{BASE} AS deps") and app.startswith("deps AS app") and final.startswith(f"{BASE}\n")
+def test_dockerfile_installs_in_a_builder_stage_and_copies_only_the_venv_and_app() -> None:
+    deps, final = stages(render_dockerfile(spec()))
+    assert deps.startswith(f"{BASE} AS deps") and final.startswith(f"{BASE}\n")
     assert '"--no-index"' in deps and '"--requirement", "/tmp/hera-build/deps/requirements.txt"' in deps
     assert '"-m", "venv", "--without-pip", "/opt/venv"' in deps, "no pip in the image's virtual environment"
-    assert '"ml-pipeline==0.3.0"' in app and '"--target", "/opt/app"' in app
+    assert '"check"' in deps, "pip check proves the closure complete for the image's Python"
     copies = [line for line in final.splitlines() if line.startswith(("COPY", "ADD", "RUN"))]
-    assert copies == ["COPY --from=deps /opt/venv /opt/venv", "COPY --from=app /opt/app /opt/app"]
+    assert copies == ["COPY --from=deps /opt/venv /opt/venv", "COPY app/ /opt/app/"], "no RUN, no wheels, no pip"
     assert "USER 65532:65532" in final
     assert "PATH=/opt/venv/bin:$PATH" in final
+
+
+def test_the_application_is_placed_with_installer_as_opt_app_will_hold_it(tmp_path: Path) -> None:
+    from hera_build.backends.docker import install_application
+
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("demo/__init__.py", "X = 1\n")
+        archive.writestr("demo-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+        archive.writestr(
+            "demo-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: t\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        archive.writestr("demo-1.0.dist-info/entry_points.txt", "[console_scripts]\ndemo = demo:main\n")
+        archive.writestr("demo-1.0.dist-info/RECORD", "")
+    app = tmp_path / "app"
+    install_application(wheel, app)
+    assert (app / "demo" / "__init__.py").read_text() == "X = 1\n"
+    assert (app / "demo-1.0.dist-info" / "INSTALLER").read_text() == "hera-build\n"
+    script = (app / "bin" / "demo").read_text()
+    assert script.startswith("#!/opt/venv/bin/python"), "scripts run with the image's venv, not the host's Python"
+    assert (app / "demo" / "__init__.py").stat().st_mode & 0o777 == 0o644
+    assert (app / "bin" / "demo").stat().st_mode & 0o777 == 0o755
+    assert not list(app.rglob("*.pyc")), "no bytecode of the host's Python"
 
 
 def test_the_dependency_stage_does_not_depend_on_version_or_labels() -> None:
@@ -80,6 +103,7 @@ def test_the_dependency_stage_does_not_depend_on_version_or_labels() -> None:
     one = render_dockerfile(spec())
     other = render_dockerfile(spec(version="0.4.0", labels={"org.opencontainers.image.version": "0.4.0"}))
     assert stages(one)[0] == stages(other)[0]
+    assert stages(one)[1].splitlines()[:3] == stages(other)[1].splitlines()[:3], "so is the COPY of the venv"
 
 
 def test_labels_come_last_in_one_instruction_and_are_quoted() -> None:
@@ -253,10 +277,22 @@ def fake_wheelhouse(project: Project, target: PythonTarget, dest: Path, **kwargs
     (dest / "deps").mkdir(parents=True)
     app = dest / "app" / "ml_pipeline-0.3.0-py3-none-any.whl"
     dep = dest / "deps" / "hera-7.1.0-py3-none-any.whl"
-    for wheel in (app, dep):
-        with zipfile.ZipFile(wheel, "w") as archive:
-            archive.writestr("x", "y")
+    with zipfile.ZipFile(dep, "w") as archive:
+        archive.writestr("x", "y")
+    write_app_wheel(app)
     return Wheelhouse(app, (dep,), {"hera": "7.1.0"}, "sha256:" + "1" * 64, "sha256:" + "2" * 64, target)
+
+
+def write_app_wheel(app: Path) -> None:
+    with zipfile.ZipFile(app, "w") as archive:
+        archive.writestr("ml_pipeline/__init__.py", "")
+        archive.writestr(
+            "ml_pipeline-0.3.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: ml-pipeline\nVersion: 0.3.0\n"
+        )
+        archive.writestr(
+            "ml_pipeline-0.3.0.dist-info/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        archive.writestr("ml_pipeline-0.3.0.dist-info/RECORD", "")
 
 
 def make_builder(
@@ -280,6 +316,7 @@ def make_builder(
         tool_wheels=lambda pins, target, **kw: {"pip": pip},
         registry_factory=lambda ref: FakeRegistry(existing),  # type: ignore[arg-type,return-value]
         git=lambda path: GIT,
+        base_digest=lambda base: "sha256:" + "b" * 64,
     )
     return builder, api, images
 
@@ -308,8 +345,10 @@ def test_build_writes_the_context_and_builds_offline(project: Project, tmp_path:
         "tools/pip.whl",
         "deps/requirements.txt",
         "deps/hera-7.1.0-py3-none-any.whl",
-        "app/ml_pipeline-0.3.0-py3-none-any.whl",
+        "app/ml_pipeline/__init__.py",
+        "app/ml_pipeline-0.3.0.dist-info/METADATA",
     } <= set(files)
+    assert not [name for name in files if name.startswith("app/") and name.endswith(".whl")]
     assert files["deps/requirements.txt"] == "hera==7.1.0\n"
     assert f'"{LABEL_DEPENDENCY_DIGEST}"="sha256:{"1" * 64}"' in files["Dockerfile"]
     assert f'"{LABEL_INPUT_DIGEST}"="sha256:' in files["Dockerfile"]
@@ -322,10 +361,32 @@ def test_build_writes_the_context_and_builds_offline(project: Project, tmp_path:
     assert result.layers == ("sha256:base", "sha256:deps", "sha256:app")
 
 
-def test_the_input_digest_is_stable_and_tracks_the_wheels(project: Project, tmp_path: Path) -> None:
-    first = make_builder(tmp_path)[0].build(request(project)).input_digest
-    second = make_builder(tmp_path)[0].build(request(project, source_date_epoch=1)).input_digest
-    assert first == second, "labels such as created or revision are not inputs"
+def test_the_input_digest_is_the_release_pipelines_and_a_requested_label_wins(project: Project, tmp_path: Path) -> None:
+    from hera_build import __version__
+    from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
+
+    builder, api, _ = make_builder(tmp_path)
+    result = builder.build(request(project))
+    write_app_wheel(tmp_path / "same-app.whl")
+    expected = BuildInputs(
+        project="ml-pipeline",
+        version="0.3.0",
+        wheel=wheel_content_digest(tmp_path / "same-app.whl"),
+        dependencies=(DependencyPin("hera", "7.1.0"),),
+        base_image=BASE,
+        base_digest="sha256:" + "b" * 64,
+        backend="docker",
+        hera_build_version=__version__,
+    )
+    assert result.input_digest == expected.digest, "the digest a release plan computes for the same inputs"
+    assert f'"{INPUT_DIGEST_LABEL}"="{expected.digest}"' in api.context_files["Dockerfile"]
+    other_epoch = make_builder(tmp_path)[0].build(request(project, source_date_epoch=1)).input_digest
+    assert other_epoch != result.input_digest, "SOURCE_DATE_EPOCH is an input (it changes the image's bytes)"
+    builder, api, _ = make_builder(tmp_path)
+    released = builder.build(request(project, labels={INPUT_DIGEST_LABEL: "sha256:" + "7" * 64, "team": "ml"}))
+    assert released.input_digest == "sha256:" + "7" * 64
+    assert f'"{INPUT_DIGEST_LABEL}"="sha256:{"7" * 64}"' in api.context_files["Dockerfile"]
+    assert '"team"="ml"' in api.context_files["Dockerfile"]
 
 
 def test_a_missing_base_image_says_how_to_get_it(project: Project, tmp_path: Path) -> None:
@@ -512,3 +573,22 @@ def test_image_without_a_configured_repository_is_a_config_error(
     monkeypatch.chdir(tmp_path)
     assert main(["image", "--backend", "docker"]) == 1
     assert "error: no image repository configured for x (fix: set image" in capsys.readouterr().err
+
+
+def test_dry_run_of_a_backend_without_a_plan_prints_the_generic_plan(
+    project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hera_build.cli import main
+
+    class NoPlan:
+        name = "docker"
+
+        def build(self, req: BuildRequest) -> Any:
+            raise AssertionError("a dry run builds nothing")
+
+    monkeypatch.setattr("hera_build.commands.image.get_builder", lambda name: NoPlan())
+    monkeypatch.chdir(project.root)
+    assert main(["image", "--backend", "docker", "--dry-run", "--tag", "latest", "--base-image", BASE]) == 0
+    out = capsys.readouterr().out
+    assert "tags:       registry.test/acme/ml-pipeline:0.3.0, registry.test/acme/ml-pipeline:latest" in out
+    assert "# Dockerfile" not in out

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.backends.oci.base import load_base, parse_base_spec
+from hera_build.backends.oci.base import is_local_base, load_base, parse_base_spec
 from hera_build.backends.oci.cache import OciCache
 from hera_build.backends.oci.model import Platform
 from hera_build.backends.oci.registry_client import OciRegistry, open_registry
@@ -44,6 +44,8 @@ def test_spec_kinds(tmp_path: Path) -> None:
     assert parse_base_spec(str(tmp_path / "image.tar")).kind == "archive"
     with pytest.raises(ConfigError, match="does not exist"):
         parse_base_spec(f"oci:{tmp_path / 'missing'}")
+    assert is_local_base(f"oci:{tmp_path / 'layout'}") and is_local_base(str(tmp_path / "image.tar"))
+    assert not is_local_base("python:3.11-slim") and not is_local_base("127.0.0.1:5000/base:1")
 
 
 def test_layout_with_two_platforms_gives_the_requested_one(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ from hera_build.backends.oci.base import BaseImage, load_base
 from hera_build.backends.oci.cache import OciCache
 from hera_build.backends.oci.engine import connect_engine, load_archive
 from hera_build.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble, rfc3339
-from hera_build.backends.oci.inputs import dependency_layer_key, wheel_inputs
+from hera_build.backends.oci.inputs import content_digest, dependency_layer_key, wheel_inputs
 from hera_build.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
 from hera_build.backends.oci.layout import is_archive_path, write_archive, write_layout
 from hera_build.backends.oci.model import OCI_LAYER_GZIP, Descriptor, Platform
@@ -241,7 +241,7 @@ class OciBuilder:
     ) -> tuple[Layer, bool]:
         """The venv with every dependency, from the cache when its inputs were built before."""
         key = dependency_layer_key(
-            wheels=wheel_inputs(wheelhouse.dependency_wheels),
+            wheels=wheel_inputs(wheelhouse.dependency_wheels, self.cache),
             venv=str(venv.path),
             python={"executable": str(venv.python_executable), "version": venv.python_version},
             epoch=epoch,
@@ -284,7 +284,7 @@ class OciBuilder:
         pins = []
         for name, version in wheelhouse.pins.items():
             key = canonicalize_name(name)
-            content = wheel_content_digest(wheels[key]) if key in local and key in wheels else None
+            content = content_digest(wheels[key], self.cache) if key in local and key in wheels else None
             pins.append(DependencyPin(key, version, content))
         return BuildInputs(
             project=request.project.distribution_name,

@@ -52,6 +52,7 @@ __all__ = [
     "BlobSource",
     "RemoteRepository",
     "parse_base_spec",
+    "is_local_base",
     "load_base",
     "ClientFactory",
 ]
@@ -63,6 +64,7 @@ _REF_NAME = "org.opencontainers.image.ref.name"
 _CONTAINERD_NAME = "io.containerd.image.name"
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_INDEX_DEPTH = 4
+_LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,14 @@ def _split_path_name(text: str) -> tuple[Path, str | None]:
         head, sep, more = head.rpartition(":")
         tail = f"{more}:{tail}"
     return Path(text), None
+
+
+def is_local_base(text: str) -> bool:
+    """Whether ``text`` names a base image on disk (``oci:``, ``oci-archive:``, ``docker-archive:`` or an existing
+    path) rather than a registry reference: such specs are valid ``base-image`` values that are not image
+    references, for the oci backend only."""
+    text = text.strip()
+    return text.startswith(_LOCAL_PREFIXES) or text.startswith(("/", "./", "../", "~")) or os.path.exists(text)
 
 
 def parse_base_spec(text: str) -> BaseSpec:

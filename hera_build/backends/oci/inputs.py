@@ -11,18 +11,35 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from hera_build.backends.oci.cache import OciCache
 from hera_build.backends.oci.model import canonical_json, sha256_digest
 from hera_build.inputs import wheel_content_digest
 
-__all__ = ["FORMAT_VERSION", "wheel_inputs", "dependency_layer_key"]
+__all__ = ["FORMAT_VERSION", "content_digest", "wheel_inputs", "dependency_layer_key"]
 
 FORMAT_VERSION = 1
 """Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
 
 
-def wheel_inputs(wheels: Sequence[Path]) -> list[list[str]]:
+def content_digest(wheel: Path, cache: OciCache | None = None) -> str:
+    """:func:`wheel_content_digest`, remembered by the file's identity (device, inode, size, mtime): wheelhouse
+    wheels are links to cached files, so a warm build reads none of them again."""
+    if cache is None:
+        return wheel_content_digest(wheel)
+    stat = wheel.stat()
+    identity = f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{wheel.name}"
+    key = sha256_digest(identity.encode())
+    record = cache.read_record("wheel-content", key)
+    if record is not None and isinstance(record.get("digest"), str):
+        return str(record["digest"])
+    digest = wheel_content_digest(wheel)
+    cache.write_record("wheel-content", key, {"digest": digest, "wheel": wheel.name})
+    return digest
+
+
+def wheel_inputs(wheels: Sequence[Path], cache: OciCache | None = None) -> list[list[str]]:
     """``[file name, content digest]`` per wheel, sorted: the file name carries the tags, the digest the files."""
-    return [[wheel.name, wheel_content_digest(wheel)] for wheel in sorted(wheels, key=lambda path: path.name)]
+    return [[wheel.name, content_digest(wheel, cache)] for wheel in sorted(wheels, key=lambda path: path.name)]
 
 
 def dependency_layer_key(
