@@ -76,8 +76,14 @@ def copy_example(name: str, dest: Path, repository: str, base_image: str, cache:
 
 
 @pytest.fixture(scope="module")
-def repositories(registry: str) -> Iterator[str]:
-    yield f"{registry}/hera-build-test/docker-{uuid.uuid4().hex[:12]}"
+def repositories(registry: str, docker_engine: Any) -> Iterator[str]:
+    """A repository prefix of this module's own; the local tags under it are removed afterwards."""
+    prefix = f"{registry}/hera-build-test/docker-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    for image in docker_engine.client.images.list():
+        for tag in image.tags:
+            if tag.startswith(prefix + "/"):
+                docker_engine.client.images.remove(tag, noprune=False)
 
 
 @pytest.fixture(scope="module")

@@ -140,6 +140,14 @@ def test_build_without_engine_push_pull_run_reproduce_and_change_one_line(
     assert changed.layers[:2] == first.layers[:2] and changed.layers[2] != first.layers[2]
     assert [blob.role for blob in report.push.uploaded] == ["application", "config"]
     assert report.push.manifests_put == 1
+    assert report.wheel_patched, "only a .py file changed: the previous wheel is patched, the backend not run"
+
+    # 3b. the patched wheel is what the build backend makes: a real build on clean caches gives the same image
+    real, builder = _build(
+        project, image, remote_base, tmp_path / "cache-c", monkeypatch, output=tmp_path / "real", incremental=False
+    )
+    assert builder.last_report is not None and not builder.last_report.wheel_patched
+    assert real.digest == changed.digest
 
     # 4. with the engine: pull both images and run every runner entrypoint offline
     monkeypatch.undo()

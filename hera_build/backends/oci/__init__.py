@@ -40,6 +40,7 @@ from hera_build.backends.oci.layout import is_archive_path, write_archive, write
 from hera_build.backends.oci.model import OCI_LAYER_GZIP, Descriptor, Platform
 from hera_build.backends.oci.probe import BasePython, probe_python
 from hera_build.backends.oci.push import CHUNK_SIZE, CHUNK_THRESHOLD, PushResult, check_tag_immutable, push_image
+from hera_build.backends.oci.quickwheel import IncrementalWheelBuilder
 from hera_build.backends.oci.registry_client import OciRegistry, host_of, open_registry
 from hera_build.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
 from hera_build.errors import BuildError, EngineError, ImmutableTagError
@@ -49,7 +50,14 @@ from hera_build.probe import PythonTarget
 from hera_build.project import Project
 from hera_build.references import ImageRef, parse_image_ref
 from hera_build.registry import repository_path
-from hera_build.wheelhouse import FIXED_EPOCH, Wheelhouse, prepare_wheelhouse
+from hera_build.wheelhouse import (
+    FIXED_EPOCH,
+    ProjectWheelBuilder,
+    WheelBuilder,
+    WheelCache,
+    Wheelhouse,
+    prepare_wheelhouse,
+)
 
 __all__ = [
     "BACKEND_NAME",
@@ -86,6 +94,9 @@ class OciOptions:
     ``True`` always (an error without an engine), ``False`` never."""
     chunk_threshold: int = CHUNK_THRESHOLD
     chunk_size: int = CHUNK_SIZE
+    incremental_wheels: bool = True
+    """Patch the previous project wheel when only ``.py`` files changed (:mod:`.quickwheel`), instead of
+    starting the build backend; it falls back to a real build whenever it cannot be sure."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,7 @@ class OciBuildReport:
     python: BasePython | None
     pushes: tuple[PushResult, ...] = ()
     dependency_layer_cached: bool = False
+    wheel_patched: bool = False
     loaded: bool = False
     output: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -223,6 +235,12 @@ class OciBuilder:
         return self._registries[host]
 
     # ---------------------------------------------------------------------------------------------- stages
+
+    def _wheel_builder(self) -> WheelBuilder | None:
+        """The wheelhouse's wheel builder (PyPA build), wrapped to patch wheels when only code changed."""
+        if not self.options.incremental_wheels:
+            return None
+        return IncrementalWheelBuilder(ProjectWheelBuilder(WheelCache()), self.cache)
 
     def _base(self, request: BuildRequest) -> tuple[BaseImage, BasePython]:
         request.progress(f"reading base image {request.base_image}")
@@ -381,11 +399,15 @@ class OciBuilder:
         with tempfile.TemporaryDirectory(prefix="hera-build-oci-") as tmp:
             work = Path(tmp)
             mark = time.monotonic()
+            wheel_builder = self._wheel_builder()
             wheelhouse = self._wheelhouse(
                 request.project, python.target(), work / "wheelhouse", lock=request.lock,
-                source_date_epoch=explicit_epoch, progress=request.progress,
+                source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
             )  # fmt: skip
             timings["wheelhouse"] = time.monotonic() - mark
+            patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
+            if patched:
+                request.progress("wheels: only .py files changed, so the previous wheel was patched (no backend run)")
             input_digest = (
                 request.labels.get(INPUT_DIGEST_LABEL) or self._inputs(request, base, wheelhouse, explicit_epoch).digest
             )
@@ -449,7 +471,7 @@ class OciBuilder:
             layers=tuple(layer.descriptor.digest for layer in image.layers),
         )
         self.last_report = OciBuildReport(
-            result, image, python, pushes, cached, engine is not None, output, timings
+            result, image, python, pushes, cached, patched, engine is not None, output, timings
         )  # fmt: skip
         return result
 
