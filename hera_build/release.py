@@ -117,6 +117,9 @@ class ReleaseOptions:
     crd_files: tuple[Path, ...] = ()
     verbose: bool = False
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    check: Callable[[Project, BuildResult], None] | None = field(default=None, compare=False)
+    """Checks a freshly built image (the CLI passes the image check); raising stops the release before any
+    template or manifest is written."""
 
     @property
     def manifest_path(self) -> Path:
@@ -610,6 +613,8 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
     if the_plan.decision == "build":
         options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
         build = _build(the_plan, env)
+        if options.check is not None:
+            options.check(the_plan.project, build)
         remote = _pushed(the_plan, env, build) if options.push else None
         templates = _emit(the_plan.project, options, the_plan.backend, remote.digest if remote else build.digest)
         files = _files(templates)

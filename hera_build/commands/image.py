@@ -191,12 +191,13 @@ def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
         print("\n# Dockerfile\n" + plan.dockerfile, end="")
 
 
-def _check_after_build(
-    args: argparse.Namespace, project: Project, result: BuildResult, backend: str
+def check_after_build(
+    project: Project, result: BuildResult, backend: str, *, json_output: bool
 ) -> dict[str, Any] | None:
+    """The image check after a build; without an engine, non-docker backends say clearly that it did not run."""
     image = result.image_id or str(result.image)
     try:
-        check = run_check(project, image, backend, json_output=args.json)
+        check = run_check(project, image, backend, json_output=json_output)
     except EngineError as exc:
         if backend == "docker":
             raise
@@ -278,7 +279,7 @@ def run(args: argparse.Namespace) -> int:
         _print_plan(plan(request) if plan else _generic_plan(request), args, backend)
         return 0
     result = builder.build(request)
-    check = None if args.no_check else _check_after_build(args, project, result, backend)
+    check = None if args.no_check else check_after_build(project, result, backend, json_output=args.json)
     if args.json:
         print_json(_result_json(result, check))
         return 0

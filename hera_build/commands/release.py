@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hera_build.backends import BuildResult
 from hera_build.commands._common import add_project_args, info, print_json
+from hera_build.project import Project
 from hera_build.release import DEFAULT_MANIFEST, DEFAULT_OUT, ReleaseOptions, release
 
 __all__ = ["register", "add_release_args", "options_from", "run"]
@@ -68,6 +71,9 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
         help="also validate templates against this Argo CRD file (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument(
+        "--no-check", action="store_true", help="skip the image check of a freshly built image (release only)"
+    )
     parser.add_argument("--verbose", action="store_true", help="show the backend's full build log")  # fmt: skip
 
 
@@ -86,7 +92,18 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         crd_files=tuple(args.crd),
         verbose=args.verbose,
         progress=info,
+        check=None if args.no_check else _checker(args),
     )
+
+
+def _checker(args: argparse.Namespace) -> Callable[[Project, BuildResult], None]:
+    """The same image check as ``hera-build image`` runs after a build."""
+    from hera_build.commands.image import check_after_build
+
+    def check(project: Project, result: BuildResult) -> None:
+        check_after_build(project, result, result.backend, json_output=args.json)
+
+    return check
 
 
 def register(subparsers: Any) -> None:

@@ -66,12 +66,18 @@ def no_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 
 
 def _build(
-    project: Project, image: ImageRef, base: str, cache: Path, monkeypatch: pytest.MonkeyPatch, **kwargs: Any
+    project: Project,
+    image: ImageRef,
+    base: str,
+    cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    incremental: bool = True,
+    **kwargs: Any,
 ) -> tuple[BuildResult, OciBuilder]:
     """A build on the caches under ``cache`` (wheels and layers), as a fresh machine would have them."""
     monkeypatch.setenv("HERA_BUILD_CACHE_DIR", str(cache))
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
-    builder = OciBuilder(OciOptions(cache_dir=cache / "oci", load=False))
+    builder = OciBuilder(OciOptions(cache_dir=cache / "oci", load=False, incremental_wheels=incremental))
     result = builder.build(BuildRequest(project=project, image=image, base_image=base, **kwargs))
     return result, builder
 

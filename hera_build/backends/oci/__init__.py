@@ -5,7 +5,8 @@ Stages, each its own module, data flowing one way:
 
 1. :mod:`.base` reads the base image (registry, OCI layout or ``docker save`` archive) and :mod:`.probe` finds
    its Python by reading its files;
-2. the shared wheelhouse (:mod:`hera_build.wheelhouse`) gets the wheels for that Python;
+2. the shared wheelhouse (:mod:`hera_build.wheelhouse`) gets the wheels for that Python (with
+   :mod:`.quickwheel` patching the project's wheel when only its ``.py`` files changed);
 3. :mod:`.venv` installs them with PyPA ``installer`` into a staged virtual environment and :mod:`.layers`
    writes it as deterministic layers: the dependencies in one (cached by its inputs), the project in another;
 4. :mod:`.image` writes config and manifest;
@@ -24,7 +25,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -78,6 +79,7 @@ DEFAULT_WORKDIR = "/app"
 _URL_KEYS = ("source", "repository", "source code", "code", "homepage")
 
 WheelhouseFactory = Callable[..., Wheelhouse]
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,29 @@ def _refs(request: BuildRequest) -> list[ImageRef]:
         if ref not in refs:
             refs.append(ref)
     return refs
+
+
+class _Clock:
+    """Seconds per stage (summed when a stage runs in parts) and in total, for the report."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.stages: dict[str, float] = {}
+
+    def time(self, stage: str, action: Callable[[], _T]) -> _T:
+        mark = time.monotonic()
+        try:
+            return action()
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - mark
+
+    def finish(self) -> dict[str, float]:
+        return self.stages | {"total": time.monotonic() - self.started}
+
+
+def _write_layout(image: BuiltImage, directory: Path, names: list[str], epoch: int) -> Path:
+    del epoch  # a layout's files carry no timestamps of hera-build's
+    return write_layout(image, directory, names)
 
 
 def _pull(engine: Any, ref: ImageRef) -> str | None:
@@ -388,80 +413,39 @@ class OciBuilder:
         return OciPlan(request.image, tuple(map(str, refs)), request.base_image, target, request.push, tuple(notes))
 
     def build(self, request: BuildRequest) -> BuildResult:
-        timings: dict[str, float] = {}
-        started = time.monotonic()
+        """Base → wheels → layers → image → registry / file / engine; each stage timed in the report."""
+        clock = _Clock()
         engine = self._engine_for(request)
         epoch, explicit_epoch = _epoch(request)
-        base, python = self._base(request)
-        timings["base"] = time.monotonic() - started
+        base, python = clock.time("base", lambda: self._base(request))
         venv = VenvLayout(self.options.venv, PurePosixPath(python.executable), python.version)
         refs = _refs(request)
         with tempfile.TemporaryDirectory(prefix="hera-build-oci-") as tmp:
             work = Path(tmp)
-            mark = time.monotonic()
-            wheel_builder = self._wheel_builder()
-            wheelhouse = self._wheelhouse(
-                request.project, python.target(), work / "wheelhouse", lock=request.lock,
-                source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
-            )  # fmt: skip
-            timings["wheelhouse"] = time.monotonic() - mark
-            patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
-            if patched:
-                request.progress("wheels: only .py files changed, so the previous wheel was patched (no backend run)")
+            wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
             input_digest = (
                 request.labels.get(INPUT_DIGEST_LABEL) or self._inputs(request, base, wheelhouse, explicit_epoch).digest
             )
             if request.push and not request.output and not request.force:
-                skipped = self._skip_if_released(request, input_digest, python, refs, engine, timings, started)
+                skipped = self._skip_if_released(request, input_digest, python, refs, engine, clock)
                 if skipped is not None:
                     return skipped
-            mark = time.monotonic()
-            dependencies, cached = self._dependency_layer(wheelhouse, venv, epoch, work, request.progress)
-            application = self._application_layer(wheelhouse, venv, epoch, work)
-            timings["layers"] = time.monotonic() - mark
-            request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
-        settings = ImageSettings(
-            epoch=epoch,
-            venv=str(self.options.venv),
-            user=self.options.user,
-            working_dir=self.options.working_dir,
-            labels=_labels(request, base, self._git(request.project.root), epoch) | {INPUT_DIGEST_LABEL: input_digest},
-            env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
-        )
-        count = len(wheelhouse.dependency_wheels)
-        image = assemble(
-            base,
-            [
-                _image_layer(dependencies, "dependencies", f"hera-build: {count} wheels installed into {venv.path}"),
-                _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed"),
-            ],
-            settings,
-        )
-        names = [str(ref) for ref in refs]
-        mark = time.monotonic()
-        pushes = self._push_all(request, image, refs) if request.push else ()
-        for pushed in pushes:
-            request.progress(
-                f"pushed {pushed.repository}@{image.digest[:19]}: {pushed.count('uploaded')} blob(s) uploaded "
-                f"({pushed.uploaded_bytes} bytes), {pushed.count('mounted')} mounted, {pushed.count('exists')} present"
+            dependencies, cached = clock.time(
+                "layers", lambda: self._dependency_layer(wheelhouse, venv, epoch, work, request.progress)
             )
-        output = None
-        if request.output is not None:
-            output = (
-                write_archive(image, request.output, names, epoch)
-                if is_archive_path(request.output)
-                else write_layout(image, request.output, names)
-            )
-            request.progress(f"wrote {output}")
-        if engine is not None:
-            self._load(engine, image, base, names, epoch)
-            request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
-        timings["publish"] = time.monotonic() - mark
-        timings["total"] = time.monotonic() - started
+            application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
+        request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
+        layers = [
+            _image_layer(dependencies, "dependencies", f"hera-build: {len(wheelhouse.dependency_wheels)} wheels "
+                         f"installed into {venv.path}"),
+            _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed"),
+        ]  # fmt: skip
+        image = assemble(base, layers, self._settings(request, base, epoch, input_digest))
+        pushes, output = clock.time("publish", lambda: self._publish(request, image, base, refs, epoch, engine))
         result = BuildResult(
             backend=BACKEND_NAME,
             image=request.image,
-            tags=tuple(names),
+            tags=tuple(str(ref) for ref in refs),
             image_id=image.image_id,
             digest=image.digest,
             pushed=bool(pushes),
@@ -471,9 +455,55 @@ class OciBuilder:
             layers=tuple(layer.descriptor.digest for layer in image.layers),
         )
         self.last_report = OciBuildReport(
-            result, image, python, pushes, cached, patched, engine is not None, output, timings
+            result, image, python, pushes, cached, patched, engine is not None, output, clock.finish()
         )  # fmt: skip
         return result
+
+    def _wheels(
+        self, request: BuildRequest, python: BasePython, work: Path, explicit_epoch: int | None
+    ) -> tuple[Wheelhouse, bool]:
+        """The shared wheelhouse for the base's Python; ``True`` when the project wheel was patched."""
+        wheel_builder = self._wheel_builder()
+        wheelhouse = self._wheelhouse(
+            request.project, python.target(), work / "wheelhouse", lock=request.lock,
+            source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
+        )  # fmt: skip
+        patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
+        if patched:
+            request.progress("wheels: only .py files changed, so the previous wheel was patched (no backend run)")
+        return wheelhouse, patched
+
+    def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:
+        labels = _labels(request, base, self._git(request.project.root), epoch) | {INPUT_DIGEST_LABEL: input_digest}
+        return ImageSettings(
+            epoch=epoch,
+            venv=str(self.options.venv),
+            user=self.options.user,
+            working_dir=self.options.working_dir,
+            labels=labels,
+            env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+
+    def _publish(
+        self, request: BuildRequest, image: BuiltImage, base: BaseImage, refs: list[ImageRef], epoch: int, engine: Any
+    ) -> tuple[tuple[PushResult, ...], Path | None]:
+        """Push, write ``--output``, load into the engine: whichever apply, in that order."""
+        names = [str(ref) for ref in refs]
+        pushes = self._push_all(request, image, refs) if request.push else ()
+        for pushed in pushes:
+            request.progress(
+                f"pushed {pushed.repository}@{image.digest[:19]}: {pushed.count('uploaded')} blob(s) uploaded "
+                f"({pushed.uploaded_bytes} bytes), {pushed.count('mounted')} mounted, {pushed.count('exists')} present"
+            )
+        output = None
+        if request.output is not None:
+            archive = is_archive_path(request.output)
+            output = (write_archive if archive else _write_layout)(image, request.output, names, epoch)
+            request.progress(f"wrote {output}")
+        if engine is not None:
+            self._load(engine, image, base, names, epoch)
+            request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
+        return pushes, output
 
     def _skip_if_released(
         self,
@@ -482,8 +512,7 @@ class OciBuilder:
         python: BasePython,
         refs: list[ImageRef],
         engine: Any | None,
-        timings: dict[str, float],
-        started: float,
+        clock: _Clock,
     ) -> BuildResult | None:
         """A version is released once: the same inputs reuse the registry's image (pulled into a local engine,
         if there is one, so that it can be checked), other inputs are refused before anything is built."""
@@ -499,7 +528,6 @@ class OciBuilder:
             )
         request.progress(f"{request.image} is already released from the same inputs ({digest}): nothing to build")
         image_id = _pull(engine, request.image) if engine is not None else None
-        timings["total"] = time.monotonic() - started
         result = BuildResult(
             backend=BACKEND_NAME,
             image=request.image,
@@ -511,5 +539,5 @@ class OciBuilder:
             base_image=request.base_image,
             backend_version=f"hera-build {__version__}",
         )
-        self.last_report = OciBuildReport(result, None, python, timings=timings)
+        self.last_report = OciBuildReport(result, None, python, timings=clock.finish())
         return result
