@@ -165,7 +165,8 @@ def test_custom_name_format_must_be_published_to_consumers(tmp_path: Path) -> No
     project = tmp_path / "ml-pipeline"
     shutil.copytree(CONSUMER, project, ignore=shutil.ignore_patterns("dist", "*.egg-info"))
     pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("[tool.hera-build]", '[tool.hera-build]\nname-format = "{name}-{slug}"'))
+    custom = '[tool.hera-build]\nname-format = "{name}-{slug}"'
+    pyproject.write_text(pyproject.read_text().replace("[tool.hera-build]", custom))
     result = run("templates", "--stdout", cwd=project)
     assert result.returncode == 1
     assert "__hera_build_name_format__ = '{name}-{slug}'" in result.stderr

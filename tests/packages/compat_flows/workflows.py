@@ -11,9 +11,7 @@ with WorkflowTemplate(name="compat-add", entrypoint="main") as compat_add:
     gpu = Container(name="gpu", image="nvidia/cuda:12.4.0-base-ubuntu22.04", command=["nvidia-smi"])
     with DAG(name="main"):
         first = add(name="first", arguments={"a": "1"})
-        second = Task(
-            name="second", template_ref=TemplateRef(name="compat-helper", template="gpu"), arguments={}
-        )
+        second = Task(name="second", template_ref=TemplateRef(name="compat-helper", template="gpu"), arguments={})
         third = gpu(name="third")
         first >> second >> third
 

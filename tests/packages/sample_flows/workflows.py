@@ -9,8 +9,7 @@ from hera.workflows import (
     script,
 )
 from hera.workflows.models import TemplateRef, WorkflowTemplateRef
-
-from sample_dep import dep_template, shared_step  # imported, not defined here: must not be emitted
+from sample_dep import dep_template, shared_step  # noqa: F401 - imported, not defined here: not emitted
 
 
 @script(constructor="runner")
@@ -32,7 +31,9 @@ with WorkflowTemplate(name="greet", entrypoint="main") as greet:
 with ClusterWorkflowTemplate(name="helpers", entrypoint="noop") as helpers:
     Container(name="noop", image="busybox:1.36", command=["true"])
 
-with CronWorkflow(name="nightly-greet", schedules=["0 1 * * *"], workflow_template_ref=WorkflowTemplateRef(name="greet")) as cron:
+with CronWorkflow(
+    name="nightly-greet", schedules=["0 1 * * *"], workflow_template_ref=WorkflowTemplateRef(name="greet")
+) as cron:
     pass
 
 with Workflow(generate_name="greet-once-", workflow_template_ref=WorkflowTemplateRef(name="greet")) as once:

@@ -1,9 +1,7 @@
 """Runner scripts: plain, typed Python functions that Hera runs in the project's image."""
 
-
-from pydantic import BaseModel
-
 from hera.workflows import script
+from pydantic import BaseModel
 
 
 class Dataset(BaseModel):

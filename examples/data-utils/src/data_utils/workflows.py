@@ -1,6 +1,5 @@
 """The templates data-utils provides to other packages (its ``hera_build.templates`` entry point)."""
 
-
 from hera.workflows import ClusterWorkflowTemplate, WorkflowTemplate
 
 from data_utils.steps import dataset_stats, validate_dataset

@@ -1,9 +1,7 @@
 """Runner scripts of the training pipeline."""
 
-
-from pydantic import BaseModel
-
 from hera.workflows import script
+from pydantic import BaseModel
 
 
 class TrainingConfig(BaseModel):

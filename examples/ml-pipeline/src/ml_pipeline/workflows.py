@@ -1,6 +1,5 @@
 """ml-pipeline's Argo objects: a DAG over its own steps and data-utils' validate-dataset template."""
 
-
 from hera.workflows import DAG, CronWorkflow, Parameter, Task, WorkflowTemplate
 from hera.workflows.models import TemplateRef, WorkflowTemplateRef
 
