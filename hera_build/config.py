@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hera_build.errors import ConfigError
-from hera_build.references import ImageRef, parse_image_ref, parse_repository
+from hera_build.references import ImageRef, is_local_image_spec, parse_image_ref, parse_repository
 from hera_build.versions import DEFAULT_NAME_FORMAT
 
 __all__ = ["BackendName", "HeraBuildConfig", "parse_config"]
@@ -57,7 +57,8 @@ class HeraBuildConfig(BaseModel):
     )
     base_image: str | None = Field(
         default=None,
-        description="Base image of the runner image; it must have Python. Default: `python:<host major.minor>-slim`.",
+        description="Base image of the runner image; it must have Python. Default: `python:<host major.minor>-slim`. "
+        "The oci backend also reads one from disk: `oci:DIR` (an OCI layout) or `docker-archive:FILE` (`docker save`).",
     )
     external: tuple[str, ...] = Field(
         default=(),
@@ -83,11 +84,18 @@ class HeraBuildConfig(BaseModel):
             parse_repository(value, what="image")
         return value
 
-    @field_validator("base_image", "builder")
+    @field_validator("base_image")
+    @classmethod
+    def _is_base_image(cls, value: str | None) -> str | None:
+        if value is not None and not is_local_image_spec(value):
+            parse_image_ref(value, what="base-image")
+        return value
+
+    @field_validator("builder")
     @classmethod
     def _is_image_ref(cls, value: str | None) -> str | None:
         if value is not None:
-            parse_image_ref(value)
+            parse_image_ref(value, what="builder")
         return value
 
     @field_validator("modules")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from hera_build.errors import ConfigError
 
-__all__ = ["ImageRef", "parse_image_ref", "parse_repository", "DIGEST_RE"]
+__all__ = ["ImageRef", "parse_image_ref", "parse_repository", "is_local_image_spec", "DIGEST_RE", "LOCAL_PREFIXES"]
 
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
@@ -25,6 +25,8 @@ _REFERENCE_RE = re.compile(
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
+"""Base images on disk (an OCI layout or a ``docker save`` archive), which only the oci backend reads."""
 _MAX_NAME = 255
 
 
@@ -85,3 +87,10 @@ def parse_repository(text: str, *, what: str = "image repository") -> ImageRef:
             f"write just the repository, e.g. {ref.repository!r}",
         )
     return ref
+
+
+def is_local_image_spec(text: str) -> bool:
+    """Whether ``text`` names an image on disk (``oci:DIR``, ``docker-archive:FILE``, or a path) rather than a
+    registry reference: valid as a base image for the oci backend, which needs no engine or registry."""
+    text = text.strip()
+    return text.startswith(LOCAL_PREFIXES) or text.startswith(("/", "./", "../", "~"))

@@ -69,7 +69,8 @@ def register(subparsers: Any) -> None:
         "--output",
         type=Path,
         metavar="PATH",
-        help="also write the image to PATH (docker backend: a `docker load` archive)",
+        help="also write the image to PATH: oci backend: a directory gets an OCI image layout, a .tar file one "
+        "archive that is both an OCI layout and a `docker load` archive; docker backend: a `docker load` archive",
     )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and the Dockerfile; build nothing")
     parser.add_argument("--no-check", action="store_true", help="skip the image check after the build")
@@ -98,9 +99,10 @@ def _backend(args: argparse.Namespace, project: Project) -> str:
 
 def _base_image(args: argparse.Namespace, project: Project) -> str:
     if args.base_image:
-        from hera_build.references import parse_image_ref
+        from hera_build.references import is_local_image_spec, parse_image_ref
 
-        parse_image_ref(args.base_image, what="--base-image")
+        if not is_local_image_spec(args.base_image):
+            parse_image_ref(args.base_image, what="--base-image")
         return str(args.base_image)
     if project.config.base_image:
         return project.config.base_image
@@ -201,7 +203,11 @@ def check_after_build(
     except EngineError as exc:
         if backend == "docker":
             raise
-        info(f"warning: image check skipped: {exc.message}")
+        info(
+            f"warning: image check not run ({exc.message}): not verified in the image are the installed "
+            f"{project.name} version, the hera version, the runner entrypoints' imports and the end-to-end runner "
+            f"run; run `hera-build image --check {result.image}` where a Docker engine is"
+        )
         return None
     return check
 

@@ -42,7 +42,7 @@ from hera_build.backends.oci.model import (
 )
 from hera_build.backends.oci.registry_client import OciRegistry
 from hera_build.errors import BuildError, ConfigError, PublishError
-from hera_build.references import ImageRef, parse_image_ref
+from hera_build.references import ImageRef, is_local_image_spec, parse_image_ref
 from hera_build.registry import repository_path
 
 __all__ = [
@@ -64,7 +64,6 @@ _REF_NAME = "org.opencontainers.image.ref.name"
 _CONTAINERD_NAME = "io.containerd.image.name"
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_INDEX_DEPTH = 4
-_LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
 
 
 @dataclass(frozen=True)
@@ -158,8 +157,7 @@ def is_local_base(text: str) -> bool:
     """Whether ``text`` names a base image on disk (``oci:``, ``oci-archive:``, ``docker-archive:`` or an existing
     path) rather than a registry reference: such specs are valid ``base-image`` values that are not image
     references, for the oci backend only."""
-    text = text.strip()
-    return text.startswith(_LOCAL_PREFIXES) or text.startswith(("/", "./", "../", "~")) or os.path.exists(text)
+    return is_local_image_spec(text) or os.path.exists(text.strip())
 
 
 def parse_base_spec(text: str) -> BaseSpec:
