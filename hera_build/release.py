@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +27,15 @@ from packaging.version import Version
 
 from hera_build import __version__
 from hera_build.api import TemplateOptions, TemplatesResult, build_templates
-from hera_build.backends import DEFAULT_BACKEND, Builder, BuildRequest, BuildResult, get_builder, runner_command_for
+from hera_build.backends import (
+    DEFAULT_BACKEND,
+    Builder,
+    BuildRequest,
+    BuildResult,
+    get_builder,
+    resolve_base_image,
+    runner_command_for,
+)
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, PublishError, ResolveError
 from hera_build.gitinfo import GitInfo, dirty_fingerprint, git_info
 from hera_build.inputs import (
@@ -75,7 +82,6 @@ __all__ = [
     "plan",
     "release",
     "dirty_version",
-    "default_base_image",
     "templates_from_manifest",
     "compute_inputs",
 ]
@@ -124,11 +130,6 @@ class ReleaseOptions:
     @property
     def manifest_path(self) -> Path:
         return self.manifest if self.manifest is not None else DEFAULT_MANIFEST
-
-
-def default_base_image() -> str:
-    """``python:<host major.minor>-slim``: the interpreter the templates were emitted with."""
-    return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 
 
 def _dirty_state(path: Path, exclude: tuple[Path, ...]) -> str | None:
@@ -496,7 +497,7 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment) -> ReleaseFacts:
             'set image = "registry/repository" in [tool.hera-build]',
         )
     backend = options.backend or project.config.backend or DEFAULT_BACKEND
-    base_image = options.base_image or project.config.base_image or default_base_image()
+    base_image = resolve_base_image(project, options.base_image)
     inputs = compute_inputs(project, backend=backend, base_image=base_image, lock=options.lock, env=env)
     return ReleaseFacts(project, git, dirty, repository.with_tag(project.version.tag), backend, inputs)
 

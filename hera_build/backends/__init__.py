@@ -8,6 +8,7 @@ out), as Jib separates the three. Backends are looked up lazily from :data:`BACK
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Protocol
 
 from hera_build.errors import ConfigError
 from hera_build.project import Project
-from hera_build.references import ImageRef
+from hera_build.references import ImageRef, is_local_image_spec, parse_image_ref
 
 __all__ = [
     "BACKENDS",
@@ -23,7 +24,9 @@ __all__ = [
     "BuildRequest",
     "BuildResult",
     "Builder",
+    "default_base_image",
     "get_builder",
+    "resolve_base_image",
     "runner_command_for",
 ]
 
@@ -104,3 +107,17 @@ def runner_command_for(backend: str | None) -> tuple[str, ...] | None:
     which is what puts the buildpack layers' ``python`` on PATH, so runner scripts must call it themselves.
     """
     return _CNB_LAUNCHER if backend == "buildpacks" else None
+
+
+def default_base_image() -> str:
+    """``python:<major.minor>-slim`` of the Python running hera-build: templates and image agree on Python."""
+    return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+
+
+def resolve_base_image(project: Project, override: str | None = None) -> str:
+    """``--base-image``, else ``base-image`` in [tool.hera-build], else :func:`default_base_image`."""
+    if override:
+        if not is_local_image_spec(override):
+            parse_image_ref(override, what="--base-image")
+        return override
+    return project.config.base_image or default_base_image()

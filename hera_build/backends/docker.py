@@ -26,7 +26,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from hera_build.backends import BuildRequest, BuildResult
 from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
 from hera_build.gitinfo import GitInfo, git_info
 from hera_build.inputs import INPUT_DIGEST_LABEL
+from hera_build.labels import oci_labels
 from hera_build.probe import ContainerProber, Prober, PythonTarget, RunOutcome
 from hera_build.project import Project
 from hera_build.references import ImageRef, parse_image_ref
@@ -55,7 +55,6 @@ __all__ = [
     "image_labels",
     "install_application",
     "render_dockerfile",
-    "default_base_image",
 ]
 
 VENV_DIR = "/opt/venv"
@@ -72,13 +71,6 @@ _PTH_FILE = "_hera_build_app.pth"
 _TAIL_LINES = 15
 
 Progress = Callable[[str], None]
-
-
-def default_base_image() -> str:
-    """``python:<major.minor>-slim`` of the Python running hera-build: templates and image agree on Python."""
-    import sys
-
-    return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
 
 
 # ---------------------------------------------------------------------------------------------------- the engine
@@ -295,19 +287,6 @@ def _readable_by_all(root: Path) -> None:
             os.chmod(path, 0o755 if path.stat().st_mode & 0o111 else 0o644)
 
 
-def _rfc3339(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _source_url(project: Project, git: GitInfo | None) -> str | None:
-    urls = project.raw.get("project", {}).get("urls", {}) or {}
-    for key in ("source", "repository", "source code", "code", "homepage"):
-        for name, url in urls.items():
-            if str(name).lower() == key:
-                return str(url)
-    return git.remote_url if git else None
-
-
 def image_labels(
     project: Project,
     *,
@@ -317,21 +296,7 @@ def image_labels(
     wheelhouse: Wheelhouse | None = None,
 ) -> dict[str, str]:
     """OCI annotations (``org.opencontainers.image.*``) and hera-build's digests, as image labels."""
-    labels = {
-        "org.opencontainers.image.title": project.name,
-        "org.opencontainers.image.version": project.version.exact,
-        "org.opencontainers.image.base.name": base_image,
-    }
-    description = project.raw.get("project", {}).get("description")
-    if description:
-        labels["org.opencontainers.image.description"] = str(description)
-    if git is not None:
-        labels["org.opencontainers.image.revision"] = git.commit
-    source = _source_url(project, git)
-    if source:
-        labels["org.opencontainers.image.source"] = source
-    if source_date_epoch is not None:
-        labels["org.opencontainers.image.created"] = _rfc3339(source_date_epoch)
+    labels = oci_labels(project, base_image=base_image, git=git, created=source_date_epoch)
     if wheelhouse is not None:
         labels[LABEL_DEPENDENCY_DIGEST] = wheelhouse.dependency_digest
     return labels

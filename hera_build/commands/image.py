@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hera_build.backends import BACKENDS, DEFAULT_BACKEND, BuildRequest, BuildResult, get_builder, runner_command_for
+from hera_build.backends import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    BuildRequest,
+    BuildResult,
+    get_builder,
+    resolve_base_image,
+    runner_command_for,
+)
 from hera_build.commands._common import add_project_args, info, print_json
 from hera_build.errors import ConfigError, EngineError
 from hera_build.project import Project, load_project
@@ -98,17 +106,7 @@ def _backend(args: argparse.Namespace, project: Project) -> str:
 
 
 def _base_image(args: argparse.Namespace, project: Project) -> str:
-    if args.base_image:
-        from hera_build.references import is_local_image_spec, parse_image_ref
-
-        if not is_local_image_spec(args.base_image):
-            parse_image_ref(args.base_image, what="--base-image")
-        return str(args.base_image)
-    if project.config.base_image:
-        return project.config.base_image
-    from hera_build.backends.docker import default_base_image
-
-    return default_base_image()
+    return resolve_base_image(project, args.base_image)
 
 
 def _source_date_epoch() -> int | None:

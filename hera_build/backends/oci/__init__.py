@@ -34,7 +34,7 @@ from hera_build.backends import BuildRequest, BuildResult
 from hera_build.backends.oci.base import BaseImage, load_base
 from hera_build.backends.oci.cache import OciCache
 from hera_build.backends.oci.engine import connect_engine, load_archive
-from hera_build.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble, rfc3339
+from hera_build.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
 from hera_build.backends.oci.inputs import content_digest, dependency_layer_key, wheel_inputs
 from hera_build.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
 from hera_build.backends.oci.layout import is_archive_path, write_archive, write_layout
@@ -47,8 +47,8 @@ from hera_build.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheel
 from hera_build.errors import BuildError, EngineError, ImmutableTagError
 from hera_build.gitinfo import GitInfo, git_info
 from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
+from hera_build.labels import oci_labels
 from hera_build.probe import PythonTarget
-from hera_build.project import Project
 from hera_build.references import ImageRef, parse_image_ref
 from hera_build.registry import repository_path
 from hera_build.wheelhouse import (
@@ -76,7 +76,6 @@ BACKEND_VERSION_LABEL = "dev.hera-build.backend-version"
 DEFAULT_USER = "65532:65532"
 """Numeric (distroless' ``nonroot``), as the Docker backend: it needs no account in the base image."""
 DEFAULT_WORKDIR = "/app"
-_URL_KEYS = ("source", "repository", "source code", "code", "homepage")
 
 WheelhouseFactory = Callable[..., Wheelhouse]
 _T = TypeVar("_T")
@@ -147,35 +146,12 @@ def _epoch(request: BuildRequest) -> tuple[int, int | None]:
     return FIXED_EPOCH, None
 
 
-def _source_url(project: Project, git: GitInfo | None) -> str | None:
-    urls = (project.raw.get("project") or {}).get("urls") or {}
-    by_key = {str(key).lower(): str(value) for key, value in urls.items()}
-    for key in _URL_KEYS:
-        if key in by_key:
-            return by_key[key]
-    return git.remote_url if git else None
-
-
 def _labels(request: BuildRequest, base: BaseImage, git: GitInfo | None, epoch: int) -> dict[str, str]:
     """The OCI annotations as labels (as the Docker backend writes them), then the request's own labels."""
-    project = request.project
-    labels = {
-        "org.opencontainers.image.title": project.name,
-        "org.opencontainers.image.version": project.version.exact,
-        "org.opencontainers.image.created": rfc3339(epoch),
-        "org.opencontainers.image.base.name": request.base_image,
-        BACKEND_VERSION_LABEL: f"hera-build {__version__} ({BACKEND_NAME})",
-    }
+    labels = oci_labels(request.project, base_image=request.base_image, git=git, created=epoch)
+    labels[BACKEND_VERSION_LABEL] = f"hera-build {__version__} ({BACKEND_NAME})"
     if base.reference_digest:
         labels["org.opencontainers.image.base.digest"] = base.reference_digest
-    description = (project.raw.get("project") or {}).get("description")
-    if description:
-        labels["org.opencontainers.image.description"] = str(description)
-    if git is not None:
-        labels["org.opencontainers.image.revision"] = git.commit
-    source = _source_url(project, git)
-    if source:
-        labels["org.opencontainers.image.source"] = source
     return labels | dict(request.labels)
 
 

@@ -6,7 +6,6 @@ config and manifest documents (canonical JSON, timestamps from the epoch), hence
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,21 +14,17 @@ from typing import Any
 from hera_build.backends.oci.base import BaseImage, RemoteRepository
 from hera_build.backends.oci.model import OCI_CONFIG, OCI_MANIFEST, Descriptor, canonical_json
 from hera_build.backends.oci.probe import DEFAULT_PATH
+from hera_build.labels import rfc3339
 
 __all__ = [
     "ImageLayer",
     "ImageSettings",
     "BuiltImage",
     "assemble",
-    "rfc3339",
     "image_env",
 ]
 
 _KEPT_CONFIG_KEYS = ("ExposedPorts", "Volumes", "StopSignal", "Labels", "Env")
-
-
-def rfc3339(epoch: int) -> str:
-    return dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
