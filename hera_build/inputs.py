@@ -16,7 +16,6 @@ changes only docs or tests re-uses the released image instead of being refused.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import sys
 import tempfile
@@ -24,9 +23,8 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -35,10 +33,13 @@ from hera_build.process import CommandFailed, run_command
 from hera_build.references import parse_image_ref
 from hera_build.remote import RegistryView
 
+if TYPE_CHECKING:
+    from hera_build.probe import PythonTarget
+    from hera_build.wheelhouse import Installed
+
 __all__ = [
     "INPUT_DIGEST_LABEL",
     "INPUTS_SCHEMA",
-    "UNKNOWN_VERSION",
     "DependencyPin",
     "BuildInputs",
     "wheel_content_digest",
@@ -53,7 +54,6 @@ INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"
 """Image label that holds :attr:`BuildInputs.digest`; the release pipeline reads it back from the registry."""
 INPUTS_SCHEMA = 1
 """Hashed with the inputs: changing what goes into the digest changes every digest, deliberately."""
-UNKNOWN_VERSION = "?"
 """Version recorded for a requirement that is neither installed nor locked (the build would fail on it)."""
 _WHEEL_TIMEOUT = 600.0
 
@@ -149,59 +149,30 @@ def project_wheel_digest(project_root: Path, *, builder: Callable[[Path, Path], 
         return wheel_content_digest(builder(project_root, Path(tmp)))
 
 
-def _applies(marker: Marker | None, extras: Iterable[str]) -> bool:
-    if marker is None:
-        return True
-    return any(marker.evaluate({"extra": extra}) for extra in (*extras, ""))
-
-
-def _installed_version(name: str) -> str | None:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _requirements_of(name: str) -> list[Requirement]:
-    try:
-        return [Requirement(text) for text in importlib.metadata.requires(name) or ()]
-    except importlib.metadata.PackageNotFoundError:
-        return []
-
-
 def dependency_closure(
     requirements: Iterable[Requirement],
     *,
+    root: str,
     versions: Mapping[str, str] | None = None,
-    exclude: Iterable[str] = (),
-    installed_version: Callable[[str], str | None] = _installed_version,
-    requires: Callable[[str], list[Requirement]] = _requirements_of,
+    lookup: Callable[[str], Installed | None] | None = None,
+    target: PythonTarget | None = None,
 ) -> tuple[DependencyPin, ...]:
-    """The transitive closure of ``requirements`` (markers evaluated here, extras followed), each at its locked
-    version (``versions``, normalized names) or its installed one; sorted by name.
+    """The transitive closure of ``requirements``, at locked (``versions``) or installed versions, sorted by name.
 
-    The graph comes from installed metadata, as the image's wheelhouse is resolved from this environment.
+    The same walk the wheelhouse does (:func:`hera_build.wheelhouse.resolve_closure`), with markers evaluated for
+    ``target`` (default: the Python running hera-build, since a plan does not probe the base image).
     """
-    locked = {canonicalize_name(k): v for k, v in (versions or {}).items()}
-    skip = {canonicalize_name(name) for name in exclude}
-    pins: dict[str, str] = {}
-    extras_seen: dict[str, set[str]] = {}
-    queue: list[tuple[Requirement, frozenset[str]]] = [(req, frozenset()) for req in requirements]
-    while queue:
-        requirement, parent_extras = queue.pop()
-        if not _applies(requirement.marker, parent_extras):
-            continue
-        name = canonicalize_name(requirement.name)
-        if name in skip:
-            continue
-        new_extras = set(requirement.extras) - extras_seen.get(name, set())
-        if name in pins and not new_extras:
-            continue
-        extras_seen.setdefault(name, set()).update(requirement.extras)
-        if name not in pins:
-            pins[name] = locked.get(name) or installed_version(name) or UNKNOWN_VERSION
-        queue.extend((child, frozenset(extras_seen[name])) for child in requires(name))
-    return tuple(sorted(DependencyPin(name, version) for name, version in pins.items()))
+    from hera_build.probe import host_facts, target_from_facts
+    from hera_build.wheelhouse import installed_distribution, resolve_closure
+
+    pins = resolve_closure(
+        list(requirements),
+        target or target_from_facts(host_facts()),
+        root=root,
+        versions={canonicalize_name(k): v for k, v in versions.items()} if versions is not None else None,
+        lookup=lookup or installed_distribution,
+    )
+    return tuple(sorted(DependencyPin(pin.name, pin.version) for pin in pins.values()))
 
 
 def _local_source(name: str, version: str) -> Path | None:

@@ -477,7 +477,7 @@ def compute_inputs(
         version=project.version.exact,
         wheel=env.wheel_digest(project.root),
         dependencies=with_local_content(
-            dependency_closure(project.dependencies, versions=versions, exclude=[project.name]),
+            dependency_closure(project.dependencies, root=project.name, versions=versions),
             wheel_digest=env.wheel_digest,
         ),
         base_image=base_image,

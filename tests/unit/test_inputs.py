@@ -9,14 +9,16 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from hera_build.errors import BuildError
 from hera_build.inputs import (
-    UNKNOWN_VERSION,
     BuildInputs,
     DependencyPin,
     dependency_closure,
     wheel_content_digest,
     with_local_content,
 )
+from hera_build.probe import PythonFacts, target_from_facts
+from hera_build.wheelhouse import Installed
 
 INPUTS = BuildInputs(
     project="ml-pipeline",
@@ -72,29 +74,42 @@ def test_wheel_digest_ignores_zip_timestamps_and_order_but_not_content(tmp_path:
     assert wheel_content_digest(first) != wheel_content_digest(changed)
 
 
+TARGET = target_from_facts(
+    PythonFacts("/usr/bin/python3", "3.11.2", markers={"python_version": "3.11", "sys_platform": "linux"})
+)
+
+
 def test_closure_follows_markers_and_extras_and_prefers_locked_versions() -> None:
-    installed = {"app-dep": "1.0", "extra-dep": "2.0", "never": "3.0", "shared": "4.0", "lib": "5.0"}
-    requires = {
-        "app-dep": [
-            Requirement("shared"),
-            Requirement('extra-dep; extra == "fast"'),
-            Requirement("never; python_version < '3'"),
-        ],
-        "lib": [Requirement("shared>=1")],
+    installed = {
+        "app-dep": Installed("app-dep", "1.0", ("shared", 'extra-dep; extra == "fast"', "never; python_version < '3'")),
+        "extra-dep": Installed("extra-dep", "2.0"),
+        "never": Installed("never", "3.0"),
+        "shared": Installed("shared", "4.1"),
+        "lib": Installed("lib", "5.0", ("shared>=1",)),
     }
     pins = dependency_closure(
         [Requirement("app-dep[fast]"), Requirement("lib"), Requirement("the-project")],
-        versions={"Shared": "4.1"},
-        exclude=["the-project"],
-        installed_version=installed.get,
-        requires=lambda name: requires.get(name, []),
+        root="the-project",
+        lookup=installed.get,
+        target=TARGET,
     )
     assert [str(pin) for pin in pins] == ["app-dep==1.0", "extra-dep==2.0", "lib==5.0", "shared==4.1"]
+    locked = {"App-Dep": "1.0", "extra-dep": "2.0", "lib": "5.0", "shared": "4.1"}
+    assert (
+        dependency_closure(
+            [Requirement("app-dep[fast]"), Requirement("lib")],
+            root="p",
+            versions=locked,
+            lookup=installed.get,
+            target=TARGET,
+        )
+        == pins
+    )
 
 
-def test_closure_records_requirements_it_cannot_version() -> None:
-    pins = dependency_closure([Requirement("missing")], installed_version=lambda name: None, requires=lambda name: [])
-    assert pins == (DependencyPin("missing", UNKNOWN_VERSION),)
+def test_closure_refuses_requirements_it_cannot_version() -> None:
+    with pytest.raises(BuildError, match="'missing' .*is not installed|missing .*not installed"):
+        dependency_closure([Requirement("missing")], root="p", lookup=lambda name: None, target=TARGET)
 
 
 def test_local_sources_add_their_wheel_content(tmp_path: Path) -> None:
