@@ -28,10 +28,10 @@ from packaging.version import Version
 from hera_build import __version__
 from hera_build.api import TemplateOptions, TemplatesResult, build_templates
 from hera_build.backends import (
-    DEFAULT_BACKEND,
     Builder,
     BuildRequest,
     BuildResult,
+    backend_for,
     get_builder,
     resolve_base_image,
     runner_command_for,
@@ -496,7 +496,7 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment) -> ReleaseFacts:
             f"{project.pyproject} configures no image repository, so there is nothing to release",
             'set image = "registry/repository" in [tool.hera-build]',
         )
-    backend = options.backend or project.config.backend or DEFAULT_BACKEND
+    backend = backend_for(project, options.backend)
     base_image = resolve_base_image(project, options.base_image)
     inputs = compute_inputs(project, backend=backend, base_image=base_image, lock=options.lock, env=env)
     return ReleaseFacts(project, git, dirty, repository.with_tag(project.version.tag), backend, inputs)

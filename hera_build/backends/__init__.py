@@ -24,6 +24,7 @@ __all__ = [
     "BuildRequest",
     "BuildResult",
     "Builder",
+    "backend_for",
     "default_base_image",
     "get_builder",
     "resolve_base_image",
@@ -121,3 +122,8 @@ def resolve_base_image(project: Project, override: str | None = None) -> str:
             parse_image_ref(override, what="--base-image")
         return override
     return project.config.base_image or default_base_image()
+
+
+def backend_for(project: Project, override: str | None = None) -> str:
+    """``--backend``, else ``backend`` in [tool.hera-build], else :data:`DEFAULT_BACKEND` (no engine needed)."""
+    return override or project.config.backend or DEFAULT_BACKEND

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_project_args", "print_json", "info"]
+__all__ = ["add_crd_arg", "add_lock_arg", "add_project_args", "print_json", "info"]
 
 
 def add_project_args(parser: argparse.ArgumentParser) -> None:
@@ -20,6 +20,23 @@ def add_project_args(parser: argparse.ArgumentParser) -> None:
         dest="project_version",
         metavar="V",
         help="use this PEP 440 version instead of the project's (e.g. 2.0.0rc1)",
+    )
+
+
+def add_lock_arg(parser: argparse.ArgumentParser, what: str = "pin dependencies") -> None:
+    parser.add_argument(
+        "--lock", type=Path, metavar="FILE", help=f"{what} to the versions in uv.lock, poetry.lock or pylock.toml"
+    )
+
+
+def add_crd_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--crd",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also validate against this Argo CRD file, e.g. from `kubectl get crd ... -o yaml` (repeatable)",
     )
 
 

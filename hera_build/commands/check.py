@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hera_build.backends import BACKENDS, DEFAULT_BACKEND
+from hera_build.backends import BACKENDS, backend_for
 from hera_build.commands._common import add_project_args, info, print_json
 from hera_build.commands.image import run_check
 from hera_build.project import load_project
@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     project = load_project(args.project, version=args.project_version)
-    backend = str(args.backend or project.config.backend or DEFAULT_BACKEND)
+    backend = backend_for(project, args.backend)
     summary = run_check(project, args.image, backend, json_output=args.json)
     if args.json:
         print_json(summary)

@@ -15,11 +15,12 @@ from hera_build.backends import (
     DEFAULT_BACKEND,
     BuildRequest,
     BuildResult,
+    backend_for,
     get_builder,
     resolve_base_image,
     runner_command_for,
 )
-from hera_build.commands._common import add_project_args, info, print_json
+from hera_build.commands._common import add_lock_arg, add_project_args, info, print_json
 from hera_build.errors import ConfigError, EngineError
 from hera_build.project import Project, load_project
 from hera_build.references import ImageRef
@@ -70,9 +71,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--force", action="store_true", help="push even if the registry has this version's tag with other content"
     )
-    parser.add_argument(
-        "--lock", type=Path, metavar="FILE", help="install the versions locked in uv.lock, poetry.lock or pylock.toml"
-    )
+    add_lock_arg(parser, "install dependencies")
     parser.add_argument(
         "--output",
         type=Path,
@@ -102,7 +101,7 @@ def _project(args: argparse.Namespace) -> Project:
 
 
 def _backend(args: argparse.Namespace, project: Project) -> str:
-    return str(args.backend or project.config.backend or DEFAULT_BACKEND)
+    return backend_for(project, args.backend)
 
 
 def _base_image(args: argparse.Namespace, project: Project) -> str:

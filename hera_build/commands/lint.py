@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from hera_build.api import TemplateOptions, build_templates
-from hera_build.commands._common import add_project_args, info, print_json
+from hera_build.commands._common import add_crd_arg, add_project_args, info, print_json
 from hera_build.errors import ConfigError
 from hera_build.lint import WORKFLOW_KINDS
 
@@ -36,9 +36,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("files", nargs="*", type=Path, help="YAML files to lint instead of the project")
     add_project_args(parser)
-    parser.add_argument(
-        "--crd", type=Path, action="append", default=[], metavar="FILE", help="Argo CRD file (repeatable)"
-    )
+    add_crd_arg(parser)
     parser.add_argument("--json", action="store_true", help="print findings as JSON")
     parser.add_argument(
         "--allow-uppercase",

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hera_build.backends import BuildResult
-from hera_build.commands._common import add_project_args, info, print_json
+from hera_build.commands._common import add_crd_arg, add_lock_arg, add_project_args, info, print_json
 from hera_build.project import Project
 from hera_build.release import DEFAULT_MANIFEST, DEFAULT_OUT, ReleaseOptions, release
 
@@ -59,17 +59,8 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="release an uncommitted tree under the plain version (no +dirty.<hash>)",
     )
-    parser.add_argument(
-        "--lock", type=Path, metavar="FILE", help="pin dependencies to uv.lock, poetry.lock or pylock.toml"
-    )
-    parser.add_argument(
-        "--crd",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="also validate templates against this Argo CRD file (repeatable)",
-    )
+    add_lock_arg(parser, "pin dependencies")
+    add_crd_arg(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument(
         "--no-check", action="store_true", help="skip the image check of a freshly built image (release only)"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hera_build.api import TemplateOptions, TemplatesResult, build_templates
-from hera_build.commands._common import add_project_args, info, print_json
+from hera_build.commands._common import add_crd_arg, add_lock_arg, add_project_args, info, print_json
 from hera_build.output import file_name, render, render_stream, write_output
 
 _EPILOG = """\
@@ -55,17 +55,8 @@ def register(subparsers: Any) -> None:
 
 def add_template_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--digest", metavar="SHA256", help="pin runner images to image:tag@DIGEST")
-    parser.add_argument(
-        "--lock", type=Path, metavar="FILE", help="pin provider refs to versions in uv.lock, poetry.lock or pylock.toml"
-    )
-    parser.add_argument(
-        "--crd",
-        type=Path,
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="also validate against this Argo CRD file (repeatable)",
-    )
+    add_lock_arg(parser, "pin provider refs")
+    add_crd_arg(parser)
     parser.add_argument(
         "--backend",
         choices=("docker", "buildpacks", "oci"),
