@@ -87,7 +87,8 @@ def run_process(
             start_new_session=True,
         )
     except FileNotFoundError:
-        raise PackNotFoundError(f"{argv[0]} is not installed (not found)") from None
+        where = "does not exist" if os.sep in argv[0] else "is not installed (not found on PATH)"
+        raise PackNotFoundError(f"{argv[0]} {where}") from None
     except PermissionError:
         raise PackNotFoundError(f"{argv[0]} is not executable") from None
     timed_out = threading.Event()

@@ -50,7 +50,7 @@ class PackClient:
             return self.runner([self.executable, *args], env=self.env or None, timeout=timeout, on_line=on_line)
         except PackNotFoundError as exc:
             raise PackNotFoundError(
-                f"pack is not installed: {exc.message}",
+                exc.message if exc.message.startswith("pack ") else f"pack cannot be run: {exc.message}",
                 f"install pack >= {MINIMUM_PACK_VERSION} and put it on PATH, or pass its path",
             ) from None
 

@@ -10,7 +10,9 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_text_atomic"]
+from hera_build.errors import OutputError
+
+__all__ = ["write_text_atomic", "unwritable"]
 
 
 def write_text_atomic(path: Path, text: str) -> bool:
@@ -21,15 +23,30 @@ def write_text_atomic(path: Path, text: str) -> bool:
     """
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
         os.chmod(temp, mode)
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(temp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise unwritable(path, exc) from None
         raise
     return True
+
+
+def unwritable(path: Path, exc: OSError) -> OutputError:
+    """An ``OSError`` met while writing ``path``, as the one-line error the CLI prints (no errno, no traceback)."""
+    if isinstance(exc, IsADirectoryError):
+        return OutputError(f"cannot write {path}: it is a folder", "pass a file path")
+    return OutputError(
+        f"cannot write {path}: {exc.strerror or type(exc).__name__}",
+        "choose a writable location with free space, or fix its permissions",
+    )

@@ -2,19 +2,21 @@
 
 Each command lives in ``hera_build.commands.<name>`` with a ``register(subparsers)`` that adds its parser and
 sets ``run``. Errors are caught here once and printed as one line (``error: … (fix: …)``), exit 1;
-usage errors exit 2; ``--debug`` shows the traceback.
+usage errors exit 2; ``--debug`` (before or after the command) shows the traceback. Exceptions that are not
+HeraBuildErrors (an OSError, a bug) get one line too: a traceback is never the interface.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 
 from hera_build import __version__
-from hera_build.errors import HeraBuildError
+from hera_build.errors import ExitCode, HeraBuildError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -50,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    for command in subparsers.choices.values():  # `hera-build templates --debug` works as well as before the command
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+        )
     return parser
 
 
@@ -58,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not as an "Exception ignored" at exit
         return code
     except HeraBuildError as exc:
         if args.debug:
@@ -67,6 +74,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`hera-build templates --stdout | head`): nothing left to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.USER_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, the traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {_unexpected(exc)}", file=sys.stderr)
+        return ExitCode.USER_ERROR
+
+
+def _unexpected(exc: Exception) -> HeraBuildError:
+    """An error no HeraBuildError describes: the system's (a full disk, a permission) or a bug of hera-build."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return HeraBuildError(
+            f"{exc.strerror}{where}", "check the paths, permissions and free space; --debug shows where it happened"
+        )
+    return HeraBuildError(
+        f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}",
+        "this is a bug in hera-build: run again with --debug and report the traceback",
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -136,10 +136,36 @@ def parse_config(table: Mapping[str, Any], *, source: str = "pyproject.toml") ->
             raise ConfigError(f"unknown key {key!r} in [tool.hera-build] of {source}", hint)
     try:
         return HeraBuildConfig.model_validate(dict(table))
-    except ConfigError:
-        raise
+    except ConfigError as exc:  # raised by a validator that parses an image reference
+        raise ConfigError(f"{exc.message}, in [tool.hera-build] of {source}", exc.fix) from None
     except ValidationError as exc:
         error = exc.errors()[0]
-        key = ".".join(str(part) for part in error["loc"]) or "?"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"invalid value for {key!r} in [tool.hera-build] of {source}: {message}", None) from None
+        key = str(error["loc"][0]) if error["loc"] else "?"
+        message = _PLAIN.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
+        if error["type"] in _PLAIN:
+            message += f", not {type(error['input']).__name__} {error['input']!r}"
+        raise ConfigError(
+            f"invalid value for {key!r} in [tool.hera-build] of {source}: {message}", _fix_for(key)
+        ) from None
+
+
+_PLAIN = {"tuple_type": "must be an array", "string_type": "must be a string", "list_type": "must be an array"}
+"""pydantic's words for TOML types ("a valid tuple") in the words of TOML."""
+
+_EXAMPLES = {
+    "image": 'image = "ghcr.io/acme/my-package"',
+    "modules": 'modules = ["my_package.workflows"]',
+    "name-format": 'name-format = "{name}-v{slug}"',
+    "backend": 'backend = "oci" (or "docker", "buildpacks")',
+    "base-image": 'base-image = "python:3.12-slim"',
+    "external": 'external = ["a-template-no-package-provides"]',
+    "builder": 'builder = "paketobuildpacks/builder-jammy-base"',
+    "buildpacks": 'buildpacks = ["paketo-buildpacks/cpython"]',
+    "pull-policy": 'pull-policy = "if-not-present" (or "always", "never")',
+}
+
+
+def _fix_for(key: str) -> str:
+    """How to write ``key``: an example line, so the fix is never "see the docs"."""
+    example = _EXAMPLES.get(key)
+    return f"write it like {example}" if example else "see docs/reference/configuration.md"

@@ -39,7 +39,7 @@ from jsonschema.protocols import Validator
 from hera_build.errors import ConfigError
 from hera_build.lint import Finding, format_path, object_label
 
-__all__ = ["CRD_DIR_ENV", "CrdSchemas", "default_crd_paths"]
+__all__ = ["CRD_DIR_ENV", "CrdSchemas", "default_crd_paths", "yaml_problem"]
 
 CRD_DIR_ENV = "HERA_BUILD_CRD_DIR"
 _CRD_SUFFIXES = (".yaml", ".yml", ".json")
@@ -94,6 +94,14 @@ _JSON_TYPES = {
     dict: "object",
     type(None): "null",
 }
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: what is wrong and where (``line 3, column 5: …``)."""
+    if isinstance(error, yaml.MarkedYAMLError) and error.problem_mark is not None:
+        mark = error.problem_mark
+        return f"line {mark.line + 1}, column {mark.column + 1}: {error.problem or error.context or 'syntax error'}"
+    return " ".join(str(error).split())
 
 
 def default_crd_paths(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
@@ -182,7 +190,9 @@ def _read_documents(path: Path) -> list[Any]:
     except OSError as error:
         raise ConfigError(f"cannot read CRD file {path}: {error.strerror}", "check the path") from error
     except yaml.YAMLError as error:
-        raise ConfigError(f"CRD file {path} is not valid YAML: {error}", "re-export it with kubectl") from error
+        raise ConfigError(
+            f"CRD file {path} is not valid YAML: {yaml_problem(error)}", "re-export it with kubectl"
+        ) from error
 
 
 def _schemas_of_documents(documents: Iterable[Any], source: str) -> dict[tuple[str, str], Mapping[str, Any]]:

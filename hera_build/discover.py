@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import copy
 import importlib
+import importlib.util
+import re
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -25,6 +27,7 @@ __all__ = ["SENTINEL_IMAGE", "KINDS", "DiscoveredObject", "discover", "sentinel_
 SENTINEL_IMAGE = "hera-build.invalid/default-image:sentinel"
 """Stands in for Hera's default image while user code is imported; never left in output."""
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+_MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclass(frozen=True)
@@ -76,20 +79,55 @@ def _purge(packages: set[str]) -> None:
             del sys.modules[name]
 
 
+def _dotted(module: str) -> str:
+    """Refuse file paths and other non-module names before importing: they fail in confusing ways."""
+    if _MODULE_RE.match(module):
+        return module
+    guess = module.removesuffix(".py").replace("/", ".").replace("\\", ".").strip(".")
+    guess = guess.removeprefix("src.")
+    raise DiscoveryError(
+        f"{module!r} is not a dotted module name: hera-build imports modules by name, as the runner does",
+        f"name it as Python imports it, e.g. {guess!r}" if _MODULE_RE.match(guess) else "name it as Python imports it",
+    )
+
+
+def _location(exc: BaseException) -> str:
+    """Where the error is: a SyntaxError knows its file and line; others, the innermost frame."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{exc.filename}:{exc.lineno}"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen ")]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown location"
+
+
+def _one_line(text: str) -> str:
+    """Exceptions such as pydantic's span lines; the CLI prints one line per error."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def _import(module: str) -> ModuleType:
+    _dotted(module)
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
+        if exc.name == module and "." in module and importlib.util.find_spec(_top_level(module)) is not None:
+            raise DiscoveryError(
+                f"module {module!r} does not exist: package {_top_level(module)!r} is installed but has no such module",
+                "check the module name in modules of [tool.hera-build] (or --module); if the module is new and the "
+                "project is not installed editable, reinstall it (pip install -e .)",
+            ) from exc
         if exc.name and module.startswith(exc.name):
             raise DiscoveryError(
                 f"module {module!r} cannot be imported: {exc.name!r} is not installed in this environment",
                 "install the project into the environment that runs hera-build (pip install -e .)",
             ) from exc
-        raise DiscoveryError(f"importing module {module!r} failed: {exc}", "install the missing dependency") from exc
-    except Exception as exc:
-        frame = traceback.extract_tb(exc.__traceback__)[-1]
         raise DiscoveryError(
-            f"importing module {module!r} failed: {type(exc).__name__}: {exc} (at {frame.filename}:{frame.lineno})",
+            f"importing module {module!r} failed: {exc} (at {_location(exc)})",
+            f"install the missing dependency {exc.name!r}" if exc.name else "install the missing dependency",
+        ) from exc
+    except Exception as exc:
+        detail = exc.msg if isinstance(exc, SyntaxError) else _one_line(str(exc))
+        raise DiscoveryError(
+            f"importing module {module!r} failed: {type(exc).__name__}: {detail} (at {_location(exc)})",
             "fix the error in that module; run with --debug for the full traceback",
         ) from exc
 
@@ -126,7 +164,9 @@ def _build(obj: Any, module: str, attribute: str) -> dict[str, Any]:
                 "Hera reads script annotations as classes: remove `from __future__ import annotations` from the "
                 "modules that define @script functions"
             )
-        raise DiscoveryError(f"building {module}.{attribute} failed: {type(exc).__name__}: {exc}", fix) from exc
+        raise DiscoveryError(
+            f"building {module}.{attribute} failed: {type(exc).__name__}: {_one_line(str(exc))}", fix
+        ) from exc
     return manifest
 
 

@@ -42,7 +42,10 @@ class HeraBuildError(Exception):
         self.fix = fix
 
     def __str__(self) -> str:
-        return f"{self.message} (fix: {self.fix})" if self.fix else self.message
+        if not self.fix:
+            return self.message
+        # A message that carries a diff or a list ends with its last line: the fix gets a line of its own.
+        return f"{self.message}\nfix: {self.fix}" if "\n" in self.message else f"{self.message} (fix: {self.fix})"
 
 
 class ConfigError(HeraBuildError):

@@ -38,10 +38,18 @@ def read_lock_versions(path: Path | str) -> dict[str, str]:
         document: dict[str, Any] = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
     except FileNotFoundError:
         raise ConfigError(f"lock file {path} does not exist", "pass the path of an existing lock file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read lock file {path}: {reason}", "pass the path of a lock file") from None
     except TOMLKitError as exc:
         raise ConfigError(f"lock file {path} is not valid TOML: {exc}", "regenerate the lock file") from None
+    packages = document.get(table, [])
+    if not isinstance(packages, list) or not all(isinstance(p, dict) for p in packages):
+        raise ConfigError(
+            f"lock file {path} has no [[{table}]] tables as {path.name} files have", "regenerate the lock file"
+        )
     versions: dict[str, str] = {}
-    for package in document.get(table, []):
+    for package in packages:
         name, version = package.get("name"), package.get("version")
         if name and version:
             versions[canonicalize_name(str(name))] = str(version)

@@ -19,9 +19,19 @@ from typing import Any, Literal
 
 import yaml
 
+from hera_build._atomic import unwritable
 from hera_build.errors import OutputError
 
-__all__ = ["Format", "WriteResult", "render", "render_stream", "file_name", "write_output", "KUSTOMIZATION"]
+__all__ = [
+    "Format",
+    "WriteResult",
+    "render",
+    "render_stream",
+    "file_name",
+    "write_output",
+    "check_writable",
+    "KUSTOMIZATION",
+]
 
 Format = Literal["yaml", "json"]
 KUSTOMIZATION = "kustomization.yaml"
@@ -85,6 +95,30 @@ def _kustomization(directory: Path) -> str:
     return yaml.safe_dump(document, sort_keys=False)
 
 
+def check_writable(path: Path, *, what: str, folder: bool) -> None:
+    """Fail before any work (a build, a push) when ``path`` cannot be written as a folder (``folder``) or a file.
+
+    Checks what can be known without writing: the kind of what is already there, that the nearest existing
+    ancestor is a folder, and that it is writable. Writers still turn the ``OSError``\\ s of the write itself
+    (a full disk, a read-only mount that ``os.access`` does not see) into :class:`OutputError`.
+    """
+    path = Path(path).absolute()
+    if folder and path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is a file, not a folder", "pass a folder path (it is created when missing)")
+    if not folder and path.is_dir():
+        raise OutputError(f"{what} {path} is a folder, not a file", "pass a file path")
+    existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise OutputError(f"cannot create {what} {path}: {existing} is a file", f"pass a {what} path under a folder")
+    # Writers stage beside the target (a temporary folder or file, then a rename), so the parent must be writable.
+    for place in (existing, path) if folder and path.is_dir() else (existing,):
+        if not os.access(place, os.W_OK | os.X_OK):
+            raise OutputError(
+                f"cannot write {what} {path}: {place} is not writable",
+                "choose a writable location, or fix the folder's permissions",
+            )
+
+
 def plan_output(files: Mapping[str, str], out: Path) -> WriteResult:
     """Classify files as new, unchanged or replaced (different content), without writing."""
     new, unchanged, replaced = [], [], []
@@ -102,6 +136,7 @@ def plan_output(files: Mapping[str, str], out: Path) -> WriteResult:
 def write_output(files: Mapping[str, str], out: Path, *, force: bool = False) -> WriteResult:
     """Add ``files`` to the folder ``out`` and refresh its kustomization, all or nothing."""
     out = out.resolve()
+    check_writable(out, what="output folder", folder=True)
     result = plan_output(files, out)
     if result.replaced and not force:
         name = result.replaced[0]
@@ -110,8 +145,11 @@ def write_output(files: Mapping[str, str], out: Path, *, force: bool = False) ->
             f"{_diff(out / name, files[name])}",
             "bump the version, or pass --force to overwrite",
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise unwritable(out, exc) from None
     backup = out.parent / f".{out.name}.old-{os.getpid()}"
     try:
         if out.exists():
@@ -123,7 +161,7 @@ def write_output(files: Mapping[str, str], out: Path, *, force: bool = False) ->
         if out.exists():
             os.rename(out, backup)
         os.rename(staging, out)
-    except BaseException:
+    except BaseException:  # an OSError here (a full disk) reaches the CLI, which prints it as one line
         shutil.rmtree(staging, ignore_errors=True)
         if backup.exists() and not out.exists():
             os.rename(backup, out)

@@ -17,7 +17,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.exceptions import TOMLKitError
 
 from hera_build.config import HeraBuildConfig, parse_config
-from hera_build.errors import ConfigError
+from hera_build.errors import ConfigError, VersionError
 from hera_build.versions import ProjectVersion
 
 __all__ = ["Project", "load_project", "find_pyproject", "ENTRY_POINT_GROUP"]
@@ -67,6 +67,10 @@ class Project:
 def find_pyproject(start: Path) -> Path:
     """``start`` itself if it is a file, else ``start/pyproject.toml``."""
     path = start if start.is_file() else start / "pyproject.toml"
+    if start.is_file() and start.suffix != ".toml":
+        raise ConfigError(
+            f"--project {start} is a file, not a project directory", "pass the folder that holds pyproject.toml"
+        )
     if not path.is_file():
         raise ConfigError(
             f"no pyproject.toml in {start}", "run hera-build in the project's directory or pass --project DIR"
@@ -74,11 +78,21 @@ def find_pyproject(start: Path) -> Path:
     return path
 
 
+def _typed(value: Any, kind: type, what: str, source: Path, example: str) -> Any:
+    """``value`` if it has the TOML type PEP 621 gives ``what``; else one error that shows how to write it."""
+    if not isinstance(value, kind):
+        names: dict[type, str] = {str: "a string", list: "an array", dict: "a table"}
+        raise ConfigError(
+            f"{what} in {source} must be {names[kind]}, not {type(value).__name__} {value!r}", f"write it as {example}"
+        )
+    return value
+
+
 def _requirements(values: Any, where: str, source: Path) -> tuple[Requirement, ...]:
     result = []
-    for value in values or ():
+    for value in _typed(values if values is not None else [], list, where, source, '["data-utils>=1,<2"]'):
         try:
-            result.append(Requirement(str(value)))
+            result.append(Requirement(_typed(value, str, f"an entry of {where}", source, '"data-utils>=1,<2"')))
         except InvalidRequirement as exc:
             raise ConfigError(
                 f"invalid requirement {value!r} in {where} of {source}: {exc}",
@@ -109,6 +123,38 @@ def _dynamic_version(root: Path, name: str) -> tuple[str, str]:
         ) from None
 
 
+def _version(exact: str, source: str, pyproject: Path) -> ProjectVersion:
+    """Parse the version; the error says where the bad one came from."""
+    try:
+        return ProjectVersion.parse(exact)
+    except VersionError as exc:
+        where = {"--version": "--version", "pyproject.toml": f"project.version in {pyproject}"}.get(
+            source, f"the dynamic version of {pyproject}, from the {source}"
+        )
+        raise VersionError(f"{exc.message} ({where})", exc.fix) from None
+
+
+def _optional(table: dict[str, Any], pyproject: Path) -> dict[str, tuple[Requirement, ...]]:
+    extras = _typed(
+        table.get("optional-dependencies", {}), dict, "project.optional-dependencies", pyproject,
+        '[project.optional-dependencies] with lines like gpu = ["torch>=2"]',
+    )  # fmt: skip
+    return {
+        str(extra): _requirements(reqs, f"[project.optional-dependencies] {extra}", pyproject)
+        for extra, reqs in extras.items()
+    }
+
+
+def _entry_point_modules(table: dict[str, Any], pyproject: Path) -> tuple[str, ...]:
+    """The modules of the project's own ``hera_build.templates`` entry points (``name = "module[:attr]"``)."""
+    example = f'[project.entry-points."{ENTRY_POINT_GROUP}"] with lines like my-package = "my_package.workflows"'
+    groups = _typed(table.get("entry-points", {}), dict, "project.entry-points", pyproject, example)
+    group = _typed(groups.get(ENTRY_POINT_GROUP, {}), dict, f"entry points {ENTRY_POINT_GROUP}", pyproject, example)
+    return tuple(
+        _typed(value, str, f"entry point {key!r}", pyproject, example).partition(":")[0] for key, value in group.items()
+    )
+
+
 def load_project(path: Path | str = ".", *, version: str | None = None) -> Project:
     """Read a project's pyproject.toml; ``version`` overrides the declared one (and skips computing it)."""
     pyproject = find_pyproject(Path(path).resolve())
@@ -121,35 +167,33 @@ def load_project(path: Path | str = ".", *, version: str | None = None) -> Proje
         raise ConfigError(
             f"{pyproject} has no [project] table with a name", "add [project] with name and version (PEP 621)"
         )
-    name = str(table["name"])
-    tool = document.get("tool", {}).get("hera-build", {})
+    name = _typed(table["name"], str, "project.name", pyproject, 'name = "my-package"')
+    tool = _typed(document.get("tool", {}), dict, "tool", pyproject, "[tool.<name>] tables")
+    tool = tool.get("hera-build", {})
     if not isinstance(tool, dict):
         raise ConfigError(f"[tool.hera-build] in {pyproject} is not a table", "write it as a [tool.hera-build] table")
     config = parse_config(tool, source=str(pyproject))
     root = pyproject.parent
+    dynamic = _typed(table.get("dynamic", []), list, "project.dynamic", pyproject, 'dynamic = ["version"]')
     if version is not None:
         exact, source = version, "--version"
     elif "version" in table:
-        exact, source = str(table["version"]), "pyproject.toml"
-    elif "version" in table.get("dynamic", ()):
+        exact = _typed(table["version"], str, "project.version", pyproject, 'version = "1.2.3"')
+        source = "pyproject.toml"
+    elif "version" in dynamic:
         exact, source = _dynamic_version(root, name)
     else:
         raise ConfigError(
             f"[project] in {pyproject} has no version", "set project.version or list it in project.dynamic"
         )
-    entry_points = table.get("entry-points", {}).get(ENTRY_POINT_GROUP, {})
-    optional = {
-        extra: _requirements(reqs, f"[project.optional-dependencies] {extra}", pyproject)
-        for extra, reqs in (table.get("optional-dependencies") or {}).items()
-    }
     return Project(
         root=root,
         name=name,
-        version=ProjectVersion.parse(exact),
+        version=_version(exact, source, pyproject),
         dependencies=_requirements(table.get("dependencies"), "[project] dependencies", pyproject),
-        optional_dependencies=optional,
+        optional_dependencies=_optional(table, pyproject),
         config=config,
-        entry_point_modules=tuple(str(value).partition(":")[0] for value in entry_points.values()),
+        entry_point_modules=_entry_point_modules(table, pyproject),
         version_source=source,
         raw=document,
     )

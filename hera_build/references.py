@@ -11,20 +11,30 @@ from dataclasses import dataclass, replace
 
 from hera_build.errors import ConfigError
 
-__all__ = ["ImageRef", "parse_image_ref", "parse_repository", "is_local_image_spec", "DIGEST_RE", "LOCAL_PREFIXES"]
+__all__ = [
+    "ImageRef",
+    "parse_image_ref",
+    "parse_repository",
+    "parse_tag",
+    "is_local_image_spec",
+    "DIGEST_RE",
+    "TAG_RE",
+    "LOCAL_PREFIXES",
+]
 
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
 _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _REFERENCE_RE = re.compile(
     rf"^(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
     rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
 )
 DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+TAG_RE = re.compile(rf"^{_TAG}$")
 LOCAL_PREFIXES = ("oci:", "oci-archive:", "docker-archive:")
 """Base images on disk (an OCI layout or a ``docker save`` archive), which only the oci backend reads."""
 _MAX_NAME = 255
@@ -76,6 +86,16 @@ def parse_image_ref(text: str, *, what: str = "image reference") -> ImageRef:
             "write it as [registry/]repository[:tag][@sha256:digest], repository in lowercase",
         )
     return ImageRef(repository=match["name"], tag=match["tag"], digest=match["digest"])
+
+
+def parse_tag(text: str, *, what: str = "tag") -> str:
+    """A bare tag (``latest``) as the OCI grammar allows it, or a :class:`ConfigError` naming ``what``."""
+    if not TAG_RE.match(text):
+        raise ConfigError(
+            f"invalid {what} {text!r}: not an image tag",
+            "use up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-' (e.g. latest)",
+        )
+    return text
 
 
 def parse_repository(text: str, *, what: str = "image repository") -> ImageRef:

@@ -36,6 +36,7 @@ from hera_build.backends import (
     resolve_base_image,
     runner_command_for,
 )
+from hera_build.epoch import source_date_epoch
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, PublishError, ResolveError
 from hera_build.gitinfo import GitInfo, dirty_fingerprint, git_info
 from hera_build.inputs import (
@@ -59,7 +60,7 @@ from hera_build.manifest import (
     load_manifest,
     write_manifest,
 )
-from hera_build.output import WriteResult, file_name, plan_output, render, write_output
+from hera_build.output import WriteResult, check_writable, file_name, plan_output, render, write_output
 from hera_build.project import Project, load_project
 from hera_build.references import ImageRef
 from hera_build.remote import RegistryApi, RegistryView, RemoteImage
@@ -277,15 +278,6 @@ def dirty_version(version: str, fingerprint: str) -> str:
     return str(Version(f"{parsed.public}+{local}"))
 
 
-def _source_date_epoch(environ: Mapping[str, str]) -> int | None:
-    text = environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise ConfigError(f"SOURCE_DATE_EPOCH={text!r} is not a number", "set it to seconds since 1970, or unset it")
-    return int(text)
-
-
 def _release_project(options: ReleaseOptions, env: ReleaseEnvironment) -> tuple[Project, GitInfo | None, bool]:
     project = load_project(options.project_dir, version=options.version)
     git = env.git(project.root)
@@ -471,6 +463,7 @@ def compute_inputs(
     """The inputs of ``project``'s image, from cheap facts only (a wheel built in a temporary folder, installed
     metadata, one registry or engine question about the base): what ``plan`` compares before any build."""
     env = env or ReleaseEnvironment()
+    epoch = source_date_epoch(env.environ)  # first: a bad value would otherwise fail inside the wheel build
     versions = read_lock_versions(lock) if lock else None
     return BuildInputs(
         project=project.distribution_name,
@@ -484,7 +477,7 @@ def compute_inputs(
         base_digest=env.base_digest(base_image, env.registry),
         backend=backend,
         hera_build_version=__version__,
-        source_date_epoch=_source_date_epoch(env.environ),
+        source_date_epoch=epoch,
     )
 
 
@@ -505,6 +498,9 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment) -> ReleaseFacts:
 def plan(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Plan:
     """Decide what :func:`release` would do, without building, pushing or writing anything."""
     env = env or ReleaseEnvironment()
+    # Where the release writes must be writable before anything is built or pushed: no half-done release.
+    check_writable(options.out, what="--out", folder=True)
+    check_writable(options.manifest_path, what="--manifest", folder=False)
     facts = _facts(options, env)
     state, remote, error = _lookup(env.registry, facts.image, options.push)
     decision, reason = _decide(
@@ -600,7 +596,8 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
     """Build (or reuse), push, emit digest-pinned templates and write the manifest; safe to re-run."""
     env = env or ReleaseEnvironment()
     the_plan = plan(options, env)
-    options.progress(the_plan.reason)
+    if the_plan.decision != "refuse":  # a refusal is the error itself, said once
+        options.progress(the_plan.reason)
     if the_plan.decision == "refuse":
         theirs = the_plan.remote.labels.get(INPUT_DIGEST_LABEL) if the_plan.remote else None
         raise ImmutableTagError(

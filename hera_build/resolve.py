@@ -108,7 +108,7 @@ def _candidates(site: RefSite, providers: Sequence[ProvidedTemplate], local: Ite
 
 
 def _pin_to_provider(
-    site: RefSite, provider: ProvidedTemplate, requirements: Sequence[Requirement], versions: Mapping[str, str]
+    site: RefSite, provider: ProvidedTemplate, requirements: Sequence[Requirement], locked: Mapping[str, str] | None
 ) -> Pin:
     dist = canonicalize_name(provider.distribution)
     requirement = _declared(requirements, provider.distribution)
@@ -117,7 +117,12 @@ def _pin_to_provider(
             f"{site.describe()} is provided by {provider.distribution}, which is not a declared requirement",
             f"add '{provider.distribution}' with a version range to [project] dependencies",
         )
-    version = versions.get(dist, provider.version)
+    if locked is not None and dist not in locked:
+        raise ResolveError(
+            f"{site.describe()} is provided by {provider.distribution}, which the lock file does not list",
+            f"update the lock file (e.g. uv lock) so it locks {provider.distribution}, or leave out --lock",
+        )
+    version = provider.version if locked is None else locked[dist]
     if requirement.specifier and not requirement.specifier.contains(version, prereleases=True):
         raise ResolveError(
             f"{site.describe()} is provided by {provider.distribution} {version}, outside the requirement "
@@ -148,11 +153,14 @@ def resolve_refs(
 ) -> dict[RefKey, Pin]:
     """Pin each distinct reference; raise :class:`ResolveError` naming the ref, its user and the candidates.
 
-    ``local`` maps this project's original names to versioned names; ``versions`` maps normalized distribution
-    names to the version to pin to (installed, or from a lock file), defaulting to what the provider reports.
+    ``local`` maps this project's original names to versioned names; ``versions`` (from a lock file) maps
+    normalized distribution names to the version to pin to; without it, providers pin to their installed version.
+    A provider that the given ``versions`` do not list is an error: a lock that misses it pins nothing.
     """
     external_names = set(external)
-    versions = {canonicalize_name(k): v for k, v in (versions or {}).items()}
+    locked: dict[str, str] | None = None
+    if versions is not None:
+        locked = {canonicalize_name(k): v for k, v in versions.items()}
     by_key: dict[RefKey, list[ProvidedTemplate]] = {}
     for provided in providers:
         by_key.setdefault(provided.key, []).append(provided)
@@ -179,5 +187,5 @@ def resolve_refs(
                     f"{site.describe()} is provided by more than one package: {', '.join(distributions)}",
                     "uninstall one of them, or rename the template in one package",
                 )
-            pins[site.key] = _pin_to_provider(site, offered[0], requirements, versions)
+            pins[site.key] = _pin_to_provider(site, offered[0], requirements, locked)
     return pins

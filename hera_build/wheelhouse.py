@@ -35,7 +35,8 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from hera_build.errors import BuildError, ConfigError
+from hera_build.epoch import source_date_epoch
+from hera_build.errors import BuildError
 from hera_build.probe import PythonTarget, default_cache_dir
 from hera_build.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.project import Project
@@ -637,13 +638,8 @@ def _place(wheel: Path, directory: Path) -> Path:
 def _epoch(value: int | None) -> int:
     if value is not None:
         return value
-    text = os.environ.get("SOURCE_DATE_EPOCH")
-    if text:
-        try:
-            return int(text)
-        except ValueError:
-            raise ConfigError(f"SOURCE_DATE_EPOCH={text!r} is not a number", "set it to seconds since 1970") from None
-    return FIXED_EPOCH
+    from_env = source_date_epoch()
+    return FIXED_EPOCH if from_env is None else from_env
 
 
 @dataclass

@@ -48,6 +48,7 @@ __all__ = [
     "CONTEXT_FORMAT",
     "DEFAULT_PULL_POLICY",
     "LABEL_BACKEND_VERSION",
+    "PACK_ENV",
     "BuilderInfo",
     "BuildpacksSettings",
     "BuildpacksPlan",
@@ -65,6 +66,8 @@ CONTEXT_FORMAT = "1"
 DEFAULT_PULL_POLICY = bp.PullPolicy.IF_NOT_PRESENT
 LABEL_BACKEND_VERSION = "dev.hera-build.backend-version"
 _BUILDER_METADATA_LABEL = "io.buildpacks.builder.metadata"
+PACK_ENV = "HERA_BUILD_PACK"
+"""Path of the ``pack`` executable, when it is not ``pack`` on PATH."""
 _PROGRESS_PREFIXES = ("===> ", "[hera-runner]", "Successfully built", "Saving ", "Adding cache layer", "Reusing layer")
 _TAIL_LINES = 15
 
@@ -350,6 +353,11 @@ class BuildpacksBuilder:
         """pack installed and new enough, engine reachable, builder present (pulled unless the policy forbids)."""
         try:
             version = self.pack.preflight()
+        except bp.PackNotFoundError as exc:
+            raise EngineError(
+                exc.message,
+                f"install pack >= {bp.MINIMUM_PACK_VERSION} and put it on PATH, or set {PACK_ENV} to its path",
+            ) from None
         except bp.PackError as exc:
             raise pack_error(exc) from None
         engine = self.engine  # raises EngineError when no engine answers
@@ -653,7 +661,7 @@ def _backend_version(version: bp.PackVersion, builder: BuilderInfo) -> str:
 
 
 def _pack_executable() -> str:
-    return os.environ.get("HERA_BUILD_PACK") or "pack"
+    return os.environ.get(PACK_ENV) or "pack"
 
 
 def _docker_engine() -> DockerEngine:

@@ -15,6 +15,7 @@ the legacy builder, which has no cache or bind mounts for ``RUN``, hence:
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import io
 import json
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hera_build import __version__
+from hera_build._atomic import unwritable
 from hera_build.backends import BuildRequest, BuildResult
 from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
 from hera_build.gitinfo import GitInfo, git_info
@@ -38,7 +40,7 @@ from hera_build.labels import oci_labels
 from hera_build.probe import ContainerProber, Prober, PythonTarget, RunOutcome
 from hera_build.project import Project
 from hera_build.references import ImageRef, parse_image_ref
-from hera_build.registry import RegistryClient, registry_host
+from hera_build.registry import RegistryClient, registry_host, repository_path
 from hera_build.wheelhouse import Wheelhouse, fetch_index_wheels, prepare_wheelhouse
 
 __all__ = [
@@ -147,12 +149,23 @@ class DockerEngine:
     ) -> RunOutcome:
         """Run a command in a fresh container with no network; put ``files`` in first; always remove it."""
         import requests
-        from docker.errors import APIError
+        from docker.errors import APIError, ImageNotFound
 
-        container = self.client.containers.create(
-            image, entrypoint=entrypoint, command=command, environment=dict(env or {}), network_mode="none",
-            detach=True,
-        )  # fmt: skip
+        try:
+            container = self.client.containers.create(
+                image, entrypoint=entrypoint, command=command, environment=dict(env or {}), network_mode="none",
+                detach=True,
+            )  # fmt: skip
+        except ImageNotFound:
+            raise BuildError(
+                f"image {image} is not in the Docker engine",
+                f"build it first, or get it with `docker pull {image}` or `docker load -i FILE`",
+            ) from None
+        except APIError as exc:
+            raise EngineError(
+                f"the Docker engine cannot run {image}: {exc.explanation or exc}",
+                "pass an image reference (registry/repository:tag) or an image id that `docker images` lists",
+            ) from None
         try:
             if files:
                 container.put_archive("/", _tar_files(files))
@@ -440,8 +453,6 @@ def _push_error(ref: ImageRef, message: str) -> PublishError:
 
 def _check_tag_is_free(registry: RegistryClient, ref: ImageRef, image_id: str, force: bool) -> str | None:
     """Refuse to move a released version's tag to other content; returns the existing digest, if any."""
-    from hera_build.registry import repository_path
-
     existing = registry.manifest(repository_path(ref), ref.tag or "latest")
     if existing is None:
         return None
@@ -571,10 +582,14 @@ class DockerBuilder:
         progress = request.progress
         started = time.monotonic()
         engine = self.engine
+        if request.push:  # an unreachable registry or refused credentials fail now, not after the build
+            registry = self._registry_factory(request.image)
+            registry.manifest(repository_path(request.image), request.image.tag or "latest")
         self._base_image_id(request.base_image)
         target = self._target(request.base_image)
         progress(f"base image {request.base_image}: Python {target.version} ({target.platform}) at {target.python}")
         refs = _all_tags(request)
+        before = {ref: _local_id(engine, ref) for ref in refs} if request.push else {}
         with tempfile.TemporaryDirectory(prefix="hera-build-context-") as tmp:
             context = Path(tmp) / "context"
             wheelhouse = self._wheelhouse(
@@ -591,7 +606,11 @@ class DockerBuilder:
         for ref in refs[1:]:
             image.tag(ref.repository, tag=ref.tag)
         progress(f"built {refs[0]} as {image_id[:19]} in {time.monotonic() - started:.1f}s")
-        digest = self._push(request, refs, image_id, progress) if request.push else None
+        try:
+            digest = self._push(request, refs, image_id, progress) if request.push else None
+        except ImmutableTagError:
+            _retag(engine, before)  # a refused build must not take over the released version's local tags
+            raise
         if request.output is not None:
             _save(image, request.output, progress)
         return BuildResult(
@@ -668,6 +687,22 @@ class DockerBuilder:
         return digest
 
 
+def _local_id(engine: DockerEngine, ref: ImageRef) -> str | None:
+    from docker.errors import ImageNotFound
+
+    try:
+        return str(engine.client.images.get(str(ref)).id)
+    except ImageNotFound:
+        return None
+
+
+def _retag(engine: DockerEngine, tags: Mapping[ImageRef, str | None]) -> None:
+    """Point each tag back at the image it named before the build (tags that were new keep the new image)."""
+    for ref, image_id in tags.items():
+        if image_id is not None:
+            engine.client.images.get(image_id).tag(ref.repository, tag=ref.tag)
+
+
 def _link(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
@@ -690,11 +725,18 @@ def _wheel_name(wheel: Path) -> str:
 
 def _save(image: Any, output: Path, progress: Progress) -> None:
     """``docker save`` of the built image to ``output`` (written atomically)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    chunks: Iterator[bytes] = image.save(named=True)
-    with tmp.open("wb") as handle:
-        for chunk in chunks:
-            handle.write(chunk)
-    os.replace(tmp, output)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        chunks: Iterator[bytes] = image.save(named=True)
+        with tmp.open("wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(tmp, output)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise unwritable(output, exc) from None
+        raise
     progress(f"wrote {output} (docker load -i {output})")

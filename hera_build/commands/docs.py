@@ -9,6 +9,7 @@ from typing import Any
 from hera_build.api import build_templates
 from hera_build.commands._common import add_project_args, info, print_json
 from hera_build.commands.templates import add_template_args, options_from
+from hera_build.output import check_writable
 from hera_build.refdocs import page_name, reference_pages, write_pages
 
 _EPILOG = """\
@@ -46,6 +47,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_writable(args.out, what="--out", folder=True)  # before importing and pinning: fail fast
     result = build_templates(options_from(args))
     written = write_pages(reference_pages(result), args.out)
     if args.json:

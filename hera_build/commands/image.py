@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,11 @@ from hera_build.backends import (
     runner_command_for,
 )
 from hera_build.commands._common import add_lock_arg, add_project_args, info, print_json
+from hera_build.epoch import source_date_epoch
 from hera_build.errors import ConfigError, EngineError
+from hera_build.output import check_writable
 from hera_build.project import Project, load_project
-from hera_build.references import ImageRef
+from hera_build.references import ImageRef, parse_image_ref, parse_tag
 
 __all__ = ["register", "run", "add_check_args", "run_check", "check_summary"]
 
@@ -108,16 +109,6 @@ def _base_image(args: argparse.Namespace, project: Project) -> str:
     return resolve_base_image(project, args.base_image)
 
 
-def _source_date_epoch() -> int | None:
-    text = os.environ.get("SOURCE_DATE_EPOCH")
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(f"SOURCE_DATE_EPOCH={text!r} is not a number", "set it to seconds since 1970") from None
-
-
 def _image(project: Project) -> ImageRef:
     repository = project.config.image_ref
     if repository is None:
@@ -128,16 +119,34 @@ def _image(project: Project) -> ImageRef:
     return repository.with_tag(project.version.tag)
 
 
+def _extra_tags(tags: list[str]) -> tuple[str, ...]:
+    """``--tag`` values, checked before the build: a bare tag (``latest``) or a whole reference."""
+    for tag in tags:
+        if "/" in tag or ":" in tag:
+            parse_image_ref(tag, what="--tag")
+        else:
+            parse_tag(tag, what="--tag")
+    return tuple(tags)
+
+
+def _check_output(output: Path | None, backend: str) -> None:
+    """``--output`` must be writable before the build: a directory (an OCI layout) or a file (an archive).
+    (The buildpacks backend writes no file and says so itself.)"""
+    if output is not None and backend != "buildpacks":
+        folder = backend == "oci" and output.suffix != ".tar"
+        check_writable(output, what="--output", folder=folder)
+
+
 def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
     return BuildRequest(
         project=project,
         image=_image(project),
         base_image=_base_image(args, project),
-        extra_tags=tuple(args.tag),
+        extra_tags=_extra_tags(args.tag),
         push=args.push,
         force=args.force,
         lock=args.lock,
-        source_date_epoch=_source_date_epoch(),
+        source_date_epoch=source_date_epoch(),
         verbose=args.verbose,
         output=args.output,
         progress=info,  # human progress always goes to stderr; --json output goes to stdout
@@ -276,6 +285,7 @@ def run(args: argparse.Namespace) -> int:
             info(f"{args.check_image}: check passed")
         return 0
     request = _request(args, project)
+    _check_output(args.output, backend)
     builder = get_builder(backend)
     if args.dry_run:
         plan = getattr(builder, "plan", None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import yaml
 
 from hera_build.api import TemplateOptions, build_templates
 from hera_build.commands._common import add_crd_arg, add_project_args, info, print_json
+from hera_build.crd import default_crd_paths, yaml_problem
 from hera_build.errors import ConfigError
 from hera_build.lint import WORKFLOW_KINDS
 
@@ -48,19 +48,27 @@ def register(subparsers: Any) -> None:
 
 
 def crd_files(explicit: list[Path]) -> tuple[Path, ...]:
-    folder = os.environ.get("HERA_BUILD_CRD_DIR")
-    extra = sorted(Path(folder).glob("*.yaml")) if folder else []
-    return tuple(explicit) + tuple(extra)
+    """``--crd`` files, then those in ``$HERA_BUILD_CRD_DIR`` (a folder that is missing or empty is an error)."""
+    return tuple(explicit) + default_crd_paths()
 
 
 def _load(files: list[Path]) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for path in files:
         try:
-            docs = yaml.safe_load_all(path.read_text(encoding="utf-8"))
-            objects.extend(d for d in docs if isinstance(d, dict) and d.get("kind") in WORKFLOW_KINDS)
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}", "pass readable YAML files") from None
+            docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", "pass the paths of YAML files") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"cannot read {path}: not UTF-8 text", "pass the paths of YAML files") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}", "fix the YAML at that line") from None
+        objects.extend(d for d in docs if isinstance(d, dict) and d.get("kind") in WORKFLOW_KINDS)
+    if not objects:
+        raise ConfigError(
+            f"no Argo objects ({', '.join(sorted(WORKFLOW_KINDS))}) in {', '.join(str(p) for p in files)}",
+            "pass the YAML files that hera-build templates wrote (e.g. dist/argo/*.yaml)",
+        )
     return objects
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from hera_build.api import TemplateOptions, TemplatesResult, build_templates
 from hera_build.commands._common import add_crd_arg, add_lock_arg, add_project_args, info, print_json
-from hera_build.output import file_name, render, render_stream, write_output
+from hera_build.output import check_writable, file_name, render, render_stream, write_output
 
 _EPILOG = """\
 examples:
@@ -41,8 +41,9 @@ def register(subparsers: Any) -> None:
         "--out", type=Path, default=Path("dist/argo"), metavar="DIR", help="output folder (default: dist/argo)"
     )
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml", help="file format (default: yaml)")
-    parser.add_argument("--stdout", action="store_true", help="print all objects to stdout instead of writing files")
-    parser.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
+    to_stdout = parser.add_mutually_exclusive_group()
+    to_stdout.add_argument("--stdout", action="store_true", help="print all objects to stdout instead of writing files")
+    to_stdout.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
     parser.add_argument("--force", action="store_true", help="overwrite files of this version that differ")
     parser.add_argument(
         "--manifest",
@@ -117,6 +118,8 @@ def summary(result: TemplatesResult, files: dict[str, str] | None = None) -> dic
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.stdout:
+        check_writable(args.out, what="--out", folder=True)  # before importing and pinning: fail fast
     if args.manifest is not None:
         from hera_build.release import templates_from_manifest
 

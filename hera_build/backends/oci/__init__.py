@@ -17,7 +17,6 @@ Stages, each its own module, data flowing one way:
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -44,6 +43,7 @@ from hera_build.backends.oci.push import CHUNK_SIZE, CHUNK_THRESHOLD, PushResult
 from hera_build.backends.oci.quickwheel import IncrementalWheelBuilder
 from hera_build.backends.oci.registry_client import OciRegistry, host_of, open_registry
 from hera_build.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
+from hera_build.epoch import source_date_epoch
 from hera_build.errors import BuildError, EngineError, ImmutableTagError
 from hera_build.gitinfo import GitInfo, git_info
 from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
@@ -137,13 +137,8 @@ def _epoch(request: BuildRequest) -> tuple[int, int | None]:
     """(the epoch of every timestamp, the explicit ``SOURCE_DATE_EPOCH`` if one was given)."""
     if request.source_date_epoch is not None:
         return request.source_date_epoch, request.source_date_epoch
-    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    if text:
-        try:
-            return int(text), int(text)
-        except ValueError:
-            raise BuildError(f"SOURCE_DATE_EPOCH={text!r} is not a number", "set it to seconds since 1970") from None
-    return FIXED_EPOCH, None
+    from_env = source_date_epoch()
+    return (FIXED_EPOCH, None) if from_env is None else (from_env, from_env)
 
 
 def _labels(request: BuildRequest, base: BaseImage, git: GitInfo | None, epoch: int) -> dict[str, str]:

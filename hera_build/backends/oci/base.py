@@ -440,9 +440,11 @@ def _load_archive(spec: BaseSpec, platform: Platform, cache: OciCache) -> BaseIm
     where = f"archive {spec.path}"
     try:
         tar = tarfile.open(spec.path, mode="r:*")
-    except (tarfile.TarError, OSError) as exc:
+    except OSError as exc:
+        raise BuildError(f"cannot read {where}: {exc.strerror}", "check the path") from None
+    except tarfile.TarError:
         raise BuildError(
-            f"cannot read {where}: {exc}", "pass a docker save archive or a tar of an OCI layout"
+            f"cannot read {where}: not a tar archive", "pass a docker save archive or a tar of an OCI layout"
         ) from None
     with tar:
         names = {name.removeprefix("./") for name in tar.getnames()}

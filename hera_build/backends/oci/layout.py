@@ -87,7 +87,9 @@ def write_layout(image: BuiltImage, directory: Path, names: Sequence[str]) -> Pa
         index["manifests"] = kept + _index_entries(image, names)
         _write_atomic(index_path, json.dumps(index, indent=1).encode() + b"\n")
     except OSError as exc:
-        raise OutputError(f"cannot write the OCI layout {directory}: {exc}", "check the path and free space") from None
+        raise OutputError(
+            f"cannot write the OCI layout {directory}: {exc.strerror}", "check the path and free space"
+        ) from None
     return directory
 
 
@@ -129,8 +131,13 @@ def write_archive(
             blobs[digest_hex(layer.descriptor.digest)] = (None, layer.fetch())
     blobs[digest_hex(image.config_descriptor.digest)] = (image.config, None)
     blobs[digest_hex(image.manifest_descriptor.digest)] = (image.manifest, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the image archive {path}: {exc.strerror}", "check the path and its permissions"
+        ) from None
     try:
         with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
             _tar_add(tar, "blobs/", epoch)
@@ -145,7 +152,9 @@ def write_archive(
         os.replace(tmp_name, path)
     except OSError as exc:
         Path(tmp_name).unlink(missing_ok=True)
-        raise OutputError(f"cannot write the image archive {path}: {exc}", "check the path and free space") from None
+        raise OutputError(
+            f"cannot write the image archive {path}: {exc.strerror}", "check the path and free space"
+        ) from None
     return path
 
 
