@@ -35,7 +35,7 @@ from hera_build.backends import BACKENDS, DEFAULT_BACKEND
 from hera_build.config import parse_config
 from hera_build.discover import DiscoveredObject, discover
 from hera_build.errors import ConfigError, DiscoveryError, VersionError
-from hera_build.project import ENTRY_POINT_GROUP, find_pyproject
+from hera_build.project import ENTRY_POINT_GROUP, check_metadata, find_pyproject
 from hera_build.references import parse_repository
 from hera_build.versions import ProjectVersion
 
@@ -503,6 +503,7 @@ def init_project(options: InitOptions) -> InitResult:
     except TOMLKitError as exc:
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}", "fix the syntax at the position shown") from None
     project = _project_table(document, pyproject)
+    check_metadata(document.unwrap(), pyproject)
     name = str(project["name"])
     existing_tool = _get(document, "tool", "hera-build")
     if existing_tool and not options.force:

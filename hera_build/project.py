@@ -20,7 +20,7 @@ from hera_build.config import HeraBuildConfig, parse_config
 from hera_build.errors import ConfigError, VersionError
 from hera_build.versions import ProjectVersion
 
-__all__ = ["Project", "load_project", "find_pyproject", "ENTRY_POINT_GROUP"]
+__all__ = ["Project", "load_project", "find_pyproject", "check_metadata", "ENTRY_POINT_GROUP"]
 
 ENTRY_POINT_GROUP = "hera_build.templates"
 """Entry-point group through which a package says which of its modules define templates for others."""
@@ -153,6 +153,21 @@ def _entry_point_modules(table: dict[str, Any], pyproject: Path) -> tuple[str, .
     return tuple(
         _typed(value, str, f"entry point {key!r}", pyproject, example).partition(":")[0] for key, value in group.items()
     )
+
+
+def check_metadata(document: dict[str, Any], pyproject: Path) -> None:
+    """The TOML types of what hera-build reads (``[project]`` and ``[tool]``), checked without computing a version:
+    for ``init``, which edits a file it must not half-understand."""
+    table = document.get("project")
+    if not isinstance(table, dict):
+        return  # the caller explains a missing [project] table in its own words
+    _typed(table.get("name"), str, "project.name", pyproject, 'name = "my-package"')
+    _requirements(table.get("dependencies"), "[project] dependencies", pyproject)
+    _optional(table, pyproject)
+    _entry_point_modules(table, pyproject)
+    _typed(table.get("dynamic", []), list, "project.dynamic", pyproject, 'dynamic = ["version"]')
+    tool = _typed(document.get("tool", {}), dict, "tool", pyproject, "[tool.<name>] tables")
+    _typed(tool.get("hera-build", {}), dict, "[tool.hera-build]", pyproject, "a [tool.hera-build] table")
 
 
 def load_project(path: Path | str = ".", *, version: str | None = None) -> Project:

@@ -1,7 +1,7 @@
 """Argo's reference data for tests: its CRDs and example manifests (``../shared/argo`` from the repo root).
 
 They are not part of the project, so tests that need them skip, loudly and with the reason, when they are
-missing, except in CI (``$CI`` set), where a missing corpus fails the test instead of hiding it.
+missing, except in CI (``CI=true``), where a missing corpus fails the test instead of hiding it.
 ``$HERA_BUILD_ARGO_DIR`` points elsewhere; if it is set, the folder must exist.
 """
 
@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from hera_build.lint import WORKFLOW_KINDS
+from tests.support.components import require_component
 
 __all__ = ["ARGO_DIR_ENV", "CorpusObject", "argo_dir", "crd_paths", "example_objects"]
 
@@ -34,10 +35,7 @@ class CorpusObject:
 
 
 def _missing(reason: str) -> NoReturn:
-    message = f"Argo reference data missing: {reason}. Set {ARGO_DIR_ENV} to a folder with crds/ and examples/."
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    require_component(f"Argo reference data: {reason}. Set {ARGO_DIR_ENV} to a folder with crds/ and examples/.")
 
 
 def argo_dir() -> Path:

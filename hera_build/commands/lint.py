@@ -94,9 +94,10 @@ def run(args: argparse.Namespace) -> int:
     findings = lint.lint(objects, crd=schemas, strict_names=not args.allow_uppercase)
     if args.json:
         print_json({"objects": len(objects), "findings": [vars(f) for f in findings]})
-    else:
+    else:  # errors come once, in the one error that lists them all; warnings do not stop the run
         for finding in findings:
-            info(str(finding))
+            if finding.severity != "error":
+                info(str(finding))
     lint.raise_for_findings(findings)
     if not args.json:
         info(f"ok: {len(objects)} objects pass")

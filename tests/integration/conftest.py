@@ -19,16 +19,12 @@ from typing import Any
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.support.components import IN_CI, require_component
+
+__all__ = ["IN_CI", "require_component"]
+
 DEFAULT_BASE_IMAGE = "hera-build-base:bookworm-python3"
 DEFAULT_REGISTRY = "127.0.0.1:5000"
-
-
-def require_component(reason: str) -> None:
-    """Skip loudly, or fail when ``CI=true``: call it when a component a test needs is missing."""
-    if IN_CI:
-        pytest.fail(f"CI=true but a required component is missing: {reason}", pytrace=False)
-    pytest.skip(f"COMPONENT MISSING: {reason}")
 
 
 @pytest.fixture(scope="session")

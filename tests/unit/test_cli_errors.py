@@ -370,6 +370,16 @@ def test_init_writes_nothing_when_configuration_exists_without_force(
     assert listing(project).count("pyproject.toml") == 1 and not any(".tmp" in p for p in listing(project))
 
 
+def test_init_refuses_a_pyproject_of_the_wrong_shape_and_writes_nothing(
+    project: Path, hera_build: Callable[..., Result]
+) -> None:
+    text = (project / "pyproject.toml").read_text()
+    broken = text[: text.index("[tool.hera-build]")].replace('dependencies = ["hera"]', 'entry-points = "x"')
+    (project / "pyproject.toml").write_text(broken)
+    hera_build("init", "--image", "ghcr.io/acme/x").one_error("project.entry-points", "must be a table")
+    assert (project / "pyproject.toml").read_text() == broken
+
+
 def test_a_diff_error_puts_the_fix_on_its_own_line(project: Path, hera_build: Callable[..., Result]) -> None:
     assert hera_build("templates").code == 0
     module = project / "src" / package_of(project) / "workflows.py"
@@ -424,6 +434,13 @@ def test_yaml_errors_are_one_line_with_the_position(project: Path, hera_build: C
     hera_build("lint", "bad.yaml").one_error("bad.yaml is not valid YAML: line 1, column 1")
     hera_build("templates", "--crd", "bad.yaml").one_error("CRD file", "bad.yaml is not valid YAML: line 1, column 1")
     hera_build("lint", "missing.yaml").one_error("cannot read missing.yaml: No such file or directory")
+
+
+def test_lint_problems_are_listed_once_in_one_error(project: Path, hera_build: Callable[..., Result]) -> None:
+    (project / "wt.yaml").write_text("kind: WorkflowTemplate\nmetadata: {}\nspec: {}\n")
+    result = hera_build("lint", "wt.yaml")
+    result.one_error("problem")
+    assert result.err.count("has neither name nor generateName") == 1, result.err
 
 
 def test_linting_files_without_argo_objects_is_an_error_not_a_pass(

@@ -37,10 +37,15 @@ def test_default_images_are_marked_and_explicit_ones_kept(sample_packages: Path)
     assert images["gpu"] == "nvidia/cuda:12.4.0-runtime-ubuntu22.04"
 
 
-def test_hera_global_config_is_restored(sample_packages: Path) -> None:
-    before = global_config.image
+def test_hera_global_config_is_restored(sample_packages: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own default image is back afterwards, also when an import fails (not merely "unchanged": an
+    earlier discovery in this process could have left the sentinel behind)."""
+    monkeypatch.setattr(global_config, "image", "registry.test/users-default:1")
     discover(["sample_flows.workflows"])
-    assert global_config.image == before
+    assert global_config.image == "registry.test/users-default:1"
+    with pytest.raises(DiscoveryError):
+        discover(["sample_flows.broken"])
+    assert global_config.image == "registry.test/users-default:1"
 
 
 def test_runner_entrypoints_use_dotted_module_names(sample_packages: Path) -> None:

@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 
 from hera_build.gitinfo import git_info, sanitize_remote_url
+from tests.support.components import require_executable
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="git is not installed"
-)
 ENV = {**os.environ, "GIT_AUTHOR_DATE": "@1700000000 +0000", "GIT_COMMITTER_DATE": "@1700000000 +0000"}
+
+
+@pytest.fixture(autouse=True)
+def _git_installed() -> None:
+    """git is a component: a loud skip without it, a failure in CI."""
+    require_executable("git", "apt-get install git")
 
 
 def git(cwd: Path, *args: str) -> str:

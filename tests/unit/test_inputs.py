@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import zipfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from packaging.requirements import Requirement
 
 from hera_build.errors import BuildError
 from hera_build.inputs import (
+    INPUTS_SCHEMA,
     BuildInputs,
     DependencyPin,
     dependency_closure,
@@ -37,6 +40,26 @@ def test_equal_inputs_give_equal_digests_whatever_the_dependency_order() -> None
     reordered = dataclasses.replace(INPUTS, dependencies=tuple(reversed(INPUTS.dependencies)))
     assert reordered.digest == INPUTS.digest
     assert INPUTS.digest.startswith("sha256:") and len(INPUTS.digest) == 71
+
+
+def test_the_digest_is_the_documented_hash_of_the_inputs_and_nothing_else() -> None:
+    """Images in registries carry this digest as a label and later runs compare with it, so it must depend on the
+    inputs alone (no interpreter path, host, time or hash seed) and keep its format: a change of format must come
+    with a new INPUTS_SCHEMA. The document below is the one BuildInputs.digest's docstring describes."""
+    document = {
+        "schema": INPUTS_SCHEMA,
+        "project": "ml-pipeline",
+        "version": "0.3.0",
+        "wheel": "sha256:" + "1" * 64,
+        "dependencies": ["hera==7.1.0", "pydantic==2.9.0"],
+        "base_image": "python:3.11-slim",
+        "base_digest": "sha256:" + "2" * 64,
+        "backend": "oci",
+        "hera_build_version": "0.1.0",
+        "source_date_epoch": None,
+    }
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert INPUTS.digest == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @pytest.mark.parametrize(

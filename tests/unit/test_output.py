@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,14 @@ def test_old_versions_stay_and_are_listed(tmp_path: Path) -> None:
     assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["wt-v1.yaml", "wt-v2.yaml"]
 
 
+def test_a_version_not_emitted_again_stays_in_the_folder(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    write_output({"wt-v2.yaml": "v: 2\n"}, out)
+    assert (out / "wt-v1.yaml").read_text() == "v: 1\n", "a release adds files; it never drops older versions"
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["wt-v1.yaml", "wt-v2.yaml"]
+
+
 def test_changed_content_for_a_released_version_is_refused_with_a_diff(tmp_path: Path) -> None:
     out = tmp_path / "argo"
     write_output({"wt-v1.yaml": "image: a\n"}, out)
@@ -76,6 +85,29 @@ def test_a_failure_while_writing_leaves_the_previous_folder_and_no_debris(
     with pytest.raises(OSError, match="disk full"):
         write_output({"wt-v2.yaml": "v: 2\n"}, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(p.name for p in out.iterdir()) == [KUSTOMIZATION, "wt-v1.yaml"]
+
+
+def test_a_failure_while_swapping_the_folder_puts_the_previous_one_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last step renames the staged folder into place, after the old one was moved aside: if that rename
+    fails, the old folder must be moved back, not left under a temporary name."""
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    rename = os.rename
+
+    def fail_into_place(source: str | Path, target: str | Path) -> None:
+        staged = Path(source).name.startswith(f".{out.name}.") and ".old-" not in Path(source).name
+        if staged and Path(target) == out.resolve():
+            raise OSError("rename failed")
+        rename(source, target)
+
+    monkeypatch.setattr("hera_build.output.os.rename", fail_into_place)
+    with pytest.raises(OSError, match="rename failed"):
+        write_output({"wt-v2.yaml": "v: 2\n"}, out)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["argo"], "no staging or backup folder is left"
     assert sorted(p.name for p in out.iterdir()) == [KUSTOMIZATION, "wt-v1.yaml"]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from hera_build.release import (
     templates_from_manifest,
 )
 from hera_build.remote import RegistryApi, RemoteImage
+from tests.support.components import require_executable
 
 REPOSITORY = "registry.test/acme/relpkg"
 BASE_DIGEST = "sha256:" + "b" * 64
@@ -387,8 +387,9 @@ def test_outside_git_there_is_no_commit(world: World) -> None:
     assert release(world.options(), world.env).manifest.git is None
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_dirty_fingerprint_hashes_the_uncommitted_state(tmp_path: Path) -> None:
+    require_executable("git", "apt-get install git")
+
     def git(*args: str) -> None:
         subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
 
