@@ -52,10 +52,12 @@ class Tools:
     builder: str
     registry: str
     engine: Any
+    cache: Path
+    """``HERA_BUILD_CACHE_DIR`` of the session: never the user's cache, whose state a fresh machine lacks."""
 
 
 @pytest.fixture(scope="session")
-def tools() -> Iterator[Tools]:
+def tools(hera_build_cache: Path) -> Iterator[Tools]:
     from hera_build.backends.docker import DockerEngine
     from hera_build.errors import EngineError
 
@@ -88,7 +90,7 @@ def tools() -> Iterator[Tools]:
     except requests.RequestException as exc:
         missing(f"the local registry at {registry} ({exc}; scripts/start-registry.sh)")
     volumes = {volume.name for volume in engine.client.volumes.list()}
-    yield Tools(pack, builder, registry, engine)
+    yield Tools(pack, builder, registry, engine, hera_build_cache)
     _clean_up(engine, volumes)
 
 
@@ -141,6 +143,7 @@ def make_repo(path: Path, tools: Tools, repository: str) -> Path:
 
 def hera_build(*args: str, pack_home: Path, tools: Tools, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HERA_BUILD_PACK": tools.pack, "PACK_HOME": str(pack_home)}
+    env["HERA_BUILD_CACHE_DIR"] = str(tools.cache)
     env.pop("SOURCE_DATE_EPOCH", None)
     return subprocess.run([*HERA_BUILD, *args], env=env, capture_output=True, text=True, timeout=timeout)
 

@@ -95,9 +95,12 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 class Project:
     root: Path
     backend: Backend
+    cache: Path
+    """``HERA_BUILD_CACHE_DIR`` of the session: never the user's cache, whose state a fresh machine lacks."""
 
     def run(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+        env["HERA_BUILD_CACHE_DIR"] = str(self.cache)
         env["PYTHONPATH"] = os.pathsep.join([str(self.root / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         command = [sys.executable, "-m", "hera_build", *args]
         if args[0] in ("plan", "release"):
@@ -132,7 +135,7 @@ class Project:
         """Another checkout of the same repository (and so the same image repository and registry state)."""
         target = self.root.parent / name
         shutil.copytree(self.root, target)
-        return Project(target, self.backend)
+        return Project(target, self.backend, self.cache)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ class Released:
 
 
 @pytest.fixture(scope="module")
-def released(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Released]:
+def released(backend: Backend, tmp_path_factory: pytest.TempPathFactory, hera_build_cache: Path) -> Iterator[Released]:
     if shutil.which("git") is None:
         missing("git is not installed")
     root = tmp_path_factory.mktemp(f"release-{backend.name}") / "ml-pipeline"
@@ -155,7 +158,7 @@ def released(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Iter
     pyproject["tool"]["hera-build"]["image"] = repository  # type: ignore[index]
     (root / "pyproject.toml").write_text(tomlkit.dumps(pyproject))
     (root / ".gitignore").write_text(GITIGNORE)
-    project = Project(root, backend)
+    project = Project(root, backend, hera_build_cache)
     project.git("init", "-q")
     project.git("add", ".")
     project.git("commit", "-q", "-m", "ml-pipeline 0.3.0")

@@ -15,7 +15,7 @@ from hera_build.backends.oci.layers import DEFAULT_EPOCH, tree_paths, write_laye
 from hera_build.errors import BuildError
 
 
-def _tree(root: Path, *, mode: int = 0o644, mtime: int = 1_700_000_000) -> Path:
+def _tree(root: Path, *, mode: int = 0o644, mtime: int = 1_700_000_000, owner: int | None = None) -> Path:
     (root / "opt/venv/bin").mkdir(parents=True)
     (root / "opt/venv/lib/site-packages/pkg").mkdir(parents=True)
     (root / "opt/venv/lib/site-packages/pkg/__init__.py").write_text("x = 1\n")
@@ -25,11 +25,19 @@ def _tree(root: Path, *, mode: int = 0o644, mtime: int = 1_700_000_000) -> Path:
     tool.chmod(0o775)
     os.symlink("/usr/bin/python3.11", root / "opt/venv/bin/python")
     for path in tree_paths(root):
+        if owner is not None:
+            os.lchown(path, owner, owner)
         if not path.is_symlink():
             if path.is_file() and path != tool:
                 path.chmod(mode)
             os.utime(path, (mtime, mtime))
     return root
+
+
+def _other_owner() -> int | None:
+    """Another owner than the one creating files, when the tests may give files away (as root, e.g. in CI);
+    otherwise the files are not root's anyway, which the owner check below sees too."""
+    return 4321 if os.geteuid() == 0 else None
 
 
 def _members(layer_path: Path) -> list[tarfile.TarInfo]:
@@ -39,7 +47,9 @@ def _members(layer_path: Path) -> list[tarfile.TarInfo]:
 
 def test_same_tree_gives_same_digest_whatever_the_file_metadata(tmp_path: Path) -> None:
     first = write_layer(_tree(tmp_path / "a", mode=0o600, mtime=1), tmp_path / "blobs-a")
-    second = write_layer(_tree(tmp_path / "b", mode=0o664, mtime=2_000_000_000), tmp_path / "blobs-b")
+    second = write_layer(
+        _tree(tmp_path / "b", mode=0o664, mtime=2_000_000_000, owner=_other_owner()), tmp_path / "blobs-b"
+    )
 
     assert first.digest == second.digest
     assert first.diff_id == second.diff_id
@@ -47,7 +57,7 @@ def test_same_tree_gives_same_digest_whatever_the_file_metadata(tmp_path: Path) 
 
 
 def test_entries_are_sorted_owned_by_root_and_stamped_with_the_epoch(tmp_path: Path) -> None:
-    layer = write_layer(_tree(tmp_path / "root"), tmp_path / "blobs", epoch=1_234_567)
+    layer = write_layer(_tree(tmp_path / "root", owner=_other_owner()), tmp_path / "blobs", epoch=1_234_567)
 
     members = _members(layer.path)
     names = [m.name for m in members]

@@ -175,14 +175,14 @@ def test_a_new_version_plans_a_build_and_changes_nothing(world: World) -> None:
     assert str(the_plan.image) == f"{REPOSITORY}:0.1.0"
     assert [(o.name, o.status) for o in the_plan.objects] == [("pipeline-v0-1-0", "new")]
     refs = {r["ref"]: r for o in the_plan.objects for r in o.refs}
-    assert refs["validate-dataset"] | {"specifier": None} == {
+    assert refs["validate-dataset"] == {
         "ref": "validate-dataset",
         "cluster_scope": False,
         "pinned": "validate-dataset-v1-4-0",
         "reason": "provider",
         "distribution": "data-utils",
         "version": "1.4.0",
-        "specifier": None,
+        "specifier": "<2,>=1",
     }
     assert the_plan.manifest.image.digest is None, "the digest of an image not built yet is unknown"
     assert world.builder.requests == []
