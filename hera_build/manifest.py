@@ -20,6 +20,7 @@ from hera_build.errors import ConfigError
 from hera_build.references import ImageRef
 
 __all__ = [
+    "DEFAULT_MANIFEST",
     "MANIFEST_SCHEMA_VERSION",
     "MANIFEST_FILE",
     "ImageRecord",
@@ -37,6 +38,8 @@ __all__ = [
 
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_FILE = "release-manifest.json"
+DEFAULT_MANIFEST = Path("dist") / MANIFEST_FILE
+"""Beside the templates folder, not in it: kustomization.yaml lists every .json file there."""
 
 
 class _Record(BaseModel):

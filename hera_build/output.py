@@ -23,6 +23,7 @@ from hera_build._atomic import unwritable
 from hera_build.errors import OutputError
 
 __all__ = [
+    "DEFAULT_OUT",
     "Format",
     "WriteResult",
     "render",
@@ -35,6 +36,8 @@ __all__ = [
 
 Format = Literal["yaml", "json"]
 KUSTOMIZATION = "kustomization.yaml"
+DEFAULT_OUT = Path("dist/argo")
+"""Where ``templates`` and ``release`` write unless told otherwise."""
 _DIFF_LINES = 20
 
 

@@ -49,7 +49,7 @@ from hera_build.inputs import (
 )
 from hera_build.lockfiles import read_lock_versions
 from hera_build.manifest import (
-    MANIFEST_FILE,
+    DEFAULT_MANIFEST,
     BackendRecord,
     BaseImageRecord,
     DependencyEdge,
@@ -60,7 +60,7 @@ from hera_build.manifest import (
     load_manifest,
     write_manifest,
 )
-from hera_build.output import WriteResult, check_writable, file_name, plan_output, render, write_output
+from hera_build.output import DEFAULT_OUT, WriteResult, check_writable, file_name, plan_output, render, write_output
 from hera_build.project import Project, load_project
 from hera_build.references import ImageRef
 from hera_build.remote import RegistryApi, RegistryView, RemoteImage
@@ -94,8 +94,6 @@ RegistryState = Literal["absent", "present", "unknown"]
 
 BACKEND_VERSION_LABEL = "dev.hera-build.backend-version"
 """Image label with the version of the backend that built it; the manifest reads it back from the registry."""
-DEFAULT_OUT = Path("dist/argo")
-DEFAULT_MANIFEST = Path("dist") / MANIFEST_FILE
 """Beside, not inside, the output folder: everything in that folder is listed in its kustomization.yaml."""
 DIRTY_HASH_LENGTH = 8
 _DIGEST_IN_TEXT_RE = re.compile(r"@sha256:[0-9a-f]{64}")

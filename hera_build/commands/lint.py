@@ -10,7 +10,6 @@ import yaml
 
 from hera_build.api import TemplateOptions, build_templates
 from hera_build.commands._common import add_crd_arg, add_project_args, info, print_json
-from hera_build.crd import default_crd_paths, yaml_problem
 from hera_build.errors import ConfigError
 from hera_build.lint import WORKFLOW_KINDS
 
@@ -49,6 +48,8 @@ def register(subparsers: Any) -> None:
 
 def crd_files(explicit: list[Path]) -> tuple[Path, ...]:
     """``--crd`` files, then those in ``$HERA_BUILD_CRD_DIR`` (a folder that is missing or empty is an error)."""
+    from hera_build.crd import default_crd_paths  # jsonschema loads only when CRDs are used
+
     return tuple(explicit) + default_crd_paths()
 
 
@@ -62,6 +63,8 @@ def _load(files: list[Path]) -> list[dict[str, Any]]:
         except UnicodeDecodeError:
             raise ConfigError(f"cannot read {path}: not UTF-8 text", "pass the paths of YAML files") from None
         except yaml.YAMLError as exc:
+            from hera_build.crd import yaml_problem
+
             raise ConfigError(f"{path} is not valid YAML: {yaml_problem(exc)}", "fix the YAML at that line") from None
         objects.extend(d for d in docs if isinstance(d, dict) and d.get("kind") in WORKFLOW_KINDS)
     if not objects:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hera_build.commands._common import print_json
 from hera_build.commands.release import add_release_args, options_from
-from hera_build.inputs import INPUT_DIGEST_LABEL
-from hera_build.release import Plan, plan
+
+if TYPE_CHECKING:  # the release machinery loads only when the command runs
+    from hera_build.release import Plan
 
 __all__ = ["register", "run", "render_plan"]
 
@@ -43,6 +44,8 @@ def _registry_line(the_plan: Plan) -> str:
         return f"unknown ({the_plan.registry_error})"
     if remote is None:
         return "tag not present"
+    from hera_build.inputs import INPUT_DIGEST_LABEL
+
     label = remote.labels.get(INPUT_DIGEST_LABEL, "no input-digest label")
     return f"tag present: {remote.digest} (inputs {label})"
 
@@ -82,6 +85,8 @@ def _would_fail(the_plan: Plan) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hera_build.release import plan
+
     the_plan = plan(options_from(args))
     if args.json:
         print_json(the_plan.to_json())

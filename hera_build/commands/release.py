@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hera_build.backends import BuildResult
 from hera_build.commands._common import add_crd_arg, add_lock_arg, add_project_args, info, print_json
-from hera_build.project import Project
-from hera_build.release import DEFAULT_MANIFEST, DEFAULT_OUT, ReleaseOptions, release
+from hera_build.manifest import DEFAULT_MANIFEST
+from hera_build.output import DEFAULT_OUT
+
+if TYPE_CHECKING:  # the release machinery (registry client, requests) loads only when a command runs
+    from hera_build.backends import BuildResult
+    from hera_build.project import Project
+    from hera_build.release import ReleaseOptions
 
 __all__ = ["register", "add_release_args", "options_from", "run"]
 
@@ -69,6 +73,8 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> ReleaseOptions:
+    from hera_build.release import ReleaseOptions
+
     return ReleaseOptions(
         project_dir=args.project,
         version=args.project_version,
@@ -111,6 +117,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hera_build.release import release
+
     done = release(options_from(args))
     manifest = done.manifest
     if args.json:
