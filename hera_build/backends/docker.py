@@ -622,7 +622,7 @@ class DockerBuilder:
             pushed=digest is not None,
             input_digest=input_digest,
             base_image=request.base_image,
-            backend_version=f"docker {engine.version()}",
+            backend_version=f"hera-build {__version__} (docker, engine {engine.version()})",
             layers=tuple(str(layer) for layer in image.attrs.get("RootFS", {}).get("Layers", [])),
         )
 

@@ -66,10 +66,6 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
     add_lock_arg(parser, "pin dependencies")
     add_crd_arg(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-    parser.add_argument(
-        "--no-check", action="store_true", help="skip the image check of a freshly built image (release only)"
-    )
-    parser.add_argument("--verbose", action="store_true", help="show the backend's full build log")  # fmt: skip
 
 
 def options_from(args: argparse.Namespace) -> ReleaseOptions:
@@ -87,9 +83,9 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         allow_dirty=args.allow_dirty,
         lock=args.lock,
         crd_files=tuple(args.crd),
-        verbose=args.verbose,
+        verbose=getattr(args, "verbose", False),
         progress=info,
-        check=None if args.no_check else _checker(args),
+        check=None if getattr(args, "no_check", True) else _checker(args),
     )
 
 
@@ -113,6 +109,8 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_release_args(parser)
+    parser.add_argument("--no-check", action="store_true", help="skip the image check of a freshly built image")
+    parser.add_argument("--verbose", action="store_true", help="show the backend's full build log")
     parser.set_defaults(run=run)
 
 
