@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from hera_build import __version__
 from hera_build.errors import BuildError, ConfigError, PublishError
 from hera_build.process import CommandFailed, run_command
 from hera_build.references import parse_image_ref
@@ -35,7 +36,8 @@ from hera_build.remote import RegistryView
 
 if TYPE_CHECKING:
     from hera_build.probe import PythonTarget
-    from hera_build.wheelhouse import Installed
+    from hera_build.project import Project
+    from hera_build.wheelhouse import Installed, Wheelhouse
 
 __all__ = [
     "INPUT_DIGEST_LABEL",
@@ -47,6 +49,7 @@ __all__ = [
     "project_wheel_digest",
     "dependency_closure",
     "with_local_content",
+    "wheelhouse_inputs",
     "resolve_base_digest",
 ]
 
@@ -201,6 +204,40 @@ def with_local_content(
             content = wheel_content_digest(source) if source.is_file() else wheel_digest(source)
             result.append(DependencyPin(pin.name, pin.version, content))
     return tuple(sorted(result))
+
+
+def wheelhouse_inputs(
+    project: Project,
+    wheelhouse: Wheelhouse,
+    *,
+    base_image: str,
+    base_digest: str | None,
+    backend: str,
+    source_date_epoch: int | None,
+    content: Callable[[Path], str] = wheel_content_digest,
+) -> BuildInputs:
+    """The inputs of an image built from ``wheelhouse``, as every backend labels it: the same value a release plan
+    computes from cheap facts, so a release recognizes an image built by ``hera-build image``. ``content`` hashes a
+    wheel (a backend may remember the hashes)."""
+    from packaging.utils import parse_wheel_filename
+
+    wheels = {canonicalize_name(parse_wheel_filename(w.name)[0]): w for w in wheelhouse.dependency_wheels}
+    local = {canonicalize_name(name) for name in wheelhouse.sources}
+    pins = []
+    for name, version in wheelhouse.pins.items():
+        key = canonicalize_name(name)
+        pins.append(DependencyPin(key, version, content(wheels[key]) if key in local and key in wheels else None))
+    return BuildInputs(
+        project=project.distribution_name,
+        version=project.version.exact,
+        wheel=wheel_content_digest(wheelhouse.project_wheel),
+        dependencies=tuple(sorted(pins)),
+        base_image=base_image,
+        base_digest=base_digest,
+        backend=backend,
+        hera_build_version=__version__,
+        source_date_epoch=source_date_epoch,
+    )
 
 
 def _local_base_digest(spec: str) -> str | None:

@@ -627,26 +627,15 @@ class DockerBuilder:
         )
 
     def _input_digest(self, request: BuildRequest, wheelhouse: Wheelhouse) -> str:
-        """The shared input digest (:mod:`hera_build.inputs`), computed as the release plan computes it, so a
-        release recognizes an image built by ``hera-build image``. A release passes its own in the labels."""
-        from hera_build.inputs import BuildInputs, DependencyPin, wheel_content_digest
+        """The shared input digest (:mod:`hera_build.inputs`); a release passes its own in the labels."""
+        from hera_build.inputs import wheelhouse_inputs
 
-        wheels = {_wheel_name(wheel): wheel for wheel in wheelhouse.dependency_wheels}
-        pins = tuple(
-            sorted(
-                DependencyPin(name, version, wheel_content_digest(wheels[name]) if name in wheelhouse.sources else None)
-                for name, version in wheelhouse.pins.items()
-            )
-        )
-        return BuildInputs(
-            project=request.project.distribution_name,
-            version=request.project.version.exact,
-            wheel=wheel_content_digest(wheelhouse.project_wheel),
-            dependencies=pins,
+        return wheelhouse_inputs(
+            request.project,
+            wheelhouse,
             base_image=request.base_image,
             base_digest=self._base_digest(request.base_image),
             backend=self.name,
-            hera_build_version=__version__,
             source_date_epoch=request.source_date_epoch,
         ).digest
 
@@ -715,12 +704,6 @@ def _resolve_base_digest(base_image: str) -> str | None:
     from hera_build.remote import RegistryApi
 
     return resolve_base_digest(base_image, RegistryApi())
-
-
-def _wheel_name(wheel: Path) -> str:
-    from packaging.utils import parse_wheel_filename
-
-    return str(parse_wheel_filename(wheel.name)[0])
 
 
 def _save(image: Any, output: Path, progress: Progress) -> None:

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from packaging.utils import canonicalize_name, parse_wheel_filename
-
 from hera_build import __version__
 from hera_build.backends import BuildRequest, BuildResult
 from hera_build.backends.oci.base import BaseImage, load_base
@@ -46,7 +44,7 @@ from hera_build.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheel
 from hera_build.epoch import source_date_epoch
 from hera_build.errors import BuildError, EngineError, ImmutableTagError
 from hera_build.gitinfo import GitInfo, git_info
-from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
+from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, wheelhouse_inputs
 from hera_build.labels import oci_labels
 from hera_build.probe import PythonTarget
 from hera_build.references import ImageRef, parse_image_ref
@@ -293,23 +291,14 @@ class OciBuilder:
         self, request: BuildRequest, base: BaseImage, wheelhouse: Wheelhouse, explicit_epoch: int | None
     ) -> BuildInputs:
         """The shared input digest's inputs (:mod:`hera_build.inputs`), taken from what is really installed."""
-        wheels = {canonicalize_name(parse_wheel_filename(w.name)[0]): w for w in wheelhouse.dependency_wheels}
-        local = {canonicalize_name(name) for name in wheelhouse.sources}
-        pins = []
-        for name, version in wheelhouse.pins.items():
-            key = canonicalize_name(name)
-            content = content_digest(wheels[key], self.cache) if key in local and key in wheels else None
-            pins.append(DependencyPin(key, version, content))
-        return BuildInputs(
-            project=request.project.distribution_name,
-            version=request.project.version.exact,
-            wheel=wheel_content_digest(wheelhouse.project_wheel),
-            dependencies=tuple(sorted(pins)),
+        return wheelhouse_inputs(
+            request.project,
+            wheelhouse,
             base_image=request.base_image,
             base_digest=base.reference_digest,
             backend=BACKEND_NAME,
-            hera_build_version=__version__,
             source_date_epoch=explicit_epoch,
+            content=lambda wheel: content_digest(wheel, self.cache),
         )
 
     def _released(self, ref: ImageRef) -> tuple[str, str | None] | None:
