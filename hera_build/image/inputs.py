@@ -32,7 +32,7 @@ from hera_build import __version__
 from hera_build.core.process import CommandFailed, run_command
 from hera_build.core.references import parse_image_ref
 from hera_build.errors import BuildError, ConfigError, PublishError
-from hera_build.image.registry.remote import RegistryView
+from hera_build.image.registry import RegistryView
 
 if TYPE_CHECKING:
     from hera_build.core.project import Project

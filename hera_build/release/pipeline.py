@@ -50,7 +50,7 @@ from hera_build.image.inputs import (
     resolve_base_digest,
     with_local_content,
 )
-from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
 from hera_build.release.manifest import (
     DEFAULT_MANIFEST,
     BackendRecord,

@@ -23,7 +23,7 @@ from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.oci import OciBuilder, OciOptions
 from hera_build.image.check import ARGS_PATH, RunnerCase, run_on_host, runner_cases, runner_entrypoints
 from hera_build.image.engine import connect_engine
-from hera_build.image.registry.oci import open_registry
+from hera_build.image.registry import open_registry
 from tests.integration.conftest import require_component
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]

@@ -34,7 +34,7 @@ from hera_build.image.backends.buildpacks import (
     pack_error,
 )
 from hera_build.image.backends.docker import LABEL_INPUT_DIGEST
-from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.registry import RemoteImage
 from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
 from hera_build.image.wheelhouse import Wheelhouse
 

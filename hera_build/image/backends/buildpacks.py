@@ -39,7 +39,7 @@ from hera_build.core.references import ImageRef, parse_image_ref
 from hera_build.errors import BuildError, ConfigError, EngineError, HeraBuildError, ImmutableTagError, PublishError
 from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.docker import LABEL_INPUT_DIGEST, DockerEngine, image_labels
-from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
 from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import FIXED_EPOCH, Wheelhouse, prepare_wheelhouse
 

@@ -39,7 +39,7 @@ from hera_build.errors import BuildError, EngineError, ImmutableTagError, Publis
 from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
 from hera_build.image.labels import oci_labels
-from hera_build.image.registry.client import RegistryClient, registry_host, repository_path
+from hera_build.image.registry import RegistryClient, registry_host, repository_path
 from hera_build.image.target import ContainerProber, Prober, PythonTarget, RunOutcome
 from hera_build.image.wheelhouse import Wheelhouse, fetch_index_wheels, prepare_wheelhouse
 
@@ -701,7 +701,7 @@ def _link(source: Path, target: Path) -> None:
 
 def _resolve_base_digest(base_image: str) -> str | None:
     from hera_build.image.inputs import resolve_base_digest
-    from hera_build.image.registry.remote import RegistryApi
+    from hera_build.image.registry import RegistryApi
 
     return resolve_base_digest(base_image, RegistryApi())
 

@@ -20,8 +20,7 @@ from hera_build.errors import ImmutableTagError
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
-from hera_build.image.registry.client import repository_path
-from hera_build.image.registry.oci import OciRegistry, host_of
+from hera_build.image.registry import RegistryClient, host_of, repository_path
 
 __all__ = [
     "CHUNK_THRESHOLD",
@@ -67,7 +66,7 @@ class PushResult:
         return sum(blob.size for blob in self.uploaded)
 
 
-def check_tag_immutable(client: OciRegistry, ref: ImageRef, digest: str, *, force: bool) -> str | None:
+def check_tag_immutable(client: RegistryClient, ref: ImageRef, digest: str, *, force: bool) -> str | None:
     """Refuse to move a version tag: returns the digest the registry has for ``ref`` (``None``: no such tag)."""
     assert ref.tag is not None
     existing = client.manifest_digest(repository_path(ref), ref.tag)
@@ -102,7 +101,7 @@ def _remember(cache: OciCache, host: str, digest: str, repository: str) -> None:
 
 
 def _push_blob(
-    client: OciRegistry,
+    client: RegistryClient,
     repository: str,
     descriptor: Descriptor,
     open_blob: Callable[[], IO[bytes]],
@@ -138,7 +137,7 @@ def push_image(
     image: BuiltImage,
     target: ImageRef,
     tags: Sequence[str],
-    client: OciRegistry,
+    client: RegistryClient,
     cache: OciCache,
     *,
     chunk_threshold: int = CHUNK_THRESHOLD,
