@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.parser import Parser
@@ -36,6 +37,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from hera_build.core.epoch import source_date_epoch
+from hera_build.core.integrity import check_digest, file_sha256, record_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
@@ -304,17 +306,48 @@ class WheelCache:
     def build_env_dir(self, key: str) -> Path:
         return self.root / "build-env" / key
 
-    def find_index_wheel(self, target: PythonTarget, name: str, version: str) -> Path | None:
-        return _find_wheel(self.index_dir(target), name, version, target)
+    def find_index_wheel(
+        self, target: PythonTarget, name: str, version: str, report: Progress = _no_progress
+    ) -> Path | None:
+        found = _find_wheel(self.index_dir(target), name, version, target)
+        return found if found is None or self.intact(found, report) else None
 
     def store(self, directory: Path, wheel: Path) -> Path:
-        """Move ``wheel`` into ``directory`` atomically (concurrent builds may share the cache)."""
+        """Move ``wheel`` into ``directory`` atomically (concurrent builds may share the cache), with its digest."""
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / wheel.name
         tmp = directory / f".{wheel.name}.{os.getpid()}.tmp"
         shutil.copyfile(wheel, tmp)
         os.replace(tmp, final)
+        record_digest(final, file_sha256(final), _stamp_of(final))
         return final
+
+    def intact(self, wheel: Path, report: Progress = _no_progress) -> bool:
+        """Whether a cached wheel still has the bytes it was stored with; one that does not is removed (and said in
+        one line), so that it is downloaded or built again instead of failing mid-install with a zlib error."""
+        stamp = _stamp_of(wheel)
+        ok = check_digest(wheel, stamp)
+        if ok is None:  # stored by an older hera-build, without a digest: the zip's own CRCs decide, once
+            ok = _zip_intact(wheel)
+            if ok:
+                record_digest(wheel, file_sha256(wheel), stamp)
+        if not ok:
+            wheel.unlink(missing_ok=True)
+            stamp.unlink(missing_ok=True)
+            report(f"cache: wheel {wheel.name} was changed on disk: removed, fetching or building it again")
+        return ok
+
+
+def _stamp_of(wheel: Path) -> Path:
+    return wheel.with_name(f"{wheel.name}.sha256")
+
+
+def _zip_intact(wheel: Path) -> bool:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
+        return False
 
 
 def _wheel_info(path: Path) -> tuple[str, Version, frozenset[object]] | None:
@@ -656,7 +689,7 @@ def _built_wheel(ctx: _Context, source: Path, *, epoch: int, version: str | None
     key_text = json.dumps([_tree_digest(source), version, epoch, sorted(_build_requires(source)), ctx.target.key])
     directory = ctx.cache.built_dir(hashlib.sha256(key_text.encode()).hexdigest()[:24])
     cached = sorted(directory.glob("*.whl")) if directory.is_dir() else []
-    if len(cached) == 1:
+    if len(cached) == 1 and ctx.cache.intact(cached[0], ctx.progress):
         return cached[0]
     ctx.progress(f"building the wheel of {what} from {source}")
     with tempfile.TemporaryDirectory(prefix="hera-build-wheel-") as tmp:
@@ -673,7 +706,7 @@ def _index_wheels(ctx: _Context, pins: Mapping[str, str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     missing: dict[str, str] = {}
     for name, version in pins.items():
-        hit = ctx.cache.find_index_wheel(ctx.target, name, version)
+        hit = ctx.cache.find_index_wheel(ctx.target, name, version, ctx.progress)
         if hit is None:
             missing[name] = version
         else:

@@ -412,3 +412,40 @@ def test_an_index_failure_is_one_clear_error(tmp_path: Path) -> None:
         BuildError, match="pip could not download wheels for cp311-manylinux_2_36_x86_64: ERROR: Could not install"
     ):
         PipFetcher(runner=pip).fetch({"pydantic": "2.5.0"}, target(), tmp_path)
+
+
+def _corrupt_same_size(path: Path) -> None:
+    """Fault injection: other bytes of the same size, the mtime kept (as a disk error or a bad copy leaves it)."""
+    import os
+
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _zip_ok(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return archive.testzip() is None
+
+
+def test_a_corrupted_cached_wheel_is_downloaded_or_built_again(demo: Project, tmp_path: Path) -> None:
+    cache = WheelCache(tmp_path / "cache")
+    first = prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    cached_hera = cache.find_index_wheel(target(), "hera", "7.1.0")
+    assert cached_hera is not None
+    _corrupt_same_size(cached_hera)
+    built = next((cache.root / "built").glob("*/demo-*.whl"))
+    _corrupt_same_size(built)
+    fetcher, builder, progress = FakeFetcher(INDEX), FakeBuilder(), list[str]()
+
+    second = prepare(demo, tmp_path / "b", cache, fetcher, builder, progress=progress.append)
+
+    assert fetcher.calls == [{"hera": "7.1.0"}], "only the corrupted wheel is downloaded again"
+    assert [call[0] for call in builder.calls] == [demo.root]
+    assert all(_zip_ok(wheel) for wheel in (*second.dependency_wheels, second.project_wheel))
+    assert second.dependency_digest == first.dependency_digest
+    said = [line for line in progress if "changed on disk" in line]
+    assert [line.split()[2] for line in said] == ["hera-7.1.0-py3-none-any.whl", built.name]

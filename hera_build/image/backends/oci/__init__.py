@@ -374,6 +374,7 @@ class OciBuilder:
     def build(self, request: BuildRequest) -> BuildResult:
         """Base → wheels → layers → image → registry / file / engine; each stage timed in the report."""
         clock = _Clock()
+        self.cache.report = request.progress  # a corrupt cached blob is said once, in this build's progress
         engine = self._engine_for(request)
         epoch, explicit_epoch = _epoch(request)
         base, python = clock.time("base", lambda: self._base(request))
