@@ -579,10 +579,12 @@ def _build_requires(tree: Path) -> list[str]:
 
 
 class _source_at_version:
-    """The source tree to build so that the wheel has ``version`` (``--version``), with any environment it needs.
+    """The source tree to build so that the wheel has ``version`` (``--version`` or the decided dynamic version),
+    with any environment it needs.
 
     A static ``[project] version`` is rewritten in a copy of the tree (with tomlkit, so the file stays as it was);
-    a dynamic one is set the way setuptools-scm and hatch-vcs take it.
+    a dynamic one is set the way setuptools-scm takes it, which hatch-vcs uses underneath: the pretend version
+    for this distribution (and the generic one, for older setuptools-scm releases).
     """
 
     def __init__(self, source: Path, version: str | None) -> None:
@@ -821,7 +823,10 @@ def prepare_wheelhouse(
             sources[name] = str(pin.source)
     wheels |= _index_wheels(ctx, {n: p.version for n, p in closure.items() if n not in wheels})
     epoch = _epoch(source_date_epoch)
-    override = project.version.exact if project.version_source == "--version" else None
+    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
+    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
+    # here, so left alone the wheel would carry another version than the tag and the templates.
+    override = None if project.version_source == "pyproject.toml" else project.version.exact
     project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
     _check_project_wheel(project, project_wheel)
     for stale in (dest / "app", dest / "deps"):
@@ -843,7 +848,15 @@ def _check_project_wheel(project: Project, wheel: Path) -> None:
     if info is None or info[0] != project.distribution_name:
         raise BuildError(f"building {project.root} gave {wheel.name}, not a wheel of {project.name}", None)
     if info[1] != Version(project.version.canonical):
+        if project.version_source == "--version":
+            fix = "the build backend ignored --version; set the version in pyproject.toml instead"
+        else:
+            fix = (
+                "make the build backend take the version from SETUPTOOLS_SCM_PRETEND_VERSION (setuptools-scm, "
+                "hatch-vcs), or set project.version in pyproject.toml, or pass --version"
+            )
         raise BuildError(
-            f"the wheel built from {project.root} has version {info[1]}, not {project.version.exact}",
-            "the build backend ignored the version; set it in pyproject.toml instead of passing --version",
+            f"the wheel built from {project.root} has version {info[1]}, not {project.version.exact} "
+            f"(from the {project.version_source})",
+            fix,
         )

@@ -313,6 +313,45 @@ def test_version_override_is_built_into_the_project_wheel(demo: Project, tmp_pat
     assert builder.calls[-1][2] == "2.0rc1"
 
 
+def test_a_dynamic_version_is_decided_once_and_given_to_the_build_backend(demo: Project, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hera_build.core.versions import ProjectVersion
+
+    dynamic = replace(
+        demo, version=ProjectVersion.parse("1.4.2.dev0+g834f41dd4.d20261202"), version_source="build backend metadata"
+    )
+    builder = FakeBuilder()
+    house = prepare(dynamic, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), builder)
+    assert builder.calls[-1][2] == "1.4.2.dev0+g834f41dd4.d20261202", "the backend is told the decided version"
+    assert house.project_wheel.name == "demo-1.4.2.dev0+g834f41dd4.d20261202-py3-none-any.whl"
+
+
+class IgnoresVersion(FakeBuilder):
+    """A backend whose dynamic version does not follow the pretend-version variables (and dates with the epoch)."""
+
+    def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+        return super().build(source, out_dir, epoch=epoch, version="1.4.2.dev0+g834f41dd4.d19800101")
+
+
+def test_a_backend_that_ignores_the_decided_version_gets_a_fix_that_fits(demo: Project, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hera_build.core.versions import ProjectVersion
+
+    dynamic = replace(
+        demo, version=ProjectVersion.parse("1.4.2.dev0+g834f41dd4.d20261202"), version_source="build backend metadata"
+    )
+    with pytest.raises(BuildError, match=r"has version 1.4.2.dev0\+g834f41dd4.d19800101, not .*d20261202") as info:
+        prepare(dynamic, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), IgnoresVersion())
+    assert "--version" not in info.value.message and "passing --version" not in (info.value.fix or "")
+    assert "SETUPTOOLS_SCM_PRETEND_VERSION" in (info.value.fix or "")
+    with pytest.raises(BuildError) as info:
+        prepare(demo.with_version("2.0"), tmp_path / "b", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX),
+                IgnoresVersion())  # fmt: skip
+    assert "ignored --version" in (info.value.fix or "")
+
+
 def test_a_platform_without_a_wheel_names_package_and_platform(demo: Project, tmp_path: Path) -> None:
     index = {k: v for k, v in INDEX.items() if k[0] != "pydantic"}
     with pytest.raises(BuildError, match=r"no wheel of pydantic 2.5.0 for cp311-manylinux_2_36_x86_64"):
