@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from hera_build.core.versions import ProjectVersion
 from tests.support.components import require_component, require_executable
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
@@ -154,12 +155,10 @@ def test_the_decided_version_is_in_the_templates_the_image_and_the_release(
     image = f"{registry}/hera-build-test/scm-flows-{uuid.uuid4().hex[:8]}"  # a new repository: no earlier tags
     root = _project(tmp_path / "scm-flows", pyproject, image)
     if dirty:
-        with (root / "scm_flows/flows.py").open("a") as out:
-            out.write("# an uncommitted change\n")
+        with (root / "scm_flows/flows.py").open("a") as flows:
+            flows.write("# an uncommitted change\n")
     version = _decided_version(root)
     assert (version == "1.4.1") is not dirty, version
-    from hera_build.core.versions import ProjectVersion
-
     slug, tag = ProjectVersion.parse(version).slug, ProjectVersion.parse(version).tag
 
     emitted = hera_build(root, cache, "templates", "--out", str(tmp_path / "argo"))
