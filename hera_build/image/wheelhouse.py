@@ -27,12 +27,14 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import Parser
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
@@ -273,14 +275,34 @@ def _requires(
     return found
 
 
-def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
-    """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
+def _wheel_metadata(wheel: Path) -> Message:
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         if not names:
             raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
-        metadata = Parser().parsestr(archive.read(names[0]).decode("utf-8"))
-    return tuple(metadata.get_all("Requires-Dist") or ())
+        return Parser().parsestr(archive.read(names[0]).decode("utf-8"))
+
+
+def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
+    """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
+    return tuple(_wheel_metadata(wheel).get_all("Requires-Dist") or ())
+
+
+def _check_requires_python(what: str, requirement: str | None, target: PythonTarget, fix: str) -> None:
+    """Refuse to put ``what`` into an image whose Python its ``Requires-Python`` excludes (pip in the image
+    would not say so: wheels are installed offline, from files)."""
+    if not requirement or not requirement.strip():
+        return
+    try:
+        allowed = SpecifierSet(requirement)
+    except InvalidSpecifier:
+        raise BuildError(f"{what} has an invalid Requires-Python {requirement!r}", "use PEP 440 specifiers") from None
+    if not allowed.contains(target.version, prereleases=True):
+        raise BuildError(
+            f"{what} requires Python {requirement}, but the base image's Python is {target.version}",
+            f"choose a base image with a Python that satisfies {requirement} (--base-image, or base-image in "
+            f"[tool.hera-build]), or {fix}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- the cache
@@ -792,6 +814,14 @@ def prepare_wheelhouse(
     or, with ``lock``, the locked ones. Raises :class:`BuildError` naming the distribution and platform when a
     wheel cannot be had.
     """
+    project_table = project.raw.get("project")
+    requires_python = project_table.get("requires-python") if isinstance(project_table, dict) else None
+    _check_requires_python(
+        f"{project.name} {project.version.exact}",
+        str(requires_python) if requires_python is not None else None,
+        target,
+        f"relax requires-python in {project.pyproject}",
+    )
     cache = cache or WheelCache()
     ctx = _Context(target, cache, fetcher or PipFetcher(), builder or ProjectWheelBuilder(cache), progress)
     versions: dict[str, str] | None = None
@@ -822,6 +852,13 @@ def prepare_wheelhouse(
             wheels[name] = local
             sources[name] = str(pin.source)
     wheels |= _index_wheels(ctx, {n: p.version for n, p in closure.items() if n not in wheels})
+    for name in sorted(wheels):
+        _check_requires_python(
+            f"{name} {pins[name]} (a dependency of {project.name})",
+            _wheel_metadata(wheels[name]).get("Requires-Python"),
+            target,
+            f"pin a version of {name} that supports Python {target.major_minor} (a lock file, or in this environment)",
+        )
     epoch = _epoch(source_date_epoch)
     # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
     # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned

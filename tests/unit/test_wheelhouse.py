@@ -50,7 +50,13 @@ def target(
 
 
 def make_wheel(
-    directory: Path, name: str, version: str, requires: Sequence[str] = (), tag: str = "py3-none-any", payload: str = ""
+    directory: Path,
+    name: str,
+    version: str,
+    requires: Sequence[str] = (),
+    tag: str = "py3-none-any",
+    payload: str = "",
+    requires_python: str | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stem = name.replace("-", "_")
@@ -58,6 +64,8 @@ def make_wheel(
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
         f"Requires-Dist: {r}\n" for r in requires
     )
+    if requires_python is not None:
+        metadata += f"Requires-Python: {requires_python}\n"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{stem}-{version}.dist-info/METADATA", metadata)
         archive.writestr(f"{stem}/__init__.py", payload)
@@ -174,9 +182,15 @@ def test_wheel_metadata_requires_reads_requires_dist(tmp_path: Path) -> None:
 class FakeFetcher:
     """An index: (name, version) → requirements; writes wheels for what it is asked."""
 
-    def __init__(self, index: Mapping[tuple[str, str], Sequence[str]], tags: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        index: Mapping[tuple[str, str], Sequence[str]],
+        tags: Mapping[str, str] | None = None,
+        requires_python: Mapping[str, str] | None = None,
+    ) -> None:
         self.index = index
         self.tags = tags or {}
+        self.requires_python = requires_python or {}
         self.calls: list[dict[str, str]] = []
 
     def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
@@ -185,7 +199,10 @@ class FakeFetcher:
         for name, version in pins.items():
             if (name, version) not in self.index:
                 raise BuildError(f"no wheel of {name} {version} for {target.platform}", None)
-            out.append(make_wheel(dest, name, version, self.index[name, version], self.tags.get(name, "py3-none-any")))
+            tag = self.tags.get(name, "py3-none-any")
+            out.append(
+                make_wheel(dest, name, version, self.index[name, version], tag, "", self.requires_python.get(name))
+            )
         return out
 
 
@@ -350,6 +367,34 @@ def test_a_backend_that_ignores_the_decided_version_gets_a_fix_that_fits(demo: P
         prepare(demo.with_version("2.0"), tmp_path / "b", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX),
                 IgnoresVersion())  # fmt: skip
     assert "ignored --version" in (info.value.fix or "")
+
+
+def test_a_project_requiring_a_newer_python_than_the_image_is_refused_before_building(
+    demo: Project, tmp_path: Path
+) -> None:
+    text = demo.pyproject.read_text().replace('version = "1.0"', 'version = "1.0"\nrequires-python = ">=3.13"')
+    demo.pyproject.write_text(text)
+    fetcher, builder = FakeFetcher(INDEX), FakeBuilder()
+    with pytest.raises(
+        BuildError, match=r"^demo 1.0 requires Python >=3.13, but the base image's Python is 3.11.2 \(fix: "
+    ) as info:
+        prepare(load_project(demo.root), tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
+    assert "choose a base image" in (info.value.fix or "") and "relax requires-python" in (info.value.fix or "")
+    assert fetcher.calls == [] and builder.calls == [], "nothing is downloaded or built"
+
+
+def test_a_dependency_wheel_requiring_a_newer_python_names_the_package(demo: Project, tmp_path: Path) -> None:
+    fetcher = FakeFetcher(INDEX, requires_python={"pydantic": ">=3.12"})
+    builder = FakeBuilder()
+    with pytest.raises(
+        BuildError,
+        match=r"^pydantic 2.5.0 \(a dependency of demo\) requires Python >=3.12, but the base image's Python is 3.11.2 \(fix: ",
+    ) as info:
+        prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
+    assert "pin a version of pydantic that supports Python 3.11" in (info.value.fix or "")
+    assert builder.calls[-1][0] != demo.root, "the project wheel is not built"
+    ok = FakeFetcher(INDEX, requires_python={"pydantic": ">=3.8", "hera": ">=3.11.0rc1"})
+    prepare(demo, tmp_path / "b", WheelCache(tmp_path / "cache-2"), ok, FakeBuilder())
 
 
 def test_a_platform_without_a_wheel_names_package_and_platform(demo: Project, tmp_path: Path) -> None:
