@@ -388,7 +388,8 @@ def test_a_dependency_wheel_requiring_a_newer_python_names_the_package(demo: Pro
     builder = FakeBuilder()
     with pytest.raises(
         BuildError,
-        match=r"^pydantic 2.5.0 \(a dependency of demo\) requires Python >=3.12, but the base image's Python is 3.11.2 \(fix: ",
+        match=r"^pydantic 2.5.0 \(a dependency of demo\) requires Python >=3.12, "
+        r"but the base image's Python is 3.11.2 \(fix: ",
     ) as info:
         prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
     assert "pin a version of pydantic that supports Python 3.11" in (info.value.fix or "")
