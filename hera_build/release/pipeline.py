@@ -47,7 +47,7 @@ from hera_build.image.backends import (
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION
-from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
 from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Pusher, publish
