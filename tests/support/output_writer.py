@@ -45,11 +45,11 @@ def _instrument(kill_at: int) -> None:
 
         return wrapper
 
-    os.rename = step(os.rename)  # type: ignore[assignment]
-    os.chmod = step(os.chmod)  # type: ignore[assignment]
+    os.rename = step(os.rename)
+    os.chmod = step(os.chmod)
     shutil.rmtree = step(shutil.rmtree)  # type: ignore[assignment]
-    shutil.copytree = step(shutil.copytree)  # type: ignore[assignment]
-    tempfile.mkdtemp = step(tempfile.mkdtemp)  # type: ignore[assignment]
+    shutil.copytree = step(shutil.copytree)
+    tempfile.mkdtemp = step(tempfile.mkdtemp)
     Path.write_text = step(Path.write_text)  # type: ignore[method-assign]
 
 
@@ -67,7 +67,7 @@ def main() -> None:
             time.sleep(args.slow)
             return kustomization(directory)
 
-        output._kustomization = slow  # type: ignore[assignment]
+        output._kustomization = slow
     if args.kill_at:
         _instrument(args.kill_at)
     output.write_output(files_of(args.version), args.out)
