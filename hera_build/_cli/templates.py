@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hera_build._cli._common import add_crd_arg, add_lock_arg, add_project_args, info, print_json
+from hera_build._cli._common import (
+    add_argo_args,
+    add_crd_arg,
+    add_lock_arg,
+    add_project_args,
+    add_uppercase_arg,
+    info,
+    print_json,
+)
 from hera_build.templates.build import TemplateOptions, TemplatesResult, build_templates
 from hera_build.templates.output import check_writable, file_name, render, render_stream, write_output
 
@@ -51,6 +59,8 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="emit what a release manifest records (version, image digest, backend): build and emit in separate steps",
     )
+    add_uppercase_arg(parser)
+    add_argo_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -89,6 +99,9 @@ def options_from(args: argparse.Namespace) -> TemplateOptions:
         lock=args.lock,
         runner_command=runner_command,
         crd_files=tuple(args.crd),
+        allow_uppercase=getattr(args, "allow_uppercase", False),
+        argo=getattr(args, "argo", False),
+        argo_path=getattr(args, "argo_path", None),
     )
 
 
@@ -126,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         result = templates_from_manifest(args.manifest, options_from(args))
     else:
         result = build_templates(options_from(args))
+    for finding in result.findings:  # warnings: errors have raised
+        info(str(finding))
     manifests = [obj.manifest for obj in result.objects]
     if args.stdout:
         sys.stdout.write(render_stream(manifests, args.format))
