@@ -113,7 +113,10 @@ def _lint_files(args: argparse.Namespace, crds: tuple[Path, ...]) -> tuple[list[
 
         schemas = CrdSchemas.from_files(crds)
     objects = _load(args.files)
-    findings = lint.lint(objects, crd=schemas, strict_names=False, allow_uppercase=args.allow_uppercase)
+    # The files given are all there is, as for `argo lint --offline`: a ref to anything else is an error.
+    findings = lint.lint(
+        objects, crd=schemas, strict_names=False, require_known_refs=True, allow_uppercase=args.allow_uppercase
+    )
     if args.argo:
         from hera_build.templates.argo import argo_lint, find_argo
 

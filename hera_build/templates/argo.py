@@ -17,6 +17,8 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,9 @@ _HOW_TO_GET = (
 # `-o simple` prints `FILE: in "NAME" (KIND): MESSAGE` per object with an error (Argo's formatter_simple.go).
 _SIMPLE_LINE = re.compile(r'^(?P<file>.+?): in "(?P<name>[^"]*)" \((?P<kind>\w+)\): (?P<message>.*)$')
 # Most of Argo's messages start with the path of the offending field (`templates.main.steps[0].x ...`).
+# Before linting, the offline client parses every file; one it cannot parse stops the run with this line.
+_PARSE_FAILURE = re.compile(r"failed to parse YAML from file (?P<file>\S+): (?P<message>.*)$")
+_NOT_FOUND = re.compile(r"couldn't find (?:cluster )?workflow template \"(?P<name>[^\"]+)\"")
 _ARGO_PATH = re.compile(r"^(?P<path>(?:spec\.)?templates\.\S+|spec\.\S+)\s+(?P<rest>.+)$")
 
 Runner = Callable[..., CommandResult]
@@ -63,12 +68,14 @@ def argo_lint(
     argo: Path,
     *,
     providers: Sequence[Mapping[str, Any]] = (),
+    external_names: AbstractSet[str] = frozenset(),
     run: Runner = run_command,
 ) -> list[Finding]:
     """Argo's findings on ``objects``, linted together with ``providers`` (the pinned templates they refer to).
 
-    Findings on the providers' templates are warnings: they were released by another package. A failure that
-    is not a lint result (a crash, unreadable output) raises :class:`~hera_build.errors.BuildError`.
+    Findings on the providers' templates are warnings: they were released by another package. So is a ref
+    to one of ``external_names`` that Argo cannot find: no package provides it, so Argo never sees it. A
+    failure that is not a lint result (a crash, unreadable output) raises :class:`~hera_build.errors.BuildError`.
     """
     with tempfile.TemporaryDirectory(prefix="hera-build-argo-") as tmp:
         root = Path(tmp)
@@ -82,7 +89,8 @@ def argo_lint(
             what="argo lint",
             missing_fix=_HOW_TO_GET,
         )
-        findings = parse_simple(result.stdout, root, names)
+        findings = [_external(f, external_names) for f in parse_simple(result.stdout, root, names)]
+        findings.extend(_parse_failures(result.stderr, root, names))
         if result.returncode != 0 and not findings:
             detail = " | ".join(last_lines(result.stderr or result.stdout, 3)) or f"exit status {result.returncode}"
             raise BuildError(
@@ -90,6 +98,25 @@ def argo_lint(
                 "run the same argo binary by hand on the emitted files (hera-build templates --out DIR) to see why",
             )
         return findings
+
+
+def _parse_failures(stderr: str, root: Path, names: Mapping[str, str]) -> list[Finding]:
+    findings = []
+    for line in stderr.splitlines():
+        match = _PARSE_FAILURE.search(line)
+        if match is not None:
+            relative = os.path.relpath(match["file"], root)
+            label = names.get(relative, relative)
+            findings.append(Finding(label, "", f"cannot be read: {match['message']}", source="argo"))
+    return findings
+
+
+def _external(finding: Finding, external_names: AbstractSet[str]) -> Finding:
+    missing = _NOT_FOUND.search(finding.message)
+    if missing is None or missing["name"] not in external_names:
+        return finding
+    message = f"{finding.message} (declared external: no package provides it, so Argo cannot check it)"
+    return replace(finding, message=message, severity="warning")
 
 
 def _write(folder: Path, objects: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, str]:
@@ -115,7 +142,7 @@ def parse_simple(output: str, root: Path, names: Mapping[str, str] | None = None
         file = match["file"]
         relative = os.path.relpath(file, root) if os.path.isabs(file) else file
         label = (names or {}).get(relative) or f"{match['kind']}/{match['name']}"
-        path, message = "", match["message"]
+        path, message = "", match["message"].removeprefix("cannot validate Workflow: ")
         located = _ARGO_PATH.match(message)
         if located is not None:
             path, message = located["path"], located["rest"]

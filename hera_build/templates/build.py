@@ -159,5 +159,7 @@ def _lint(
     if options.argo:
         from hera_build.templates.argo import argo_lint, find_argo
 
-        findings.extend(argo_lint(manifests, find_argo(options.argo_path), providers=providers))
+        argo = find_argo(options.argo_path)
+        external = frozenset(project.config.external)
+        findings.extend(argo_lint(manifests, argo, providers=providers, external_names=external))
     return findings

@@ -278,7 +278,7 @@ def _check_metadata(metadata: Any, ctx: _Context) -> None:
     limit = _MAX_OBJECT_NAME.get(ctx.kind, _DEFAULT_MAX_OBJECT_NAME)
     if isinstance(name, str) and name:
         if not _DNS_SUBDOMAIN.match(name):
-            ctx.error(("metadata", "name"), f"{name!r} is not a DNS-1123 subdomain: {_DNS_RULE}")
+            ctx.error(("metadata", "name"), f"{name!r} is not a DNS-1123 subdomain: {_DNS_RULE}", "kubernetes")
         if len(name) > limit:
             ctx.error(
                 ("metadata", "name"),
@@ -288,7 +288,9 @@ def _check_metadata(metadata: Any, ctx: _Context) -> None:
         # The API server checks the prefix with a trailing '-' masked, then truncates it to 58 characters.
         masked = generate_name[:-1] + "a" if generate_name.endswith("-") else generate_name
         if not _DNS_SUBDOMAIN.match(masked) or len(masked) > 253:
-            ctx.error(("metadata", "generateName"), f"{generate_name!r} is not a valid name prefix: {_DNS_RULE}")
+            ctx.error(
+                ("metadata", "generateName"), f"{generate_name!r} is not a valid name prefix: {_DNS_RULE}", "kubernetes"
+            )
     else:
         ctx.strict(("metadata",), "has neither name nor generateName; the API server rejects the object")
     _check_object_meta(("metadata",), metadata, ctx, templated=False)
@@ -804,13 +806,13 @@ def _check_cel_rules(parts: PathParts, node: Mapping[str, Any], ctx: _Context) -
     ):
         locations = [name for name in _ARTIFACT_LOCATIONS if node.get(name) is not None]
         if len(locations) > 1:
-            ctx.error(parts, f"at most one artifact location can be specified, found {', '.join(locations)}")
+            ctx.error(parts, f"at most one artifact location can be specified, found {', '.join(locations)}", "crd")
     if key == "withSequence" and node.get("count") is not None and node.get("end") is not None:
-        ctx.error(parts, "only one of count or end can be defined")
+        ctx.error(parts, "only one of count or end can be defined", "crd")
     if key == "resource" and node.get("manifest") is not None and node.get("manifestFrom") is not None:
-        ctx.error(parts, "only one of manifest or manifestFrom can be specified")
+        ctx.error(parts, "only one of manifest or manifestFrom can be specified", "crd")
     if key == "gauge" and node.get("realtime") and "resourcesDuration." in str(node.get("value", "")):
-        ctx.error(parts, "'resourcesDuration.*' metrics cannot be used in real-time gauges")
+        ctx.error(parts, "'resourcesDuration.*' metrics cannot be used in real-time gauges", "crd")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
