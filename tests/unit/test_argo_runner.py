@@ -40,7 +40,10 @@ def test_runs_argo_offline_on_the_objects_and_the_providers_templates() -> None:
 
 
 def test_reads_findings_back_as_object_path_and_message() -> None:
-    line = "ROOT/workflowtemplate-train-v1.yaml: in \"train-v1\" (WorkflowTemplate): templates.main.tasks.B dependency 'C' not defined\n"
+    line = (
+        'ROOT/workflowtemplate-train-v1.yaml: in "train-v1" (WorkflowTemplate): '
+        "templates.main.tasks.B dependency 'C' not defined\n"
+    )
     findings = argo_lint([WT], Path("/bin/argo"), run=FakeArgo(line, returncode=1))
     assert [(f.object_name, f.path, f.message, f.severity, f.source) for f in findings] == [
         ("WorkflowTemplate/train-v1", "templates.main.tasks.B", "dependency 'C' not defined", "error", "argo")
