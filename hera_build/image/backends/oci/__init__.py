@@ -42,7 +42,7 @@ from hera_build.image.backends.oci.probe import BasePython, probe_python
 from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
 from hera_build.image.cache import BuildCache
 from hera_build.image.engine import DockerEngine, connect_engine
-from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.inputs import compute_inputs, identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, oci_labels
 from hera_build.image.quickwheel import IncrementalWheelBuilder
 from hera_build.image.registry import RegistryClient, host_of, open_registry
@@ -368,7 +368,7 @@ class OciBuilder:
         return wheelhouse, patched
 
     def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:
-        labels = _labels(request, base, self._git(request.project.root), epoch) | {INPUT_DIGEST_LABEL: input_digest}
+        labels = _labels(request, base, self._git(request.project.root), epoch) | identity_labels(input_digest)
         return ImageSettings(
             epoch=epoch,
             venv=str(self.options.venv),
