@@ -23,7 +23,6 @@ from hera_build.image.backends import (
     get_builder,
     resolve_base_image,
 )
-from hera_build.templates.output import check_writable
 
 if TYPE_CHECKING:
     from hera_build.publish.pipeline import Shipped
@@ -133,6 +132,8 @@ def _check_output(output: Path | None, backend: str) -> None:
     """``--output`` must be writable before the build: a directory (an OCI layout) or a file (an archive).
     (The buildpacks backend writes no file and says so itself.)"""
     if output is not None and backend != "buildpacks":
+        from hera_build.templates.output import check_writable
+
         folder = backend == "oci" and output.suffix != ".tar"
         check_writable(output, what="--output", folder=folder)
 

@@ -9,6 +9,7 @@ are cached on disk by image id, which names the image's content.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -107,6 +108,20 @@ class PythonFacts:
             raise BuildError(f"the Python probe gave unexpected output ({exc})", "report this as a bug") from None
 
 
+
+@functools.lru_cache(maxsize=8)
+def _supported_tags(
+    implementation: str, major_minor: str, interpreter: str, abi: str, platforms: tuple[str, ...]
+) -> tuple[Tag, ...]:
+    """Computed once per target: about a thousand tags, asked for every wheel a build looks at."""
+    version = tuple(int(part) for part in major_minor.split("."))
+    if implementation == "cp":
+        tags = list(cpython_tags(version, [abi], list(platforms)))
+    else:
+        tags = list(generic_tags(interpreter, [abi], list(platforms)))
+    tags += list(compatible_tags(version, interpreter, list(platforms)))
+    return tuple(tags)
+
 @dataclass(frozen=True)
 class PythonTarget:
     """The interpreter wheels are chosen for, and the arguments that make ``pip download`` choose them."""
@@ -149,13 +164,7 @@ class PythonTarget:
 
     def supported_tags(self) -> tuple[Tag, ...]:
         """Wheel tags this interpreter accepts, best first (as ``packaging.tags.sys_tags`` would say in the image)."""
-        version = tuple(int(part) for part in self.major_minor.split("."))
-        if self.implementation == "cp":
-            tags = list(cpython_tags(version, [self.abi], list(self.platforms)))
-        else:
-            tags = list(generic_tags(self.interpreter, [self.abi], list(self.platforms)))
-        tags += list(compatible_tags(version, self.interpreter, list(self.platforms)))
-        return tuple(tags)
+        return _supported_tags(self.implementation, self.major_minor, self.interpreter, self.abi, tuple(self.platforms))
 
     def pip_args(self) -> list[str]:
         """``pip download`` arguments that select wheels for this interpreter instead of the host's."""

@@ -108,18 +108,40 @@ def _local_source(dist: importlib.metadata.Distribution) -> Path | None:
     return None
 
 
+def metadata_headers(text: str) -> Message:
+    """The header fields of a core-metadata file (``METADATA``, ``PKG-INFO``), without parsing its body: the
+    body is the project's long description, often most of the file, and no field hera-build reads is in it."""
+    head, _, _ = text.replace("\r\n", "\n").partition("\n\n")
+    return Parser().parsestr(head + "\n", headersonly=True)
+
+
 def installed_distribution(name: str) -> Installed | None:
-    """Look ``name`` up in the environment hera-build runs in."""
+    """Look ``name`` up in the environment hera-build runs in (its metadata read and parsed once: importlib's
+    ``version`` and ``requires`` would each parse the whole file again)."""
     try:
         dist = importlib.metadata.distribution(name)
     except importlib.metadata.PackageNotFoundError:
         return None
+    meta = metadata_headers(dist.read_text("METADATA") or dist.read_text("PKG-INFO") or "")
+    requires = meta.get_all("Requires-Dist")
     return Installed(
-        name=canonicalize_name(dist.metadata["Name"] or name),
-        version=dist.version,
-        requires=tuple(dist.requires or ()),
+        name=canonicalize_name(meta["Name"] or name),
+        version=meta["Version"] or dist.version,
+        requires=tuple(requires if requires is not None else dist.requires or ()),
         source=_local_source(dist),
     )
+
+
+def _memoized(lookup: Callable[[str], Installed | None]) -> Callable[[str], Installed | None]:
+    """``lookup`` asked once per name: the walk asks for a name's version and for its requirements."""
+    seen: dict[str, Installed | None] = {}
+
+    def cached(name: str) -> Installed | None:
+        if name not in seen:
+            seen[name] = lookup(name)
+        return seen[name]
+
+    return cached
 
 
 @dataclass(frozen=True)
@@ -261,7 +283,7 @@ def _wheel_metadata(wheel: Path) -> Message:
         names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         if not names:
             raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
-        return Parser().parsestr(archive.read(names[0]).decode("utf-8"))
+        return metadata_headers(archive.read(names[0]).decode("utf-8"))
 
 
 def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
@@ -363,7 +385,7 @@ def _wheel_info(path: Path) -> tuple[str, Version, frozenset[object]] | None:
 
 def _compatible(path: Path, target: PythonTarget) -> bool:
     info = _wheel_info(path)
-    return info is not None and bool(info[2] & set(target.supported_tags()))
+    return info is not None and not info[2].isdisjoint(target.supported_tags())
 
 
 def _find_wheel(directory: Path, name: str, version: str, target: PythonTarget) -> Path | None:
@@ -661,15 +683,16 @@ def _dependency_digest(wheels: Iterable[Path]) -> str:
 
 
 def _place(wheel: Path, directory: Path) -> Path:
-    """Link (or copy) a cached wheel into the destination; the cache keeps the original."""
+    """Copy a cached wheel into the destination; the cache keeps the original.
+
+    A copy, not a hard link: linking (and removing the link with the scratch folder) changes the cached file's
+    ctime, which is part of its integrity stamp (:mod:`hera_build.core.integrity`), so every build would hash
+    every cached wheel again. Copying the few MB costs less than hashing them."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / wheel.name
     if target.exists():
         target.unlink()
-    try:
-        os.link(wheel, target)
-    except OSError:
-        shutil.copyfile(wheel, target)
+    shutil.copyfile(wheel, target)
     return target
 
 
@@ -814,6 +837,7 @@ def prepare_wheelhouse(
     )
     cache = cache or WheelCache()
     ctx = _Context(target, cache, fetcher or PipFetcher(), builder or default_wheel_builder(cache), progress)
+    lookup = _memoized(lookup)
     versions: dict[str, str] | None = None
     if lock is not None:
         from hera_build.core.lockfiles import read_lock_versions

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +90,15 @@ def check_reused(
 
 
 def build_checked(
-    builder: Builder, prepared: Prepared, work: Path, checker: Checker | None
+    builder: Builder, prepared: Prepared, work: Path, checker: Checker | None, *, push: bool = False
 ) -> tuple[BuiltImage, bool | None, dict[str, Any] | None]:
-    """Build, then check (a failing check raises before anything is published)."""
+    """Build, then check (a failing check raises before anything is published).
+
+    Without a check, an image that goes to the registry (``push``) or to ``--output`` is not also loaded into
+    the local engine: nothing here runs it, and the load is most of a warm oci build's time."""
+    request = prepared.request
+    if checker is None and (push or request.output is not None) and request.load is None:
+        prepared = replace(prepared, request=replace(request, load=False))
     built = builder.build(prepared, work)
     if checker is None:
         return built, None, None
@@ -155,7 +161,7 @@ def ship(
                 )
                 result = result_of(None, prepared, reused=decision.remote, checked=checked, check=summary)
                 return Shipped(result, decision, None, None)
-        built, checked, summary = build_checked(builder, prepared, work, options.checker)
+        built, checked, summary = build_checked(builder, prepared, work, options.checker, push=options.push)
         published = None
         if options.push:
             published = publish(built, registry, pusher=pusher, progress=request.progress, verbose=request.verbose)

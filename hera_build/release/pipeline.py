@@ -538,7 +538,7 @@ def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnv
         )
         return result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary)
     options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
-    built, checked, summary = build_checked(builder, prepared, work, checker)
+    built, checked, summary = build_checked(builder, prepared, work, checker, push=options.push)
     published = None
     if options.push:
         published = publish(built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose)

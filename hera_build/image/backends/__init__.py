@@ -53,6 +53,10 @@ class BuildRequest:
     verbose: bool = False
     output: Path | None = None
     """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
+    load: bool | None = None
+    """Put the image into the local Docker engine too (where the image check runs it): ``None`` when one answers,
+    ``False`` when nothing here will run it (set by :func:`hera_build.publish.pipeline.build_checked`). Backends
+    that build in an engine have it there anyway; the oci backend saves the ``docker load``."""
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
 
     @property

@@ -257,7 +257,7 @@ class OciBuilder:
 
     def _engine_for(self, request: BuildRequest) -> DockerEngine | None:
         """The engine to load into (where the image check runs the image), if any."""
-        if self.options.load is False:
+        if self.options.load is False or (request.load is False and not self.options.load):
             return None
         engine = self._engine()
         if engine is None and self.options.load:
