@@ -3,7 +3,7 @@
     python docs/gen.py            write docs/reference/{configuration,cli,versions,troubleshooting}.md
     python docs/gen.py --check    exit 1 if a committed page differs from what the code gives
 
-- configuration.md: from ``hera_build.core.config.HeraBuildConfig`` (keys, types, defaults, descriptions);
+- configuration.md: from ``hera_build.core.config.config_keys`` (keys, types, defaults, descriptions);
 - cli.md: from the argparse parser (``hera_build._cli.build_parser``);
 - versions.md: examples computed by ``hera_build.core.versions``;
 - troubleshooting.md: every error hera-build can emit, found by reading the source (ast) for constructions of
@@ -311,7 +311,7 @@ def _toml_value(value: Any) -> str:
 
 
 def configuration_page() -> str:
-    from hera_build.core.config import HeraBuildConfig
+    from hera_build.core.config import config_keys
     from hera_build.core.project import ENTRY_POINT_GROUP
 
     lines = [
@@ -325,13 +325,12 @@ def configuration_page() -> str:
         "|---|---|---|---|",
     ]
     example = []
-    for name, info in HeraBuildConfig.model_fields.items():
-        key = info.alias or name
+    for info in config_keys():
         lines.append(
-            f"| `{key}` | {_toml_type(info.annotation)} | {_toml_value(info.default)} | "
-            f"{_one_line(info.description or '').replace('|', chr(92) + '|')} |"
+            f"| `{info.key}` | {_toml_type(info.annotation)} | {_toml_value(info.default)} | "
+            f"{_one_line(info.description).replace('|', chr(92) + '|')} |"
         )
-        example.append(key)
+        example.append(info.key)
     lines += [
         "",
         "## Example",
