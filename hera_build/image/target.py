@@ -108,7 +108,6 @@ class PythonFacts:
             raise BuildError(f"the Python probe gave unexpected output ({exc})", "report this as a bug") from None
 
 
-
 @functools.lru_cache(maxsize=8)
 def _supported_tags(
     implementation: str, major_minor: str, interpreter: str, abi: str, platforms: tuple[str, ...]
@@ -121,6 +120,7 @@ def _supported_tags(
         tags = list(generic_tags(interpreter, [abi], list(platforms)))
     tags += list(compatible_tags(version, interpreter, list(platforms)))
     return tuple(tags)
+
 
 @dataclass(frozen=True)
 class PythonTarget:
