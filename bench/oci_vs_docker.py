@@ -1,147 +1,71 @@
-"""Warm rebuild-and-push after a one-line change: the oci backend against the Docker backend and a naive Dockerfile.
+"""Warm rebuild-and-push after a one-line change, as users run it: the oci backend against the Docker backend and
+a naive Dockerfile, side by side in one run.
 
-One run, the same example (a copy of examples/ml-pipeline), the same debootstrap base image, the same local
-registry. Each contender first builds and pushes once (which fills its caches), then one line of the
-project's code changes and each rebuilds and pushes again (warm): that second time is what a developer or a CI
-job on a warm runner waits for. Then the oci backend builds twice more, each time on empty caches (wheels
-downloaded again), and the two image digests are compared.
+Every hera-build build is a fresh ``hera-build image --push --force`` process (start-up and imports included)
+in its own copy of examples/ml-pipeline, pushing to its own repository on the local registry. The pipeline is
+build → check → publish, and the check runs containers, so hera-build is timed twice: ``--no-check`` (build and
+push only — comparable to the naive build, which checks nothing) and with the check. The naive contender is a
+``COPY . .`` Dockerfile with ``pip install --no-index --find-links wheels /app``, built and pushed with the
+docker CLI. Each contender builds once to fill its caches ("first"), then every round changes one line of the
+project's code in every copy and each contender rebuilds and pushes; median and minimum are printed. Beside
+them, the oci build called in-process (imports already paid), which is what the CLI costs beyond start-up.
+Last, two oci builds on empty caches must give the same digest.
 
-The naive Dockerfile is what a Hera user writes first: ``COPY . /src`` then ``pip install /src`` (offline from
-a wheels folder in the project, as containers here have no network). Targets (issue 7): warm oci >= 10x faster
-than naive, >= 3x faster than the Docker backend, identical digests across two clean builds. The warm rebuild is
-repeated (each time with another one-line change) and the median is compared.
+Targets (issue 7, issue 15): warm oci (--no-check) >= 10x faster than naive and >= 3x faster than the docker
+backend, <= 0.5 s as a process on an idle machine; identical digests across two clean builds.
 
-    .venv/bin/python bench/oci_vs_docker.py [--registry 127.0.0.1:5000] [--repeat 3] [--keep]
+    .venv/bin/python bench/oci_vs_docker.py [--rounds 5] [--registry 127.0.0.1:5000] [--wait-idle 300]
 
-Needs the Docker engine, the registry and the base image (scripts/start-docker.sh, start-registry.sh,
-base-image.sh --push).
+Needs what scripts/setup.sh sets up: the Docker engine, the registry, the base image (in the engine and in the
+registry). Run it on a quiet machine: at a load average above 3 the numbers say more about the neighbours.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hera_build.core.process import run_command
-from hera_build.core.project import Project, load_project
-from hera_build.core.references import ImageRef, parse_image_ref
-from hera_build.errors import PublishError
-from hera_build.image.backends import BuildRequest, BuildResult
-from hera_build.image.backends.docker import DockerBuilder, DockerEngine
-from hera_build.image.backends.oci import OciBuilder, OciOptions
-
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "ml-pipeline"
-NAIVE_DOCKERFILE = """\
-FROM {base}
-RUN ["python3", "-m", "venv", "/venv"]
-COPY . /src
-RUN ["/venv/bin/pip", "install", "--no-index", "--find-links", "/src/wheels", "--disable-pip-version-check", "/src"]
-ENV PATH=/venv/bin:$PATH
-USER 65532:65532
-"""
+from _common import (
+    Series,
+    copy_example,
+    load_average,
+    naive_build_push,
+    naive_context,
+    one_line_change,
+    remove_images,
+    say,
+    table,
+    timed_hera_build,
+    wait_for_quiet,
+)
 
 
-@dataclass
-class Measurement:
-    name: str
-    first: float = 0.0
-    warm: float = 0.0
-    runs: list[float] = field(default_factory=list)
-    note: str = ""
+def in_process(project: Path) -> float:
+    """The same build as ``hera-build image --push --force --no-check``, called in this process."""
+    from hera_build._cli import main
 
-
-def _say(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr)
-
-
-def _timed(action: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
-    value = action()
-    return time.perf_counter() - started, value
-
-
-def _change_one_line(project_dir: Path, marker: str, old: str = "model") -> None:
-    """Change the model URI's prefix in steps.py: one line, a real code change (``old`` → ``marker``)."""
-    steps = project_dir / "src/ml_pipeline/steps.py"
-    text = steps.read_text()
-    changed = text.replace(f'f"{{data_uri}}/{old}-', f'f"{{data_uri}}/{marker}-', 1)
-    assert changed != text, f"no line to change in {steps}"
-    steps.write_text(changed)
-
-
-# ---------------------------------------------------------------------------------------------- contenders
-
-
-def _oci(project: Project, image: ImageRef, base: str, cache: Path) -> tuple[BuildResult, OciBuilder]:
-    builder = OciBuilder(OciOptions(cache_dir=cache / "oci", load=False))
-    request = BuildRequest(project=project, image=image, base_image=base, push=True, force=True, progress=_say)
-    return builder.build(request), builder
-
-
-def _docker(project: Project, image: ImageRef, base: str) -> BuildResult:
-    request = BuildRequest(project=project, image=image, base_image=base, push=True, force=True, progress=_say)
-    return DockerBuilder().build(request)
-
-
-def _naive_context(project_dir: Path, work: Path, engine_base: str) -> Path:
-    """The project with a wheels/ folder (its dependencies and build backend), as a naive user would ship it."""
-    context = work / "naive"
-    shutil.copytree(project_dir, context, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__"))
-    wheels = context / "wheels"
-    wheels.mkdir()
-    # the dependency closure (including the locally built data-utils wheel) from the shared wheelhouse
-    from hera_build.image.backends.oci.base import load_base  # noqa: F401 - the oci probe is what avoids running the base
-    from hera_build.image.target import ContainerProber
-    from hera_build.image.wheelhouse import prepare_wheelhouse
-
-    target = ContainerProber(DockerEngine.from_env()).probe(engine_base)
-    house = prepare_wheelhouse(load_project(project_dir), target, work / "naive-wheelhouse", progress=_say)
-    for wheel in house.dependency_wheels:
-        shutil.copyfile(wheel, wheels / wheel.name)
-    run_command(
-        [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:", "--dest",
-         str(wheels), "hatchling"],
-        what="pip download hatchling",
-    )  # fmt: skip
-    (context / "Dockerfile").write_text(NAIVE_DOCKERFILE.format(base=engine_base))
-    return context
-
-
-def _naive(engine: DockerEngine, context: Path, image: ImageRef) -> str:
-    """docker build (legacy builder through the SDK, no network) and docker push; returns the pushed digest."""
-    client = engine.client
-    built, _ = client.images.build(path=str(context), tag=str(image), network_mode="none", rm=True, pull=False)
-    digest = None
-    for entry in client.images.push(image.repository, tag=image.tag, stream=True, decode=True):
-        if "error" in entry:
-            raise PublishError(f"naive push failed: {entry['error']}", None)
-        digest = (entry.get("aux") or {}).get("Digest", digest)
-    return str(digest or built.id)
-
-
-def _remove_local(engine: DockerEngine, repository: str) -> None:
-    """Remove this run's images (tagged, and the ones the warm rebuild left untagged) from the engine."""
-    for image in engine.client.images.list(name=repository):
-        try:
-            engine.client.images.remove(image.id, force=True)
-        except Exception as exc:  # noqa: BLE001 - cleanup only
-            _say(f"could not remove {image.id}: {exc}")
-
-
-# ---------------------------------------------------------------------------------------------- main
+    previous = Path.cwd()
+    os.chdir(project)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["image", "--push", "--force", "--no-check"])
+    finally:
+        os.chdir(previous)
+    if code != 0:
+        raise SystemExit(f"in-process build in {project} failed")
+    return time.perf_counter() - started
 
 
 def main() -> int:
@@ -151,82 +75,97 @@ def main() -> int:
         "--engine-base", default=os.environ.get("HERA_BUILD_TEST_BASE_IMAGE", "hera-build-base:bookworm-python3")
     )
     parser.add_argument("--remote-base", default=os.environ.get("HERA_BUILD_TEST_BASE_IMAGE_REMOTE"))
-    parser.add_argument("--repeat", type=int, default=3, help="warm rebuilds per contender (median reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="warm rebuilds per contender (median and min)")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="S", help="wait up to S s for load < 3")
+    parser.add_argument("--no-clean", action="store_true", help="skip the two clean builds (digest check)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     remote_base = args.remote_base or f"{args.registry}/{args.engine_base}"
     run = uuid.uuid4().hex[:8]
     work = Path(tempfile.mkdtemp(prefix="hera-build-bench-"))
-    engine = DockerEngine.from_env()
+    repo = f"{args.registry}/hera-build-bench/{run}"
+    env = {**os.environ, "HERA_BUILD_CACHE_DIR": str(work / "cache")}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    os.environ["HERA_BUILD_CACHE_DIR"] = env["HERA_BUILD_CACHE_DIR"]  # the in-process build shares the cache
     try:
-        project_dir = work / "ml-pipeline"
-        shutil.copytree(EXAMPLE, project_dir, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info"))
-        os.environ["HERA_BUILD_CACHE_DIR"] = str(work / "cache")
-        os.environ.setdefault("SOURCE_DATE_EPOCH", "1700000000")
-        project = load_project(project_dir)
-        tag = project.version.tag
-        images = {
-            name: parse_image_ref(f"{args.registry}/hera-build-bench/{run}/{name}:{tag}")
-            for name in ("oci", "docker", "naive")
+        oci = {"base-image": remote_base}
+        docker = {"backend": "docker", "base-image": args.engine_base}
+        projects = {
+            "oci": copy_example(work / "oci", f"{repo}/oci", **oci),
+            "oci-check": copy_example(work / "oci-check", f"{repo}/oci-check", **oci),
+            "docker": copy_example(work / "docker", f"{repo}/docker", **docker),
+            "docker-check": copy_example(work / "docker-check", f"{repo}/docker-check", **docker),
+            "in-process": copy_example(work / "in-process", f"{repo}/in-process", **oci),
         }
-        oci, docker, naive = Measurement("oci backend"), Measurement("docker backend"), Measurement("naive Dockerfile")
+        flags = {
+            "oci": ["--push", "--force", "--no-check"],
+            "oci-check": ["--push", "--force"],
+            "docker": ["--push", "--force", "--no-check"],
+            "docker-check": ["--push", "--force"],
+        }
+        series = {
+            "oci": Series("hera-build, oci, --no-check", "build + push"),
+            "oci-check": Series("hera-build, oci, with the check", "build + check (containers) + push"),
+            "docker": Series("hera-build, docker, --no-check", "build + push"),
+            "docker-check": Series("hera-build, docker, with the check", "build + check (containers) + push"),
+            "naive": Series("naive Dockerfile (docker CLI)", "docker build + docker push; checks nothing"),
+            "in-process": Series("oci --no-check, in-process", "the CLI's work without start-up and imports"),
+        }
+        load = wait_for_quiet(3.0, args.wait_idle)
+        print(f"load average at start: {load:.1f}", file=sys.stderr)
+        say("first builds (fill the caches)")
+        for name, flag in flags.items():
+            series[name].first, _ = timed_hera_build(projects[name], flag, env)
+        series["in-process"].first = in_process(projects["in-process"])
+        naive = naive_context(projects["oci"], work / "naive", args.engine_base, work / "cache")
+        series["naive"].first, _ = naive_build_push(naive, f"{repo}/naive:latest")
 
-        print(f"first builds (fill the caches; base {args.engine_base} / {remote_base})", file=sys.stderr)
-        oci.first, _ = _timed(lambda: _oci(project, images["oci"], remote_base, work / "cache"))
-        docker.first, _ = _timed(lambda: _docker(project, images["docker"], args.engine_base))
-        context = _naive_context(project_dir, work, args.engine_base)
-        naive.first, _ = _timed(lambda: _naive(engine, context, images["naive"]))
+        roots = [*projects.values(), naive]
+        last: dict[str, object] = {}
+        for attempt in range(args.rounds):
+            say(f"round {attempt + 1} of {args.rounds}: one-line change, warm rebuild + push")
+            one_line_change(roots, f"m{run}r{attempt}")
+            for name, flag in flags.items():
+                seconds, last[name] = timed_hera_build(projects[name], flag, env)
+                series[name].runs.append(seconds)
+            series["in-process"].runs.append(in_process(projects["in-process"]))
+            series["naive"].runs.append(naive_build_push(naive, f"{repo}/naive:latest")[0])
+        end_load = load_average()
 
-        print(f"one-line change, warm rebuild-and-push, {args.repeat} times", file=sys.stderr)
-        warm: dict[str, list[float]] = {"oci": [], "docker": [], "naive": []}
-        for attempt in range(args.repeat):
-            marker = f"model-{run}-{attempt}"  # new content every time: no build cache can have seen it
-            _change_one_line(project_dir, marker)
-            _change_one_line(context, marker)
-            project = load_project(project_dir)
-            seconds, (_, builder) = _timed(lambda p=project: _oci(p, images["oci"], remote_base, work / "cache"))
-            warm["oci"].append(seconds)
-            report = builder.last_report
-            if report is not None and report.push is not None:
-                uploaded = ", ".join(f"{b.role} {b.size} B" for b in report.push.uploaded)
-                oci.note = f"uploaded: {uploaded}; dependency layer cached: {report.dependency_layer_cached}"
-                stages = ", ".join(f"{stage} {value:.2f}s" for stage, value in report.timings.items())
-                _say(f"oci stages: {stages}")
-            warm["docker"].append(_timed(lambda p=project: _docker(p, images["docker"], args.engine_base))[0])
-            warm["naive"].append(_timed(lambda: _naive(engine, context, images["naive"]))[0])
-            _change_one_line(project_dir, "model", marker)
-            _change_one_line(context, "model", marker)
-        for measurement, key in ((oci, "oci"), (docker, "docker"), (naive, "naive")):
-            measurement.warm = statistics.median(warm[key])
-            measurement.runs = warm[key]
+        digests: list[str] = []
+        if not args.no_clean:
+            say("reproducibility: two oci builds on empty caches")
+            for clean in ("clean-1", "clean-2"):
+                clean_env = {**env, "HERA_BUILD_CACHE_DIR": str(work / clean)}
+                _, result = timed_hera_build(
+                    projects["oci"], ["--push", "--force", "--no-check", "--tag", clean], clean_env
+                )
+                digests.append(str(result["digest"]))
 
-        print("reproducibility: two oci builds on empty caches", file=sys.stderr)
-        digests = []
-        for attempt in ("clean-1", "clean-2"):
-            os.environ["HERA_BUILD_CACHE_DIR"] = str(work / attempt)
-            clean, _ = _oci(
-                load_project(project_dir), images["oci"].with_tag(f"{tag}-{attempt}"), remote_base, work / attempt
-            )
-            digests.append(clean.digest)
-
-        print()
-        print(f"{'':18} {'first build+push':>17} {'warm rebuild+push (median)':>27}  runs")
-        for m in (oci, docker, naive):
-            runs = " ".join(f"{value:.2f}" for value in m.runs)
-            print(f"{m.name:18} {m.first:16.2f}s {m.warm:26.2f}s  {runs}")
-        print()
-        print(f"oci: {oci.note}")
-        naive_ratio, docker_ratio = naive.warm / oci.warm, docker.warm / oci.warm
-        print(f"warm: oci is {naive_ratio:.1f}x faster than the naive Dockerfile (target >= 10x: "
-              f"{'met' if naive_ratio >= 10 else 'NOT met'})")  # fmt: skip
-        print(f"warm: oci is {docker_ratio:.1f}x faster than the Docker backend (target >= 3x: "
-              f"{'met' if docker_ratio >= 3 else 'NOT met'})")  # fmt: skip
-        same = digests[0] == digests[1]
-        print(f"two clean oci builds: {digests[0]} / {digests[1]}: {'identical' if same else 'DIFFERENT'}")
-        return 0 if (naive_ratio >= 10 and docker_ratio >= 3 and same) else 1
+        print(f"\nwarm rebuild + push after a one-line change, seconds (load average {load:.1f} at start, "
+              f"{end_load:.1f} at end; 2 cores)")  # fmt: skip
+        ordered = ["oci", "oci-check", "docker", "docker-check", "naive", "in-process"]
+        print(table([series[name] for name in ordered], args.rounds))
+        oci_json = last.get("oci")
+        if isinstance(oci_json, dict):
+            print(f"\noci: {oci_json.get('uploaded_bytes')} bytes uploaded per warm push")
+        warm = series["oci"].median
+        naive_ratio, docker_ratio = series["naive"].median / warm, series["docker"].median / warm
+        checks = [
+            (f"oci --no-check is {naive_ratio:.1f}x faster than the naive Dockerfile", naive_ratio >= 10, ">= 10x"),
+            (f"oci --no-check is {docker_ratio:.1f}x faster than docker --no-check", docker_ratio >= 3, ">= 3x"),
+            (f"oci --no-check as a process: median {warm:.2f}s", warm <= 0.5, "<= 0.5 s on an idle machine"),
+        ]
+        if digests and isinstance(oci_json, dict):
+            digests.append(str(oci_json["digest"]))  # the last warm build (patched wheel) of the same code
+            same = len(set(digests)) == 1
+            shown = " / ".join(d[:19] for d in digests)
+            checks.append((f"two clean oci builds and the last warm one: {shown}", same, "identical"))
+        for text, met, target in checks:
+            print(f"{text} (target {target}: {'met' if met else 'NOT met'})")
+        return 0 if all(met for _, met, _ in checks[:2]) and (not digests or checks[-1][1]) else 1
     finally:
-        for name in ("docker", "naive"):  # the engine-built images; the registry keeps its pushed copies
-            _remove_local(engine, f"{args.registry}/hera-build-bench/{run}/{name}")
+        remove_images(f"{repo}/")
         if args.keep:
             print(f"work folder kept: {work}", file=sys.stderr)
         else:
