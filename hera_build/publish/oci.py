@@ -25,6 +25,10 @@ from hera_build.image.registry import RegistryClient, host_of, repository_path
 CHUNK_THRESHOLD = 64 << 20
 """Blobs larger than this go up in chunks (PATCH …, PUT), smaller ones in one PUT."""
 CHUNK_SIZE = 16 << 20
+SMALL_BLOB = 32 << 10
+"""A blob this small that the registry cannot be expected to have (not the base's, never pushed there from this
+cache) is uploaded without asking first: the question costs a round trip, as much as sending it. After a code
+change, the application layer and the config are such blobs."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,11 @@ def _mount_sources(layer: ImageLayer | None, cache: BuildCache, host: str, diges
     return [source for source in sources if source != repository]
 
 
+def _pushed_to(cache: BuildCache, host: str, digest: str, repository: str) -> bool:
+    record = cache.read_record("pushed", _pushed_record_key(host, digest)) or {}
+    return repository in [str(repo) for repo in record.get("repositories", [])]
+
+
 def _remember(cache: BuildCache, host: str, digest: str, repository: str) -> None:
     key = _pushed_record_key(host, digest)
     record = cache.read_record("pushed", key) or {}
@@ -91,11 +100,13 @@ def _push_blob(
     chunk_size: int,
 ) -> BlobPush:
     digest, size = descriptor.digest, descriptor.size
-    if client.blob_exists(repository, digest):
+    sources = _mount_sources(layer, cache, client.host, digest, repository)
+    known = bool(sources) or _pushed_to(cache, client.host, digest, repository) or bool(layer and layer.remote)
+    if (known or size > SMALL_BLOB) and client.blob_exists(repository, digest):
         _remember(cache, client.host, digest, repository)
         return BlobPush(digest, size, role, "exists")
     location: str | None = None
-    for source in _mount_sources(layer, cache, client.host, digest, repository):
+    for source in sources:
         if location is not None:  # a refused mount opened an upload session; do not leave a second one
             break
         location = client.mount_blob(repository, digest, source)

@@ -2,13 +2,15 @@
 
 Backends only build. An image the oci backend wrote is pushed blob by blob through the registry client (no engine
 needed, blobs the registry has are skipped or mounted: :mod:`.oci`); an image in a Docker engine (docker and
-buildpacks backends) is pushed by the engine. Either way the registry is then asked what the version's tag points
-to, and that answer — digest and input-digest label — is what gets recorded, so a release that built and one that
-reused the image record the same thing.
+buildpacks backends) is pushed by the engine. Either way what the registry holds under the version's tag — digest
+and input-digest label — is what gets recorded, so a release that built and one that reused the image record the
+same thing: after an engine push the registry is asked; after an oci push its answer to the manifest PUT is that
+answer (the digest of the exact bytes sent, whose config hera-build wrote).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -99,6 +101,15 @@ def push_built(built: BuiltImage, progress: Callable[[str], None], verbose: bool
     return make_pusher()(built, progress, verbose)
 
 
+def _pushed_oci(built: BuiltImage, digest: str) -> RemoteImage:
+    """What an oci push put under the version tag, as the registry answered the manifest PUT: the digest of our
+    manifest bytes (``put_manifest`` refuses any other answer), with the config we wrote. Asking again would
+    fetch back what was just sent, at two more round trips."""
+    document = json.loads(built.oci.config)
+    labels = (document.get("config") or {}).get("Labels") or {}
+    return RemoteImage(digest=digest, config_digest=built.image_id, labels={str(k): str(v) for k, v in labels.items()})
+
+
 def publish(
     built: BuiltImage,
     registry: RegistryView,
@@ -109,7 +120,7 @@ def publish(
 ) -> Published:
     """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs."""
     pushed_digest, pushes = (pusher or push_built)(built, progress, verbose)
-    remote = registry.lookup(built.image)
+    remote = _pushed_oci(built, pushed_digest) if built.oci is not None and pushes else registry.lookup(built.image)
     if remote is None:
         raise PublishError(f"{built.image} is not in the registry after the push", "check the registry's logs")
     if remote.digest != pushed_digest:

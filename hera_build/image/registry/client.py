@@ -357,9 +357,27 @@ def _choose(index: Mapping[str, Any], platform: tuple[str, str], what: str) -> s
     raise PublishError(f"{what} has no image for {os_name}/{arch}", "push an image for this platform")
 
 
+_SHARED: dict[str, RegistryClient] = {}
+"""One client per registry host in this process (see :func:`open_registry`)."""
+
+
 def open_registry(registry: str | None, **kwargs: Any) -> RegistryClient:
-    """A client for the registry part of an image reference (``None``: Docker Hub)."""
-    return RegistryClient(host_of(registry), **kwargs)
+    """A client for the registry part of an image reference (``None``: Docker Hub).
+
+    Without options, every caller in the process gets the same client for a host — the base image's reader, the
+    publish policy's lookup and the push — so they share one keep-alive connection (one TLS handshake) and the
+    tokens fetched for it, instead of connecting and authenticating once each.
+    """
+    host = host_of(registry)
+    if kwargs:
+        return RegistryClient(host, **kwargs)
+    if host not in _SHARED:
+        _SHARED[host] = RegistryClient(host)
+    return _SHARED[host]
+
+
+def _shared_for_image(ref: ImageRef) -> RegistryClient:
+    return open_registry(ref.registry)
 
 
 class RegistryApi:
@@ -367,7 +385,7 @@ class RegistryApi:
 
     def __init__(
         self,
-        client_factory: Callable[[ImageRef], RegistryClient] = RegistryClient.for_image,
+        client_factory: Callable[[ImageRef], RegistryClient] = _shared_for_image,
         platform: tuple[str, str] | None = None,
     ) -> None:
         self._client_factory = client_factory
