@@ -103,7 +103,11 @@ def timed(
 
 
 def timed_hera_build(project: Path, args: Sequence[str], env: Mapping[str, str]) -> tuple[float, dict[str, Any]]:
-    """One fresh ``hera-build image … --json`` process in ``project``: (seconds, its JSON result)."""
+    """One fresh ``hera-build image … --json`` process in ``project``: (seconds, its JSON result).
+
+    The copy's ``src`` goes first on PYTHONPATH: the image check compares the image with the project as the
+    emitting environment imports it, and the installed examples/ml-pipeline does not have this run's changes."""
+    env = {**env, "PYTHONPATH": str(project / "src")}
     seconds, out = timed([*hera_build_cli(), "image", *args, "--json"], cwd=project, env=env)
     return seconds, json.loads(out)
 
