@@ -393,6 +393,8 @@ def _find_wheel(directory: Path, name: str, version: str, target: PythonTarget) 
         return None
     wanted = canonicalize_name(name)
     for path in sorted(directory.glob("*.whl")):
+        if canonicalize_name(path.name.split("-", 1)[0]) != wanted:
+            continue  # another distribution's wheel: not worth parsing its whole file name
         info = _wheel_info(path)
         if info and info[0] == wanted and _same_version(str(info[1]), version) and _compatible(path, target):
             return path
