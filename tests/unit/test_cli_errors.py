@@ -579,6 +579,32 @@ def test_checking_an_image_the_engine_does_not_have_is_one_error() -> None:
         DockerEngine(Client(bad)).run("Not A Ref", entrypoint=["python"], command=[])
 
 
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ({"modules": "x"}, "'modules' in [tool.hera-build] of p.toml: must be an array, not str 'x'"),
+        ({"modules": ["a", 3]}, "'modules' in [tool.hera-build] of p.toml: must be an array of strings, not int 3"),
+        ({"image": 5}, "'image' in [tool.hera-build] of p.toml: must be a string, not int 5"),
+        ({"backend": "podman"}, "'backend' in [tool.hera-build] of p.toml: must be 'docker', 'buildpacks' or 'oci'"),
+        ({"name-format": "{name}"}, "must contain both {name} and {slug}"),
+    ],
+)
+def test_config_values_of_the_wrong_toml_type_say_what_they_must_be(table: dict[str, object], expected: str) -> None:
+    from hera_build.core.config import parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(table, source="p.toml")
+    assert expected in info.value.message and "write it like" in (info.value.fix or "")
+
+
+def test_config_values_are_kept_as_written() -> None:
+    from hera_build.core.config import HeraBuildConfig, parse_config
+
+    config = parse_config({"modules": ["a.b"], "backend": "oci", "pull-policy": "never", "image": "ghcr.io/a/b"})
+    assert config == HeraBuildConfig(image="ghcr.io/a/b", modules=("a.b",), backend="oci", pull_policy="never")
+    assert config.image_ref is not None and config.image_ref.repository == "ghcr.io/a/b"
+
+
 def test_config_errors_from_validators_keep_their_fix() -> None:
     from hera_build.core.config import parse_config
 

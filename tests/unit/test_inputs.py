@@ -128,3 +128,31 @@ def test_compute_inputs_hashes_what_the_wheelhouse_installs(tmp_path: Path) -> N
     changed = compute_inputs(project, wheelhouse, base_image="base:1", base_digest=None, backend="oci",
                              identity={"layer-format": "1"})  # fmt: skip
     assert changed.digest != inputs.digest, "a dependency's content is an input, not only its version"
+
+
+def test_content_digests_are_remembered_by_the_wheel_bytes_not_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The wheelhouse holds copies of cached wheels (a new inode every build): the remembered content digest must
+    still be found, and a wheel with other bytes under the same name must not get it."""
+    from hera_build.image.backends.oci import inputs as oci_inputs
+    from hera_build.image.cache import BuildCache
+
+    cache = BuildCache(tmp_path / "cache")
+    files = {"six.py": b"X = 1\n"}
+    wheel = _wheel(tmp_path / "a" / "six-1.16.0-py3-none-any.whl", files, (1980, 1, 1, 0, 0, 0))
+    first = oci_inputs.content_digest(wheel, cache)
+    copy = tmp_path / "b" / wheel.name
+    copy.parent.mkdir()
+    copy.write_bytes(wheel.read_bytes())
+    opened: list[Path] = []
+
+    def counting(path: Path) -> str:
+        opened.append(path)
+        return wheel_content_digest(path)
+
+    monkeypatch.setattr(oci_inputs, "wheel_content_digest", counting)
+
+    assert oci_inputs.content_digest(copy, cache) == first and opened == []
+    other = _wheel(tmp_path / "c" / wheel.name, {"six.py": b"X = 2\n"}, (1980, 1, 1, 0, 0, 0))
+    assert oci_inputs.content_digest(other, cache) != first and opened == [other]

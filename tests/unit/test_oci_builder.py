@@ -241,6 +241,44 @@ def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Pr
     assert result.tags == ("registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest")
 
 
+def test_a_pushed_image_that_is_not_checked_is_not_loaded_into_the_engine(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """``image --push --no-check``: nothing here runs the image, so the ``docker load`` (most of a warm build's
+    time) is skipped; without --push (the image would be nowhere else) or with the check, it is loaded."""
+    engine = _FakeClient()
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: DockerEngine(engine)
+    )
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+
+    result = _ship(builder, project, base, image=image, push=True)
+
+    assert result.pushed and engine.loaded == []
+    assert builder.last_report is not None and not builder.last_report.loaded
+
+
+def test_a_code_change_costs_only_the_round_trips_it_needs(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """Each request is a round trip: the tag lookup (manifest, config), a HEAD for each layer the registry may
+    have, an upload (POST, PUT) for each new small blob with no HEAD before it, the manifest PUT — and no read-back
+    of what the PUT just confirmed."""
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    _ship(_builder(tmp_path), project, base, image=image, push=True)
+    registry.clear_log()
+
+    _ship(_builder(tmp_path, "VALUE = 2\n"), project, base, image=image, push=True, force=True)
+
+    calls = [(method, path.rsplit("/", 2)[-2]) for method, path, _ in registry.log]
+    assert calls.count(("GET", "manifests")) == 1, "the tag is looked up once, before the build, not read back"
+    blobs = {blob.role: blob.digest for blob in _LAST_PUBLISHED.pushes[0].blobs}
+    asked = {path.rsplit("/", 1)[1] for method, path, _ in registry.log if method == "HEAD"}
+    assert asked == {blobs["base"], blobs["dependencies"]}, "no HEAD for the new application layer and config"
+    assert calls.count(("PUT", "manifests")) == 1
+    assert len(registry.requests("PUT", "uploads")) == 2
+
+
 def test_the_image_is_labelled_with_the_input_digest_of_the_shared_definition(
     tmp_path: Path, project: Project, base: str
 ) -> None:

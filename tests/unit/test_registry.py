@@ -203,3 +203,15 @@ def test_a_tag_digest_is_one_request(token_registry: FakeRegistry) -> None:
 
     assert client.manifest_digest("acme/app", "1.0") == digest
     assert [(method, path) for method, path, _ in token_registry.log] == [("GET", "/v2/acme/app/manifests/1.0")]
+
+
+def test_callers_in_one_process_share_one_client_per_registry_host() -> None:
+    """The base image's reader, the publish policy and the push talk to a registry through one client: one
+    keep-alive connection (one TLS handshake) and one set of tokens, not one each."""
+    from hera_build.image.registry import RegistryApi, open_registry
+
+    assert open_registry("registry.example:5000") is open_registry("registry.example:5000")
+    assert open_registry("registry.example:5000") is not open_registry("other.example")
+    assert open_registry("registry.example:5000", use_docker_config=False) is not open_registry("registry.example:5000")
+    api = RegistryApi()
+    assert api._client_factory(parse_image_ref("registry.example:5000/a/b:1")) is open_registry("registry.example:5000")

@@ -534,3 +534,60 @@ def test_a_corrupted_cached_wheel_is_downloaded_or_built_again(demo: Project, tm
     assert second.dependency_digest == first.dependency_digest
     said = [line for line in progress if "changed on disk" in line]
     assert [line.split()[2] for line in said] == ["hera-7.1.0-py3-none-any.whl", built.name]
+
+
+def test_a_warm_wheelhouse_hashes_no_cached_wheel_again(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Placing a cached wheel must leave its integrity stamp valid: a hard link (and its removal with the scratch
+    folder) moved the cached file's ctime, so every warm build hashed every cached wheel again."""
+    import shutil
+
+    from hera_build.core import integrity
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    shutil.rmtree(tmp_path / "a")  # as ship() removes its scratch folder
+    hashed: list[Path] = []
+    real = integrity.file_sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(integrity, "file_sha256", counting)
+
+    prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+
+    assert not [path for path in hashed if tmp_path / "cache" in path.parents], "cached wheels were hashed again"
+    cached = list((tmp_path / "cache").rglob("*.whl"))
+    assert cached
+    for wheel in cached:
+        recorded = wheel.with_name(wheel.name + ".sha256").read_text().split(" ", 1)[1]
+        assert recorded == integrity._stat_stamp(wheel), f"{wheel.name}: its stamp no longer matches the file"
+
+
+def test_each_installed_distribution_is_looked_up_once(demo: Project, tmp_path: Path) -> None:
+    """Reading a distribution's metadata is most of the walk's time; the walk asks for each name only once."""
+    env = demo_env(demo)
+    asked: list[str] = []
+
+    def lookup(name: str) -> Installed | None:
+        asked.append(name)
+        return env(name)
+
+    prepare_wheelhouse(demo, target(), tmp_path / "out", cache=WheelCache(tmp_path / "cache"),
+                       fetcher=FakeFetcher(INDEX), builder=FakeBuilder(), lookup=lookup)  # type: ignore[arg-type]  # fmt: skip
+
+    assert sorted(asked) == sorted(set(asked))
+
+
+def test_installed_metadata_is_read_from_the_headers_only(tmp_path: Path) -> None:
+    """The body of METADATA (the long description) is never parsed: it may even look like headers."""
+    from hera_build.image.wheelhouse import metadata_headers
+
+    text = "Metadata-Version: 2.1\nName: x\nVersion: 1.0\nRequires-Dist: a>=1\nRequires-Dist: b\n\nRequires-Dist: c\n"
+    meta = metadata_headers(text)
+    assert meta["Name"] == "x" and meta["Version"] == "1.0"
+    assert meta.get_all("Requires-Dist") == ["a>=1", "b"]
+    assert metadata_headers(text.replace("\n", "\r\n")).get_all("Requires-Dist") == ["a>=1", "b"]
