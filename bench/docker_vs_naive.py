@@ -100,7 +100,7 @@ def main() -> int:
                 say(f"round {attempt + 1} of {args.rounds}: one-line change, warm rebuild + push")
                 one_line_change([*projects.values(), naive], f"m{run_id}r{attempt}")
                 for name, flag in flags.items():
-                    seconds, results[name] = timed_hera_build(projects[name], flag, env)
+                    seconds, results[name] = timed_hera_build(projects[name], flag, env, series[name])
                     series[name].runs.append(seconds)
                 series["naive"].runs.append(naive_build_push(naive, f"{repo}/naive:latest")[0])
             sizes = {"hera-build": image_size(str(results["docker"]["image"])), "naive": image_size(f"{repo}/naive")}
@@ -109,7 +109,8 @@ def main() -> int:
             remove_images(f"{repo}/")
             remove_images(f"hera-build-bench/{run_id}-base")
 
-    print(f"\nml-pipeline, same base image, seconds (load average {load:.1f} at start, {end_load:.1f} at end; 2 cores)")
+    print(f"\nml-pipeline, same base image, seconds (load average {load:.1f} at start, {end_load:.1f} at end; 2 cores); "
+          "cpu: median CPU time of the hera-build process")  # fmt: skip
     print(table([series[name] for name in ("docker", "docker-check", "naive")], args.rounds))
     warm_ratio = series["naive"].median / series["docker"].median
     cold_ratio = (series["naive"].first or 0) / (series["docker"].first or 1)

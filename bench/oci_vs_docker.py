@@ -126,7 +126,7 @@ def main() -> int:
             say(f"round {attempt + 1} of {args.rounds}: one-line change, warm rebuild + push")
             one_line_change(roots, f"m{run}r{attempt}")
             for name, flag in flags.items():
-                seconds, last[name] = timed_hera_build(projects[name], flag, env)
+                seconds, last[name] = timed_hera_build(projects[name], flag, env, series[name])
                 series[name].runs.append(seconds)
             series["in-process"].runs.append(in_process(projects["in-process"]))
             series["naive"].runs.append(naive_build_push(naive, f"{repo}/naive:latest")[0])
@@ -143,7 +143,7 @@ def main() -> int:
                 digests.append(str(result["digest"]))
 
         print(f"\nwarm rebuild + push after a one-line change, seconds (load average {load:.1f} at start, "
-              f"{end_load:.1f} at end; 2 cores)")  # fmt: skip
+              f"{end_load:.1f} at end; 2 cores); cpu: median CPU time of the hera-build process")  # fmt: skip
         ordered = ["oci", "oci-check", "docker", "docker-check", "naive", "in-process"]
         print(table([series[name] for name in ordered], args.rounds))
         oci_json = last.get("oci")
