@@ -109,8 +109,8 @@ def main() -> int:
             remove_images(f"{repo}/")
             remove_images(f"hera-build-bench/{run_id}-base")
 
-    print(f"\nml-pipeline, same base image, seconds (load average {load:.1f} at start, {end_load:.1f} at end; 2 cores); "
-          "cpu: median CPU time of the hera-build process")  # fmt: skip
+    print(f"\nml-pipeline, same base image, seconds (load average {load:.1f} at start, {end_load:.1f} at end; "
+          "2 cores); cpu: median CPU time of the hera-build process")  # fmt: skip
     print(table([series[name] for name in ("docker", "docker-check", "naive")], args.rounds))
     warm_ratio = series["naive"].median / series["docker"].median
     cold_ratio = (series["naive"].first or 0) / (series["docker"].first or 1)
