@@ -75,6 +75,7 @@ def main() -> int:
         work = Path(tmp)
         env = {**os.environ, "HERA_BUILD_CACHE_DIR": str(work / "cache")}
         env.pop("SOURCE_DATE_EPOCH", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as in a user's environment, hera-build's bytecode is cached
         try:
             load = wait_for_quiet(3.0, args.wait_idle)
             base = fresh_base(args.base_image, work, f"hera-build-bench/{run_id}-base:fresh")

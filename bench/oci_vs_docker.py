@@ -86,6 +86,7 @@ def main() -> int:
     repo = f"{args.registry}/hera-build-bench/{run}"
     env = {**os.environ, "HERA_BUILD_CACHE_DIR": str(work / "cache")}
     env.pop("SOURCE_DATE_EPOCH", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as in a user's environment, hera-build's bytecode is cached
     os.environ["HERA_BUILD_CACHE_DIR"] = env["HERA_BUILD_CACHE_DIR"]  # the in-process build shares the cache
     try:
         oci = {"base-image": remote_base}
