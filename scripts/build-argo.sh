@@ -5,7 +5,8 @@
 #
 # Outputs (CACHE = ${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}, V = $HERA_BUILD_ARGO_VERSION, default v4.0.5):
 #   CACHE/argo/V/bin/{argo,workflow-controller,argoexec}   (+ .<name>.stamp: the version + build flags they hold)
-#   CACHE/argo/V/src/                                      writable copy of the module (stub UI, signal_linux.go)
+#   CACHE/argo/V/src/                                      writable copy of the module (stub UI, signal_linux.go;
+#                                                          scripts/cluster.sh applies its manifests/base/crds/full)
 #   REGISTRY/argoexec:V                                    the executor image (ENTRYPOINT ["argoexec"])
 # A binary whose stamp matches is not rebuilt; an image whose label names the same argoexec is not rebuilt.
 set -euo pipefail
@@ -114,10 +115,8 @@ if [ "$CLI_ONLY" = 0 ]; then
     if built "$n"; then hb_log "$n $VERSION already built: $BIN/$n"; else todo+=("$n"); fi
   done
 fi
-if [ "${#todo[@]}" -gt 0 ]; then
-  prepare_src
-  build "${todo[@]}"
-fi
+prepare_src   # also what scripts/cluster.sh applies the CRDs from
+if [ "${#todo[@]}" -gt 0 ]; then build "${todo[@]}"; fi
 v="$("$BIN/argo" version --short 2>/dev/null | head -n1 || true)"
 case "$v" in *"$VERSION"*) ;; *) hb_die "built argo reports '$v', expected $VERSION" ;; esac
 hb_log "$v ($BIN/argo); binaries took $((SECONDS - T0))s"
@@ -142,7 +141,8 @@ LABEL hera-build.argoexec.sha256=$sum org.opencontainers.image.version=$VERSION
 ENTRYPOINT ["argoexec"]
 DOCKERFILE
     hb_log "docker build $EXEC_IMAGE (from $BASE)"
-    DOCKER_BUILDKIT=0 timeout 600 docker build -q --network none --pull=false -t "$EXEC_IMAGE" "$CTX" >/dev/null
+    out="$(DOCKER_BUILDKIT=0 timeout 600 docker build -q --network none --pull=false -t "$EXEC_IMAGE" "$CTX" 2>&1)" \
+      || { echo "$out" >&2; hb_die "docker build $EXEC_IMAGE failed"; }
     rm -rf "$CTX"; trap - EXIT
     timeout 600 docker push -q "$EXEC_IMAGE" >&2 || hb_die "docker push $EXEC_IMAGE failed"
     hb_registry_has "$EXEC_IMAGE" || hb_die "pushed, but the registry has no manifest for $EXEC_IMAGE"
