@@ -59,12 +59,12 @@ start_proc() { # start_proc NAME ENV... -- CMD...: start in the background, own 
   echo $! > "$RUN/$name.pid"
 }
 
-stop_proc() { # stop_proc NAME: TERM, up to 30 s, then KILL
-  local name="$1" pid
+stop_proc() { # stop_proc NAME [GRACE]: TERM, up to GRACE (default 30) seconds, then KILL
+  local name="$1" grace="${2:-30}" pid
   pid="$(pid_of "$name" || true)"
   if [ -n "$pid" ]; then
     kill -TERM "$pid" 2>/dev/null || true
-    local end=$((SECONDS + 30))
+    local end=$((SECONDS + grace))
     while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.5; done
     if kill -0 "$pid" 2>/dev/null; then hb_log "$name (pid $pid) ignored TERM: killing"; kill -KILL "$pid" 2>/dev/null || true; fi
     hb_log "stopped $name (pid $pid)"
@@ -258,20 +258,17 @@ start_argo_server() {
 }
 
 # ---------- cluster objects ----------
-crds_established() {
-  local n
-  for n in $(crd_names); do
-    kc get crd "$n" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null | grep -q True || return 1
-  done
-}
 crd_names() { sed -n 's/^  name: \(.*argoproj\.io\)$/\1/p' "$ARGO_SRC"/manifests/base/crds/full/argoproj.io_*.yaml; }
+crds_established() { # every Argo CRD of the module is Established (one request)
+  local got
+  got="$(kc get crd -o jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Established")].status}{"\n"}{end}' \
+           2>/dev/null | awk '$2 == "True" { print $1 }' | sort)" || return 1
+  [ -z "$(comm -23 <(crd_names | sort) <(printf '%s\n' "$got"))" ]
+}
 
 apply_objects() {
-  local t0=$SECONDS f
+  local t0=$SECONDS f sum
   local crds=()
-  for f in "$ARGO_SRC"/manifests/base/crds/full/argoproj.io_*.yaml; do crds+=(-f "$f"); done
-  kc apply --server-side --force-conflicts "${crds[@]}" >/dev/null
-  hb_wait "$WAIT" crds_established || hb_die "Argo CRDs not Established within ${WAIT}s"
   # The kubelet registers the node with node.kubernetes.io/not-ready:NoSchedule; without the node-lifecycle
   # controller (and without CNI the node never gets Ready) nobody removes it.
   if kc get node "$NODE" -o jsonpath='{.spec.taints[*].key}' | grep -q node.kubernetes.io/not-ready; then
@@ -304,8 +301,20 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-
 subjects:
 - {apiGroup: rbac.authorization.k8s.io, kind: Group, name: "system:serviceaccounts"}
 YAML
+  # Applying the ~10 MB of unchanged CRDs again takes half a minute: skip when this exact set is in place.
+  for f in "$ARGO_SRC"/manifests/base/crds/full/argoproj.io_*.yaml; do crds+=(-f "$f"); done
+  sum="$(cat "$ARGO_SRC"/manifests/base/crds/full/argoproj.io_*.yaml "$STATE/argo/objects.yaml" | sha256sum | cut -d' ' -f1)"
+  if [ "$(cat "$STATE/argo/applied.sha256" 2>/dev/null)" = "$sum" ] && crds_established \
+      && kc -n "$NAMESPACE" get configmap workflow-controller-configmap >/dev/null 2>&1; then
+    hb_log "CRDs, namespace $NAMESPACE, ConfigMap, RBAC already applied"
+    return 0
+  fi
+  rm -f "$STATE/argo/applied.sha256"
+  kc apply --server-side --force-conflicts "${crds[@]}" >/dev/null
+  hb_wait "$WAIT" crds_established || hb_die "Argo CRDs not Established within ${WAIT}s"
   kc apply -f "$STATE/argo/objects.yaml" >/dev/null
   hb_wait "$WAIT" kc -n "$NAMESPACE" get serviceaccount default || hb_die "no default service account in $NAMESPACE"
+  echo "$sum" > "$STATE/argo/applied.sha256"
   hb_log "CRDs, namespace $NAMESPACE, ConfigMap, RBAC applied in $((SECONDS - t0))s"
 }
 
@@ -350,7 +359,7 @@ stop_pods() { # kill and remove every container of our containerd (pods first, s
 shim_pids() { # containerd shims started by our containerd (their command line names our socket)
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q -- "-address $CTRD_SOCK " && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -q -- "-address $CTRD_SOCK " && echo "${p#/proc/}"
   done
   return 0
 }
@@ -358,8 +367,9 @@ shim_pids() { # containerd shims started by our containerd (their command line n
 cmd_down() {
   local purge="${1:-}" p
   [ -d "$STATE" ] || { hb_log "no cluster state at $STATE"; return 0; }
-  stop_proc argo-server
-  stop_proc workflow-controller
+  # Argo's server and controller (v4.0.5) do not exit on TERM; their state is all in the API server anyway.
+  stop_proc argo-server 3
+  stop_proc workflow-controller 3
   stop_proc kubelet
   stop_pods
   stop_proc containerd
