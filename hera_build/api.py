@@ -1,138 +1,95 @@
-"""The library entry points behind the CLI: small option values in, result values out; nothing printed.
+"""hera-build's library API: the few entry points the CLI is built on, for scripts and other tools.
 
-Stages run in one direction: project → discover → name → resolve → pin → lint. Each stage is its own module;
-this one only wires them.
+Everything under ``hera_build`` other than this module and :mod:`hera_build.errors` is internal and may change
+between releases. The stages behind these functions read in the order of the folders: ``templates`` (discover,
+resolve, pin, lint, write) → ``image`` (wheelhouse, input digest, backends, check) → ``publish`` (the reuse /
+refuse policy and the push) → ``release`` (plan and manifest).
+
+Each entry point takes an options value and returns a result value; none prints or exits. Errors are
+:class:`~hera_build.errors.HeraBuildError` subclasses carrying the problem and its fix.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from hera_build.discover import DiscoveredObject, discover
-from hera_build.emit import EmitSettings, PinnedObject, local_names, pin_objects, ref_sites
-from hera_build.errors import ConfigError
-from hera_build.lockfiles import read_lock_versions
-from hera_build.project import Project, load_project
-from hera_build.references import DIGEST_RE, ImageRef
-from hera_build.resolve import Pin, ProvidedTemplate, RefKey, resolve_refs
+from hera_build.errors import HeraBuildError
+from hera_build.image.backends import BuildResult
+from hera_build.release.pipeline import Plan, Release, ReleaseOptions, plan, release
+from hera_build.templates.build import TemplateOptions, TemplatesResult, build_templates
 
-__all__ = ["TemplateOptions", "TemplatesResult", "build_templates", "runner_image"]
+__all__ = [
+    "BuildResult",
+    "HeraBuildError",
+    "ImageOptions",
+    "Plan",
+    "Release",
+    "ReleaseOptions",
+    "TemplateOptions",
+    "TemplatesResult",
+    "build_image",
+    "build_templates",
+    "plan",
+    "release",
+]
+
+
+def _no_progress(message: str) -> None:
+    del message
 
 
 @dataclass(frozen=True)
-class TemplateOptions:
+class ImageOptions:
+    """What ``hera-build image`` takes: build the project's runner image, check it, and push it if asked."""
+
     project_dir: Path = Path(".")
     version: str | None = None
-    digest: str | None = None
+    backend: str | None = None
+    """``oci`` (default, no engine), ``docker`` or ``buildpacks``; default from ``[tool.hera-build]``."""
+    base_image: str | None = None
+    push: bool = False
+    force: bool = False
+    check: bool = True
+    extra_tags: tuple[str, ...] = ()
     lock: Path | None = None
-    runner_command: tuple[str, ...] | None = None
-    crd_files: tuple[Path, ...] = ()
+    output: Path | None = None
+    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
 
 
-@dataclass(frozen=True)
-class TemplatesResult:
-    project: Project
-    image: ImageRef | None
-    objects: list[PinnedObject]
-    provider_manifests: list[dict[str, Any]] = field(default_factory=list)
+def build_image(options: ImageOptions) -> BuildResult:
+    """Build → check → publish the runner image of the project at its version (or reuse the released one).
 
+    A version already in the registry with the same inputs is reused (and checked again where an engine is);
+    one with other content is refused unless ``force``. A failing check raises before anything is pushed.
+    """
+    from hera_build.core.epoch import source_date_epoch
+    from hera_build.core.project import load_project
+    from hera_build.errors import ConfigError
+    from hera_build.image.backends import BuildRequest, backend_for, get_builder, resolve_base_image
+    from hera_build.image.check import image_checker
+    from hera_build.image.registry import RegistryApi
+    from hera_build.publish.pipeline import ShipOptions, ship
 
-def runner_image(project: Project, digest: str | None = None) -> ImageRef | None:
-    """``{image}:{tag}[@digest]`` for the project at its (possibly overridden) version."""
+    project = load_project(options.project_dir, version=options.version)
     repository = project.config.image_ref
-    if digest is not None and not DIGEST_RE.match(digest):
-        raise ConfigError(f"invalid digest {digest!r}", "pass --digest sha256:<64 hex characters>")
     if repository is None:
-        if digest is not None:
-            raise ConfigError("--digest given but no image is configured", "set image in [tool.hera-build]")
-        return None
-    return repository.with_tag(project.version.tag).with_digest(digest)
-
-
-def _providers_needed(objects: Sequence[DiscoveredObject], names: dict[RefKey, str], external: Sequence[str]) -> bool:
-    return any(site.key not in names and site.name not in external for site in ref_sites(objects))
-
-
-def _pinned_provider_manifests(providers: Sequence[ProvidedTemplate], pins: dict[RefKey, Pin]) -> list[dict[str, Any]]:
-    """Providers' objects under the names we pinned to, so the linter can check refs into them."""
-    by_key = {p.key: p for p in providers}
-    manifests = []
-    for key, pin in pins.items():
-        if pin.reason == "provider" and key in by_key:
-            manifest = copy.deepcopy(by_key[key].manifest)
-            manifest.setdefault("metadata", {})["name"] = pin.pinned
-            manifests.append(manifest)
-    return manifests
-
-
-def _check_published_name_format(project: Project) -> None:
-    """Consumers derive our versioned names from the format our entry-point module declares: they must agree."""
-    import importlib
-
-    from hera_build.providers import NAME_FORMAT_ATTRIBUTE
-    from hera_build.versions import DEFAULT_NAME_FORMAT
-
-    for module_name in project.entry_point_modules:
-        module = importlib.import_module(module_name)
-        published = getattr(module, NAME_FORMAT_ATTRIBUTE, DEFAULT_NAME_FORMAT)
-        if published != project.config.name_format:
-            raise ConfigError(
-                f"name-format {project.config.name_format!r} differs from the {published!r} that module "
-                f"{module_name!r} publishes to consumers of its templates",
-                f"add {NAME_FORMAT_ATTRIBUTE} = {project.config.name_format!r} to {module_name}",
-            )
-
-
-def build_templates(options: TemplateOptions, project: Project | None = None) -> TemplatesResult:
-    """Discover, pin and lint the project's objects; raise a HeraBuildError on the first problem."""
-    project = project or load_project(options.project_dir, version=options.version)
-    objects = discover(project.modules)
-    _check_published_name_format(project)
-    settings = EmitSettings(
-        project=project.distribution_name,
-        version=project.version,
-        name_format=project.config.name_format,
-        image=runner_image(project, options.digest),
-        runner_command=options.runner_command,
+        raise ConfigError(
+            f"no image repository configured for {project.name}",
+            'set image = "registry/path/name" in [tool.hera-build] of pyproject.toml',
+        )
+    backend = backend_for(project, options.backend)
+    request = BuildRequest(
+        project=project,
+        image=repository.with_tag(project.version.tag),
+        base_image=resolve_base_image(project, options.base_image),
+        extra_tags=options.extra_tags,
+        lock=options.lock,
+        source_date_epoch=source_date_epoch(),
+        output=options.output,
+        progress=options.progress,
     )
-    names = local_names(objects, settings)
-    providers: list[ProvidedTemplate] = []
-    if _providers_needed(objects, names, project.config.external):
-        from hera_build.providers import installed_providers
-
-        providers = installed_providers(exclude=[project.name])
-    pins = resolve_refs(
-        ref_sites(objects),
-        local=names,
-        external=project.config.external,
-        providers=providers,
-        requirements=project.all_requirements,
-        versions=read_lock_versions(options.lock) if options.lock else None,
-    )
-    pinned = pin_objects(objects, pins, names, settings)
-    provider_manifests = _pinned_provider_manifests(providers, pins)
-    _lint(pinned, provider_manifests, project, options.crd_files)
-    return TemplatesResult(project, settings.image, pinned, provider_manifests)
-
-
-def _lint(
-    pinned: Sequence[PinnedObject], providers: list[dict[str, Any]], project: Project, crd_files: tuple[Path, ...]
-) -> None:
-    from hera_build import lint
-
-    crd = None
-    if crd_files:
-        from hera_build.crd import CrdSchemas
-
-        crd = CrdSchemas.from_files(crd_files)
-    findings = lint.lint(
-        [obj.manifest for obj in pinned],
-        providers=providers,
-        external_names=frozenset(project.config.external),
-        crd=crd,
-    )
-    lint.raise_for_findings(findings)
+    checker = image_checker(project, backend) if options.check else None
+    ship_options = ShipOptions(push=options.push, force=options.force, checker=checker)
+    return ship(get_builder(backend), request, ship_options, RegistryApi()).result

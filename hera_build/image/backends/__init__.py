@@ -1,0 +1,175 @@
+"""Image backends behind one small protocol, registered by name.
+
+A backend turns a :class:`BuildRequest` (what to build, where it goes) into a :class:`BuildResult` (what came
+out), as Jib separates the three. Backends are looked up lazily from :data:`BACKENDS`, so the ``docker`` SDK or
+``pack`` is only needed by the backend that uses it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hera_build.core.project import Project
+from hera_build.core.references import ImageRef, is_local_image_spec, parse_image_ref
+
+if TYPE_CHECKING:
+    from hera_build.image.inputs import BuildInputs
+    from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.errors import ConfigError
+
+BACKENDS: dict[str, str] = {
+    "docker": "hera_build.image.backends.docker:DockerBuilder",
+    "buildpacks": "hera_build.image.backends.buildpacks:BuildpacksBuilder",
+    "oci": "hera_build.image.backends.oci:OciBuilder",
+}
+"""Backend name → ``module:class`` implementing :class:`Builder`."""
+DEFAULT_BACKEND = "oci"
+"""No engine needed: the default when ``backend`` is not configured."""
+
+_CNB_LAUNCHER = ("/cnb/lifecycle/launcher", "--", "python")
+
+
+def _no_progress(message: str) -> None:
+    del message
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What to build; backends never read flags or pyproject themselves, and never push (publishing is
+    :mod:`hera_build.publish`'s job, after the image check)."""
+
+    project: Project
+    image: ImageRef
+    """``repository:tag`` (the version's tag)."""
+    base_image: str
+    extra_tags: tuple[str, ...] = ()
+    lock: Path | None = None
+    source_date_epoch: int | None = None
+    verbose: bool = False
+    output: Path | None = None
+    """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
+    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+
+    @property
+    def tags(self) -> tuple[ImageRef, ...]:
+        """The version's reference, then ``--tag`` values (a bare tag for the same repository, or a reference)."""
+        refs = [self.image]
+        for extra in self.extra_tags:
+            if "/" in extra or ":" in extra:
+                ref = parse_image_ref(extra, what="--tag")
+                ref = ref if ref.tag else ref.with_tag("latest")
+            else:
+                ref = self.image.with_tag(extra)
+            if ref not in refs:
+                refs.append(ref)
+        return tuple(refs)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a backend settled before building: the wheelhouse it installs and the inputs they hash to.
+
+    ``inputs.digest`` is the image's identity (:mod:`hera_build.image.inputs`): the publish policy compares it
+    with the registry's before anything is built, and the built image carries it as a label.
+    """
+
+    request: BuildRequest
+    wheelhouse: Wheelhouse
+    inputs: BuildInputs
+    state: Any = field(default=None, repr=False, compare=False)
+    """The backend's own facts for :meth:`Builder.build` (base image, builder, Python target …)."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """What came out of a build, before anything is published: enough to check it, push it and report it."""
+
+    backend: str
+    image: ImageRef
+    tags: tuple[ImageRef, ...]
+    inputs: BuildInputs
+    image_id: str
+    """The config digest, which is also the image id in an engine."""
+    local: str | None
+    """What a local engine can run for the image check (its id there), ``None`` when it is in no engine."""
+    backend_version: str
+    layers: tuple[str, ...] = ()
+    digest: str | None = None
+    """The manifest digest when the backend knows it before pushing (the oci backend writes the manifest)."""
+    oci: Any = field(default=None, repr=False, compare=False)
+    """The oci backend's image (manifest, config and cached layer blobs), pushed without an engine."""
+    output: Path | None = None
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What ``image`` and ``release`` did: built or reused, checked or not, pushed or not."""
+
+    backend: str
+    image: ImageRef
+    tags: tuple[str, ...]
+    image_id: str | None = None
+    digest: str | None = None
+    pushed: bool = False
+    skipped: bool = False
+    """True when the registry already had this tag with the same inputs and nothing was built."""
+    input_digest: str | None = None
+    base_image: str | None = None
+    backend_version: str | None = None
+    layers: tuple[str, ...] = ()
+    checked: bool | None = None
+    """True when the image check passed, False when it could not run (no engine), None when not asked."""
+    check: dict[str, Any] | None = None
+    inputs: BuildInputs | None = None
+
+
+class Builder(Protocol):
+    """A backend: ``prepare`` settles the inputs (cheap, no image is made), ``build`` makes the image."""
+
+    name: str
+
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared: ...
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage: ...
+
+
+def get_builder(name: str) -> Builder:
+    """Instantiate a backend by name; unknown names are configuration errors."""
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}", f"use one of: {', '.join(BACKENDS)}")
+    module_name, _, class_name = BACKENDS[name].partition(":")
+    builder: Builder = getattr(importlib.import_module(module_name), class_name)()
+    return builder
+
+
+def runner_command_for(backend: str | None) -> tuple[str, ...] | None:
+    """The ``command`` runner scripts need in images of ``backend``.
+
+    Argo's ``command`` replaces the image entrypoint; in a buildpacks image that entrypoint is the CNB launcher,
+    which is what puts the buildpack layers' ``python`` on PATH, so runner scripts must call it themselves.
+    """
+    return _CNB_LAUNCHER if backend == "buildpacks" else None
+
+
+def default_base_image() -> str:
+    """``python:<major.minor>-slim`` of the Python running hera-build: templates and image agree on Python."""
+    return f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
+
+
+def resolve_base_image(project: Project, override: str | None = None) -> str:
+    """``--base-image``, else ``base-image`` in [tool.hera-build], else :func:`default_base_image`."""
+    if override:
+        if not is_local_image_spec(override):
+            parse_image_ref(override, what="--base-image")
+        return override
+    return project.config.base_image or default_base_image()
+
+
+def backend_for(project: Project, override: str | None = None) -> str:
+    """``--backend``, else ``backend`` in [tool.hera-build], else :data:`DEFAULT_BACKEND` (no engine needed)."""
+    return override or project.config.backend or DEFAULT_BACKEND

@@ -1,0 +1,379 @@
+"""The ``oci`` backend: runner images written by hera-build itself — no engine, no Dockerfile, the same bytes
+every time (what ko does for Go and Jib for Java).
+
+Stages, each its own module, data flowing one way:
+
+1. :mod:`.base` reads the base image (registry, OCI layout or ``docker save`` archive) and :mod:`.probe` finds
+   its Python by reading its files;
+2. the shared wheelhouse (:mod:`hera_build.image.wheelhouse`) gets the wheels for that Python (with
+   :mod:`.quickwheel` patching the project's wheel when only its ``.py`` files changed);
+3. :mod:`.venv` installs them with PyPA ``installer`` into a staged virtual environment and :mod:`.layers`
+   writes it as deterministic layers: the dependencies in one (cached by its inputs), the project in another;
+4. :mod:`.image` writes config and manifest;
+5. :mod:`.push` uploads what the registry lacks, :mod:`.layout` writes an OCI layout or ``docker load`` archive,
+   :mod:`.engine` loads into a local engine when one answers (so the image check can run it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+from hera_build import __version__
+from hera_build.core.epoch import source_date_epoch
+from hera_build.core.gitinfo import GitInfo, git_info
+from hera_build.core.references import ImageRef
+from hera_build.errors import BuildError, EngineError
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.image.backends.oci.base import BaseImage, load_base
+from hera_build.image.backends.oci.image import BuiltImage as OciImage
+from hera_build.image.backends.oci.image import ImageLayer, ImageSettings, assemble
+from hera_build.image.backends.oci.inputs import FORMAT_VERSION, content_digest, dependency_layer_key, wheel_inputs
+from hera_build.image.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
+from hera_build.image.backends.oci.layout import is_archive_path, write_archive, write_layout
+from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor, Platform
+from hera_build.image.backends.oci.probe import BasePython, probe_python
+from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
+from hera_build.image.cache import BuildCache
+from hera_build.image.engine import DockerEngine, connect_engine
+from hera_build.image.inputs import compute_inputs, identity_labels
+from hera_build.image.labels import LABEL_BACKEND_VERSION, oci_labels
+from hera_build.image.quickwheel import IncrementalWheelBuilder
+from hera_build.image.registry import RegistryClient, host_of, open_registry
+from hera_build.image.target import PythonTarget
+from hera_build.image.wheelhouse import (
+    FIXED_EPOCH,
+    ProjectWheelBuilder,
+    WheelBuilder,
+    WheelCache,
+    Wheelhouse,
+    prepare_wheelhouse,
+)
+
+BACKEND_NAME = "oci"
+DEFAULT_USER = "65532:65532"
+"""Numeric (distroless' ``nonroot``), as the Docker backend: it needs no account in the base image."""
+DEFAULT_WORKDIR = "/app"
+
+WheelhouseFactory = Callable[..., Wheelhouse]
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class OciOptions:
+    """How images are laid out and where things are kept; the defaults suit runner images."""
+
+    platform: Platform = field(default_factory=Platform)
+    venv: PurePosixPath = DEFAULT_VENV
+    user: str = DEFAULT_USER
+    working_dir: str = DEFAULT_WORKDIR
+    cache_dir: Path | None = None
+    load: bool | None = None
+    """Load into a local engine (where the image check runs it): ``None`` when one answers, ``True`` always (an
+    error without an engine), ``False`` never."""
+    incremental_wheels: bool = True
+    """Patch the previous project wheel when only ``.py`` files changed (:mod:`.quickwheel`), instead of
+    starting the build backend; it falls back to a real build whenever it cannot be sure."""
+
+
+@dataclass(frozen=True)
+class OciPlan:
+    """What ``--dry-run`` shows: the base is read and probed, nothing is built."""
+
+    image: ImageRef
+    tags: tuple[str, ...]
+    base_image: str
+    target: PythonTarget | None
+    push: bool
+    notes: tuple[str, ...] = ()
+    dockerfile: str | None = None
+
+
+@dataclass(frozen=True)
+class OciBuildReport:
+    """Everything one build did beyond :class:`BuiltImage`: for tests, benchmarks and ``--verbose``."""
+
+    image: OciImage | None
+    python: BasePython | None
+    dependency_layer_cached: bool = False
+    wheel_patched: bool = False
+    loaded: bool = False
+    output: Path | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _epoch(request: BuildRequest) -> tuple[int, int | None]:
+    """(the epoch of every timestamp, the explicit ``SOURCE_DATE_EPOCH`` if one was given)."""
+    if request.source_date_epoch is not None:
+        return request.source_date_epoch, request.source_date_epoch
+    from_env = source_date_epoch()
+    return (FIXED_EPOCH, None) if from_env is None else (from_env, from_env)
+
+
+def _labels(request: BuildRequest, base: BaseImage, git: GitInfo | None, epoch: int) -> dict[str, str]:
+    """The OCI annotations as labels, as every backend writes them."""
+    labels = oci_labels(request.project, base_image=request.base_image, git=git, created=epoch)
+    labels[LABEL_BACKEND_VERSION] = f"hera-build {__version__} ({BACKEND_NAME})"
+    if base.reference_digest:
+        labels["org.opencontainers.image.base.digest"] = base.reference_digest
+    return labels
+
+
+class _Clock:
+    """Seconds per stage (summed when a stage runs in parts) and in total, for the report."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.stages: dict[str, float] = {}
+
+    def time(self, stage: str, action: Callable[[], _T]) -> _T:
+        mark = time.monotonic()
+        try:
+            return action()
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.monotonic() - mark
+
+    def finish(self) -> dict[str, float]:
+        return self.stages | {"total": time.monotonic() - self.started}
+
+
+def _write_layout(image: OciImage, directory: Path, names: list[str], epoch: int) -> Path:
+    del epoch  # a layout's files carry no timestamps of hera-build's
+    return write_layout(image, directory, names)
+
+
+def _image_layer(layer: Layer, role: str, created_by: str) -> ImageLayer:
+    path = layer.path
+    return ImageLayer(layer.descriptor, layer.diff_id, fetch=lambda: path, role=role, created_by=created_by)
+
+
+class OciBuilder:
+    """The :class:`hera_build.image.backends.Builder` that writes the image itself. Collaborators are injectable."""
+
+    name = BACKEND_NAME
+
+    def __init__(
+        self,
+        options: OciOptions | None = None,
+        *,
+        registry_factory: Callable[[str | None], RegistryClient] | None = None,
+        wheelhouse: WheelhouseFactory = prepare_wheelhouse,
+        engine: Callable[[], Any | None] = connect_engine,
+        git: Callable[[Path], GitInfo | None] = git_info,
+    ) -> None:
+        self.options = options or OciOptions()
+        self.cache = BuildCache(self.options.cache_dir)
+        self._registry_factory = registry_factory or open_registry
+        self._registries: dict[str, RegistryClient] = {}
+        self._wheelhouse = wheelhouse
+        self._engine = engine
+        self._git = git
+        self.last_report: OciBuildReport | None = None
+
+    def registry(self, registry: str | None) -> RegistryClient:
+        """One client per registry host for the builder's lifetime, so tokens are fetched once."""
+        host = host_of(registry)
+        if host not in self._registries:
+            self._registries[host] = self._registry_factory(registry)
+        return self._registries[host]
+
+    # ---------------------------------------------------------------------------------------------- stages
+
+    def _wheel_builder(self) -> WheelBuilder:
+        """The wheelhouse's wheel builder (PyPA build), wrapped to patch wheels when only code changed (the
+        default of every backend; this backend's cache keeps the previous wheel)."""
+        if not self.options.incremental_wheels:
+            return ProjectWheelBuilder(WheelCache())
+        return IncrementalWheelBuilder(ProjectWheelBuilder(WheelCache()), self.cache)
+
+    def _base(self, request: BuildRequest) -> tuple[BaseImage, BasePython]:
+        request.progress(f"reading base image {request.base_image}")
+        base = load_base(
+            request.base_image, platform=self.options.platform, client_factory=self.registry, cache=self.cache
+        )
+        python = probe_python(base, self.cache)
+        request.progress(
+            f"base image {request.base_image}: Python {python.version} at {python.executable} "
+            f"({python.libc or 'no libc found'} {python.libc_version or ''})".rstrip()
+        )
+        return base, python
+
+    def _dependency_layer(
+        self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path, progress: Callable[[str], None]
+    ) -> tuple[Layer, bool]:
+        """The venv with every dependency, from the cache when its inputs were built before."""
+        key = dependency_layer_key(
+            wheels=wheel_inputs(wheelhouse.dependency_wheels, self.cache),
+            venv=str(venv.path),
+            python={"executable": str(venv.python_executable), "version": venv.python_version},
+            epoch=epoch,
+            compress_level=COMPRESS_LEVEL,
+            zlib=zlib.ZLIB_RUNTIME_VERSION,
+        )
+        count = len(wheelhouse.dependency_wheels)
+        record = self.cache.read_record("dependency-layers", key)
+        if record is not None and self.cache.has_blob(str(record["digest"]), int(record["size"])):
+            digest = str(record["digest"])
+            progress(f"dependency layer {digest[:19]} ({count} wheels): cached")
+            descriptor = Descriptor(OCI_LAYER_GZIP, digest, int(record["size"]))
+            return Layer(self.cache.blob_path(digest), descriptor, str(record["diff_id"])), True
+        root = work / "dependencies"
+        write_venv_skeleton(venv, root)
+        install_wheels(wheelhouse.dependency_wheels, venv, root)
+        layer = write_layer(root, self.cache.blobs, epoch=epoch)
+        shutil.rmtree(root, ignore_errors=True)
+        record = {"digest": layer.digest, "size": layer.descriptor.size, "diff_id": layer.diff_id}
+        self.cache.write_record("dependency-layers", key, record)
+        progress(f"dependency layer {layer.digest[:19]} ({count} wheels): built, {layer.descriptor.size} bytes")
+        return layer, False
+
+    def _application_layer(self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path) -> Layer:
+        """The project's wheel installed into the same venv path (its dist-info and RECORD included), and the
+        working directory."""
+        root = work / "application"
+        install_wheels([wheelhouse.project_wheel], venv, root, requested=True)
+        (root / self.options.working_dir.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        layer = write_layer(root, self.cache.blobs, epoch=epoch)
+        shutil.rmtree(root, ignore_errors=True)
+        return layer
+
+    def _identity(self, python: BasePython, epoch: int) -> dict[str, str]:
+        """What of this backend decides the image's bytes besides the wheels and the base."""
+        return {
+            "layer-format": str(FORMAT_VERSION),
+            "venv": str(self.options.venv),
+            "user": self.options.user,
+            "workdir": self.options.working_dir,
+            "python": python.executable,
+            "epoch": str(epoch),
+            "gzip": f"{COMPRESS_LEVEL}/{zlib.ZLIB_RUNTIME_VERSION}",
+        }
+
+    def _engine_for(self, request: BuildRequest) -> DockerEngine | None:
+        """The engine to load into (where the image check runs the image), if any."""
+        if self.options.load is False:
+            return None
+        engine = self._engine()
+        if engine is None and self.options.load:
+            raise EngineError(
+                "no Docker engine answers, and the oci backend was asked to load the image into one",
+                "start a Docker engine, or build without loading (the image can still be pushed or --output)",
+            )
+        return engine
+
+    def _load(self, engine: DockerEngine, image: OciImage, base: BaseImage, names: list[str], epoch: int) -> None:
+        """``docker load`` through the SDK. When the engine already has the base image, its layers are left out
+        of the archive: the engine reads only the layers it lacks, so the load costs the two small layers."""
+        omit: set[str] = set()
+        if engine.find(base.config_descriptor.digest) is not None:
+            omit = {layer.descriptor.digest for layer in base.layers}
+        with tempfile.TemporaryDirectory(prefix="hera-build-load-") as tmp:
+            archive = write_archive(image, Path(tmp) / "image.tar", names, epoch, omit=omit)
+            engine.load(archive, image.image_id)
+
+    # ---------------------------------------------------------------------------------------------- API
+
+    def plan(self, request: BuildRequest) -> OciPlan:
+        """Read and probe the base image; build nothing (``--dry-run``)."""
+        notes = [f"layers: dependencies and the application in a virtual environment at {self.options.venv}"]
+        target = None
+        try:
+            _, python = self._base(request)
+            target = python.target()
+        except BuildError as exc:
+            notes.append(f"base image not read: {exc.message}")
+        tags = tuple(str(ref) for ref in request.tags)
+        return OciPlan(request.image, tags, request.base_image, target, False, tuple(notes))
+
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
+        """Base → Python → wheelhouse → inputs: everything but the layers."""
+        clock = _Clock()
+        self.cache.report = request.progress  # a corrupt cached blob is said once, in this build's progress
+        epoch, explicit_epoch = _epoch(request)
+        base, python = clock.time("base", lambda: self._base(request))
+        wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
+        inputs = compute_inputs(
+            request.project,
+            wheelhouse,
+            base_image=request.base_image,
+            base_digest=base.reference_digest,
+            backend=BACKEND_NAME,
+            identity=self._identity(python, epoch),
+            source_date_epoch=explicit_epoch,
+            content=lambda wheel: content_digest(wheel, self.cache),
+        )
+        return Prepared(request, wheelhouse, inputs, state=(base, python, epoch, patched, clock))
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        """Layers → image → ``--output`` file / local engine; each stage timed in :attr:`last_report`."""
+        request, wheelhouse = prepared.request, prepared.wheelhouse
+        base, python, epoch, patched, clock = prepared.state
+        engine = self._engine_for(request)
+        venv = VenvLayout(self.options.venv, PurePosixPath(python.executable), python.version)
+        dependencies, cached = clock.time(
+            "layers", lambda: self._dependency_layer(wheelhouse, venv, epoch, work, request.progress)
+        )
+        application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
+        request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
+        layers = [
+            _image_layer(dependencies, "dependencies", f"hera-build: {len(wheelhouse.dependency_wheels)} wheels "
+                         f"installed into {venv.path}"),
+            _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed"),
+        ]  # fmt: skip
+        image = assemble(base, layers, self._settings(request, base, epoch, prepared.inputs.digest))
+        names = [str(ref) for ref in request.tags]
+        output = None
+        if request.output is not None:
+            archive = is_archive_path(request.output)
+            output = clock.time(
+                "output", lambda: (write_archive if archive else _write_layout)(image, request.output, names, epoch)
+            )
+            request.progress(f"wrote {output}")
+        if engine is not None:
+            clock.time("load", lambda: self._load(engine, image, base, names, epoch))
+            request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
+        self.last_report = OciBuildReport(image, python, cached, patched, engine is not None, output, clock.finish())
+        return BuiltImage(
+            backend=BACKEND_NAME,
+            image=request.image,
+            tags=request.tags,
+            inputs=prepared.inputs,
+            image_id=image.image_id,
+            local=image.image_id if engine is not None else None,
+            backend_version=f"hera-build {__version__}",
+            layers=tuple(layer.descriptor.digest for layer in image.layers),
+            digest=image.digest,
+            oci=image,
+            output=output,
+        )
+
+    def _wheels(
+        self, request: BuildRequest, python: BasePython, work: Path, explicit_epoch: int | None
+    ) -> tuple[Wheelhouse, bool]:
+        """The shared wheelhouse for the base's Python; ``True`` when the project wheel was patched."""
+        wheel_builder = self._wheel_builder()
+        wheelhouse = self._wheelhouse(
+            request.project, python.target(), work / "wheelhouse", lock=request.lock,
+            source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
+        )  # fmt: skip
+        patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
+        if patched:
+            request.progress("wheels: only .py files changed, so the previous wheel was patched (no backend run)")
+        return wheelhouse, patched
+
+    def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:
+        labels = _labels(request, base, self._git(request.project.root), epoch) | identity_labels(input_digest)
+        return ImageSettings(
+            epoch=epoch,
+            venv=str(self.options.venv),
+            user=self.options.user,
+            working_dir=self.options.working_dir,
+            labels=labels,
+            env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+        )
