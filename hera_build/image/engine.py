@@ -6,8 +6,9 @@ connection rules (``DOCKER_HOST``, negotiated API version for Debian's engine 20
 container hygiene are decided once.
 
 Containers hera-build starts carry :data:`OWNER_LABEL` with the starting process id. They are removed in a
-``finally``; a process killed with SIGKILL cannot do that, so every new run first removes the containers of
-owners that are gone (:meth:`DockerEngine.reap`): no check container outlives the next command.
+``finally`` (the CLI turns SIGTERM into an exception for that); a process killed with SIGKILL cannot do that, so
+every connection and every new run first removes the containers of owners that are gone
+(:meth:`DockerEngine.reap`): no check container outlives the next command that uses the engine.
 """
 
 from __future__ import annotations
@@ -69,7 +70,9 @@ class DockerEngine:
                 "install and start Docker (e.g. `sudo systemctl start docker`; in this repository "
                 "scripts/start-docker.sh), or set DOCKER_HOST",
             ) from None
-        return cls(client)
+        engine = cls(client)
+        engine.reap()
+        return engine
 
     # ---------------------------------------------------------------------------------------------- images
 
