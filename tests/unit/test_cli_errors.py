@@ -664,7 +664,7 @@ def test_connecting_to_the_engine_removes_containers_of_killed_hera_build_proces
     orphan, running = Container(dead_pid), Container(str(os.getpid()))
 
     class Containers:
-        def list(self, all: bool, filters: dict[str, str]) -> list[Container]:  # noqa: A002 - docker-py's name
+        def list(self, all: bool, filters: dict[str, str]) -> list[Container]:
             assert all and filters == {"label": OWNER_LABEL}
             return [orphan, running]
 
