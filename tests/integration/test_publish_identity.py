@@ -136,6 +136,8 @@ def repository(unique_repository: Any, docker_engine: Any) -> Iterator[str]:
     yield name
     for image in docker_engine.client.images.list():
         if any(tag.startswith(name + ":") for tag in image.tags):
+            for container in docker_engine.client.containers.list(all=True, filters={"ancestor": image.id}):
+                container.remove(force=True)  # a check container a failing test left behind
             docker_engine.client.images.remove(image.id, force=True)
 
 
