@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import tarfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,7 +26,10 @@ from hera_build.errors import BuildError, EngineError, PublishError
 from hera_build.image.target import RunOutcome
 
 OWNER_LABEL = "dev.hera-build.owner-pid"
+OWNER_HOST_LABEL = "dev.hera-build.owner-host"
+"""The machine of the owning process: a process id says nothing about another machine sharing the engine."""
 _PING_TIMEOUT = 5
+_HOST = socket.gethostname()
 _LOAD_TIMEOUT = 600
 
 
@@ -177,7 +181,10 @@ class DockerEngine:
         except APIError:
             return 0
         for container in containers:
-            owner = (container.labels or {}).get(OWNER_LABEL, "")
+            labels = container.labels or {}
+            if labels.get(OWNER_HOST_LABEL, _HOST) != _HOST:
+                continue  # started from another machine that shares this engine: not ours to judge
+            owner = labels.get(OWNER_LABEL, "")
             if owner.isdigit() and _alive(int(owner)):
                 continue
             try:
@@ -205,7 +212,7 @@ class DockerEngine:
         try:
             container = self.client.containers.create(
                 image, entrypoint=entrypoint, command=command, environment=dict(env or {}), network_mode="none",
-                detach=True, labels={OWNER_LABEL: str(os.getpid())},
+                detach=True, labels={OWNER_LABEL: str(os.getpid()), OWNER_HOST_LABEL: _HOST},
             )  # fmt: skip
         except ImageNotFound:
             raise BuildError(

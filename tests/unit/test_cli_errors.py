@@ -642,31 +642,34 @@ def test_connecting_to_the_engine_removes_containers_of_killed_hera_build_proces
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A check container of a process killed with SIGKILL is removed by the next command that uses the engine,
-    whether or not that command runs a container itself; containers of live processes are left alone."""
+    whether or not that command runs a container itself; containers of live processes, and of processes on other
+    machines that share the engine, are left alone."""
+    import socket
     import subprocess
     import sys
 
     import docker
 
-    from hera_build.image.engine import OWNER_LABEL, DockerEngine
+    from hera_build.image.engine import OWNER_HOST_LABEL, OWNER_LABEL, DockerEngine
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = dead.stdout.strip()
 
     class Container:
-        def __init__(self, owner: str) -> None:
-            self.labels = {OWNER_LABEL: owner}
+        def __init__(self, owner: str, host: str = socket.gethostname()) -> None:
+            self.labels = {OWNER_LABEL: owner, OWNER_HOST_LABEL: host}
             self.removed = False
 
         def remove(self, force: bool) -> None:
             self.removed = force
 
     orphan, running = Container(dead_pid), Container(str(os.getpid()))
+    elsewhere = Container(dead_pid, host="another-ci-runner")  # the same engine, shared with another machine
 
     class Containers:
         def list(self, all: bool, filters: dict[str, str]) -> list[Container]:
             assert all and filters == {"label": OWNER_LABEL}
-            return [orphan, running]
+            return [orphan, running, elsewhere]
 
     class Client:
         containers = Containers()
@@ -676,4 +679,4 @@ def test_connecting_to_the_engine_removes_containers_of_killed_hera_build_proces
 
     monkeypatch.setattr(docker, "from_env", lambda **kwargs: Client())
     DockerEngine.from_env()
-    assert (orphan.removed, running.removed) == (True, False)
+    assert (orphan.removed, running.removed, elsewhere.removed) == (True, False, False)
