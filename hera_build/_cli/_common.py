@@ -8,16 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "add_argo_args",
-    "add_crd_arg",
-    "add_uppercase_arg",
-    "add_lock_arg",
-    "add_project_args",
-    "print_json",
-    "info",
-]
-
 
 def add_project_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(

@@ -45,25 +45,6 @@ from hera_build.core.project import Project
 from hera_build.errors import BuildError
 from hera_build.image.target import PythonTarget, default_cache_dir
 
-__all__ = [
-    "FIXED_EPOCH",
-    "RUNNER_DISTRIBUTION",
-    "Installed",
-    "DependencyPin",
-    "Wheelhouse",
-    "WheelCache",
-    "WheelFetcher",
-    "PipFetcher",
-    "WheelBuilder",
-    "ProjectWheelBuilder",
-    "installed_distribution",
-    "resolve_closure",
-    "prepare_wheelhouse",
-    "fetch_index_wheels",
-    "wheel_metadata_requires",
-    "file_digest",
-]
-
 FIXED_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
 RUNNER_DISTRIBUTION = "hera"
@@ -794,6 +775,15 @@ def _check_runner(project: Project, pins: Mapping[str, str], lookup: Callable[[s
         )
 
 
+def default_wheel_builder(cache: WheelCache) -> WheelBuilder:
+    """The one way every backend (and ``plan``) builds the project's wheel: PyPA ``build`` with the project's
+    backend, skipped when only ``.py`` files changed and the previous wheel can be patched (:mod:`.quickwheel`)."""
+    from hera_build.image.cache import BuildCache
+    from hera_build.image.quickwheel import IncrementalWheelBuilder
+
+    return IncrementalWheelBuilder(ProjectWheelBuilder(cache), BuildCache())
+
+
 def prepare_wheelhouse(
     project: Project,
     target: PythonTarget,
@@ -823,7 +813,7 @@ def prepare_wheelhouse(
         f"relax requires-python in {project.pyproject}",
     )
     cache = cache or WheelCache()
-    ctx = _Context(target, cache, fetcher or PipFetcher(), builder or ProjectWheelBuilder(cache), progress)
+    ctx = _Context(target, cache, fetcher or PipFetcher(), builder or default_wheel_builder(cache), progress)
     versions: dict[str, str] | None = None
     if lock is not None:
         from hera_build.core.lockfiles import read_lock_versions

@@ -75,26 +75,6 @@ from hera_build.templates.output import (
     write_output,
 )
 
-__all__ = [
-    "BACKEND_VERSION_LABEL",
-    "DEFAULT_OUT",
-    "DEFAULT_MANIFEST",
-    "DIRTY_HASH_LENGTH",
-    "Action",
-    "FileStatus",
-    "RegistryState",
-    "ReleaseOptions",
-    "ReleaseEnvironment",
-    "ReleaseFacts",
-    "PlannedObject",
-    "Plan",
-    "Release",
-    "plan",
-    "release",
-    "dirty_version",
-    "templates_from_manifest",
-]
-
 Action = Literal["build", "skip", "refuse"]
 """``skip``: the registry's image has the same inputs and is reused (the policy's ``reuse``)."""
 FileStatus = Literal["new", "unchanged", "pending", "conflicting"]

@@ -27,8 +27,6 @@ from hera_build.errors import BuildError, ConfigError
 from hera_build.templates.lint import Finding, Severity, object_label
 from hera_build.templates.output import render
 
-__all__ = ["ARGO_ENV", "PROVIDERS_DIR", "argo_lint", "find_argo", "parse_simple"]
-
 ARGO_ENV = "HERA_BUILD_ARGO"
 PROVIDERS_DIR = "providers"
 """The sub-folder holding the providers' pinned templates; Argo's findings there are about their package."""

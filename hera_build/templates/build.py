@@ -21,8 +21,6 @@ from hera_build.templates.emit import EmitSettings, PinnedObject, local_names, p
 from hera_build.templates.lint import Finding
 from hera_build.templates.resolve import Pin, ProvidedTemplate, RefKey, resolve_refs
 
-__all__ = ["TemplateOptions", "TemplatesResult", "build_templates", "runner_image"]
-
 
 @dataclass(frozen=True)
 class TemplateOptions:

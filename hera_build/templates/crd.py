@@ -39,8 +39,6 @@ from jsonschema.protocols import Validator
 from hera_build.errors import ConfigError
 from hera_build.templates.lint import Finding, format_path, object_label
 
-__all__ = ["CRD_DIR_ENV", "CrdSchemas", "default_crd_paths", "yaml_problem"]
-
 CRD_DIR_ENV = "HERA_BUILD_CRD_DIR"
 _CRD_SUFFIXES = (".yaml", ".yml", ".json")
 _KEPT_KEYWORDS = frozenset(

@@ -34,17 +34,6 @@ from hera_build.errors import ConfigError, LintError
 if TYPE_CHECKING:
     from hera_build.templates.crd import CrdSchemas
 
-__all__ = [
-    "Finding",
-    "Severity",
-    "Source",
-    "WORKFLOW_KINDS",
-    "format_path",
-    "lint",
-    "object_label",
-    "raise_for_findings",
-]
-
 Severity = Literal["error", "warning"]
 Source = Literal["rules", "kubernetes", "crd", "argo"]
 """Which check found it: Argo's rules as re-implemented here, the API server's ObjectMeta rules (labels,
