@@ -615,7 +615,7 @@ def command(args):
 parser = argparse.ArgumentParser()
 parser.add_argument("--debug", action="store_true")
 parser.set_defaults(run=command)
-cli.build_parser = lambda: parser
+cli.build_parser = lambda *args: parser
 before = signal.getsignal(signal.SIGTERM)
 code = cli.main([])
 print("handler restored" if signal.getsignal(signal.SIGTERM) is before else "handler left")
