@@ -35,10 +35,10 @@ import tomlkit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hera_build.backends.docker import DockerEngine  # noqa: E402
-from hera_build.probe import ContainerProber, ProbeCache, PythonTarget  # noqa: E402
-from hera_build.project import load_project  # noqa: E402
-from hera_build.wheelhouse import WheelCache, prepare_wheelhouse  # noqa: E402
+from hera_build.core.project import load_project  # noqa: E402
+from hera_build.image.backends.docker import DockerEngine  # noqa: E402
+from hera_build.image.target import ContainerProber, ProbeCache, PythonTarget  # noqa: E402
+from hera_build.image.wheelhouse import WheelCache, prepare_wheelhouse  # noqa: E402
 
 NAIVE_DOCKERFILE = """\
 FROM {base}

@@ -34,13 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hera_build.backends import BuildRequest, BuildResult
-from hera_build.backends.docker import DockerBuilder, DockerEngine
-from hera_build.backends.oci import OciBuilder, OciOptions
+from hera_build.core.process import run_command
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import ImageRef, parse_image_ref
 from hera_build.errors import PublishError
-from hera_build.process import run_command
-from hera_build.project import Project, load_project
-from hera_build.references import ImageRef, parse_image_ref
+from hera_build.image.backends import BuildRequest, BuildResult
+from hera_build.image.backends.docker import DockerBuilder, DockerEngine
+from hera_build.image.backends.oci import OciBuilder, OciOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ml-pipeline"
@@ -103,9 +103,9 @@ def _naive_context(project_dir: Path, work: Path, engine_base: str) -> Path:
     wheels = context / "wheels"
     wheels.mkdir()
     # the dependency closure (including the locally built data-utils wheel) from the shared wheelhouse
-    from hera_build.backends.oci.base import load_base  # noqa: F401 - the oci probe is what avoids running the base
-    from hera_build.probe import ContainerProber
-    from hera_build.wheelhouse import prepare_wheelhouse
+    from hera_build.image.backends.oci.base import load_base  # noqa: F401 - the oci probe is what avoids running the base
+    from hera_build.image.target import ContainerProber
+    from hera_build.image.wheelhouse import prepare_wheelhouse
 
     target = ContainerProber(DockerEngine.from_env()).probe(engine_base)
     house = prepare_wheelhouse(load_project(project_dir), target, work / "naive-wheelhouse", progress=_say)

@@ -3,9 +3,9 @@
     python docs/gen.py            write docs/reference/{configuration,cli,versions,troubleshooting}.md
     python docs/gen.py --check    exit 1 if a committed page differs from what the code gives
 
-- configuration.md: from ``hera_build.config.HeraBuildConfig`` (keys, types, defaults, descriptions);
-- cli.md: from the argparse parser (``hera_build.cli.build_parser``);
-- versions.md: examples computed by ``hera_build.versions``;
+- configuration.md: from ``hera_build.core.config.HeraBuildConfig`` (keys, types, defaults, descriptions);
+- cli.md: from the argparse parser (``hera_build._cli.build_parser``);
+- versions.md: examples computed by ``hera_build.core.versions``;
 - troubleshooting.md: every error hera-build can emit, found by reading the source (ast) for constructions of
   ``HeraBuildError`` subclasses (and of the ``buildpacks`` package's ``PackError`` family), with the fix each
   carries. ``tests/unit/test_docs.py`` fails when a raise site is missing from the committed page.
@@ -311,8 +311,8 @@ def _toml_value(value: Any) -> str:
 
 
 def configuration_page() -> str:
-    from hera_build.config import HeraBuildConfig
-    from hera_build.project import ENTRY_POINT_GROUP
+    from hera_build.core.config import HeraBuildConfig
+    from hera_build.core.project import ENTRY_POINT_GROUP
 
     lines = [
         "# Configuration",
@@ -417,7 +417,7 @@ def _parser_section(name: str, parser: argparse.ArgumentParser, summary: str, le
 
 
 def cli_page() -> str:
-    from hera_build.cli import build_parser
+    from hera_build._cli import build_parser
 
     parser = build_parser()
     commands, helps = _subcommands(parser)
@@ -452,7 +452,7 @@ VERSION_EXAMPLES = ("1.2.3", "1.0", "1.0.0", "1.2.3rc1", "1.2.3.post1", "1.2.3.d
 
 
 def versions_page() -> str:
-    from hera_build.versions import DEFAULT_NAME_FORMAT, MAX_NAME_LENGTH, ProjectVersion, versioned_name
+    from hera_build.core.versions import DEFAULT_NAME_FORMAT, MAX_NAME_LENGTH, ProjectVersion, versioned_name
 
     rows = []
     for text in VERSION_EXAMPLES:
@@ -464,7 +464,7 @@ def versions_page() -> str:
     lines = [
         "# Version mapping",
         "",
-        "Computed by `hera_build.versions` for this page. Tags and name slugs start from the canonical PEP 440 "
+        "Computed by `hera_build.core.versions` for this page. Tags and name slugs start from the canonical PEP 440 "
         "form and can be decoded back to it, so two different versions never share an image tag or a name. "
         "`1.0` and `1.0.0` compare equal as versions, but their canonical forms keep the release segments as "
         "written, so they get different tags and names: keep one spelling. The exact string is also kept in the "
@@ -511,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if a committed page is out of date")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from hera_build._atomic import write_text_atomic
+    from hera_build.core.atomic import write_text_atomic
 
     pages = generate()
     if args.check:

@@ -1,5 +1,5 @@
 import sys
 
-from hera_build.cli import main
+from hera_build._cli import main
 
 sys.exit(main())

@@ -30,14 +30,14 @@ from tomlkit.container import Container
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import InlineTable, Table
 
-from hera_build._atomic import write_text_atomic
-from hera_build.backends import BACKENDS, DEFAULT_BACKEND
-from hera_build.config import parse_config
-from hera_build.discover import DiscoveredObject, discover
+from hera_build.core.atomic import write_text_atomic
+from hera_build.core.config import parse_config
+from hera_build.core.project import ENTRY_POINT_GROUP, check_metadata, find_pyproject
+from hera_build.core.references import parse_repository
+from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, DiscoveryError, VersionError
-from hera_build.project import ENTRY_POINT_GROUP, check_metadata, find_pyproject
-from hera_build.references import parse_repository
-from hera_build.versions import ProjectVersion
+from hera_build.image.backends import BACKENDS, DEFAULT_BACKEND
+from hera_build.templates.discover import DiscoveredObject, discover
 
 __all__ = [
     "IMAGE_PLACEHOLDER",

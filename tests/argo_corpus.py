@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
-from hera_build.lint import WORKFLOW_KINDS
+from hera_build.templates.lint import WORKFLOW_KINDS
 from tests.support.components import require_component
 
 __all__ = ["ARGO_DIR_ENV", "CorpusObject", "argo_dir", "crd_paths", "example_objects"]

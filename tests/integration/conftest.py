@@ -29,9 +29,9 @@ DEFAULT_REGISTRY = "127.0.0.1:5000"
 
 @pytest.fixture(scope="session")
 def docker_engine() -> Any:
-    """A connected :class:`hera_build.backends.docker.DockerEngine` (engine 20.10, API 1.41, in CI)."""
-    from hera_build.backends.docker import DockerEngine
+    """A connected :class:`hera_build.image.backends.docker.DockerEngine` (engine 20.10, API 1.41, in CI)."""
     from hera_build.errors import EngineError
+    from hera_build.image.backends.docker import DockerEngine
 
     try:
         return DockerEngine.from_env(timeout=600)

@@ -25,7 +25,7 @@ import pytest
 import tomlkit
 import yaml
 
-from hera_build.registry import RegistryClient
+from hera_build.image.registry.client import RegistryClient
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -258,7 +258,7 @@ def test_no_engine_is_one_clear_error(consumer: Example) -> None:
 
 def test_wheels_built_from_local_source_are_byte_for_byte_reproducible(hera_build_cache: Path, tmp_path: Path) -> None:
     """The dependency layer stays cached only if the editable data-utils builds to the same bytes every time."""
-    from hera_build.wheelhouse import FIXED_EPOCH, ProjectWheelBuilder, WheelCache
+    from hera_build.image.wheelhouse import FIXED_EPOCH, ProjectWheelBuilder, WheelCache
 
     builder = ProjectWheelBuilder(WheelCache(hera_build_cache))
     first = builder.build(ROOT / "examples" / "data-utils", tmp_path / "a", epoch=FIXED_EPOCH)
@@ -272,8 +272,8 @@ def test_wheels_built_from_local_source_are_byte_for_byte_reproducible(hera_buil
 def test_no_wheel_for_the_platform_names_the_package_and_the_platform(tmp_path: Path) -> None:
     """A real ``pip download`` against the configured index, for a platform pydantic-core has no wheel for."""
     from hera_build.errors import BuildError
-    from hera_build.probe import PythonTarget
-    from hera_build.wheelhouse import PipFetcher
+    from hera_build.image.target import PythonTarget
+    from hera_build.image.wheelhouse import PipFetcher
 
     target = PythonTarget("/usr/bin/python3", "3.11.2", "cp311", "cp311", ("linux_riscv32",), {})
     version = _installed("pydantic-core")
@@ -282,7 +282,7 @@ def test_no_wheel_for_the_platform_names_the_package_and_the_platform(tmp_path: 
 
 
 def _ref(text: str) -> Any:
-    from hera_build.references import parse_image_ref
+    from hera_build.core.references import parse_image_ref
 
     return parse_image_ref(text)
 

@@ -27,11 +27,11 @@ HERA5 = "5.27.0"
 CACHE = Path(os.environ.get("HERA_BUILD_TEST_CACHE", Path.home() / ".cache" / "hera-build-tests"))
 SCRIPT = """
 import json, sys
-from hera_build.discover import discover
-from hera_build.emit import EmitSettings, local_names, pin_objects, ref_sites
-from hera_build.references import parse_image_ref
-from hera_build.resolve import resolve_refs
-from hera_build.versions import ProjectVersion
+from hera_build.templates.discover import discover
+from hera_build.templates.emit import EmitSettings, local_names, pin_objects, ref_sites
+from hera_build.core.references import parse_image_ref
+from hera_build.templates.resolve import resolve_refs
+from hera_build.core.versions import ProjectVersion
 import hera
 objs = discover(["compat_flows.workflows"])
 s = EmitSettings("compat", ProjectVersion.parse("1.0.0"), "{name}-v{slug}", parse_image_ref("reg.example/compat:1.0.0"))

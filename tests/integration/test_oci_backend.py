@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from hera_build.backends import BuildRequest, BuildResult
-from hera_build.backends.oci import OciBuilder, OciOptions
-from hera_build.backends.oci.engine import connect_engine
-from hera_build.backends.oci.registry_client import open_registry
-from hera_build.check import ARGS_PATH, RunnerCase, run_on_host, runner_cases, runner_entrypoints
-from hera_build.project import Project, load_project
-from hera_build.references import ImageRef, parse_image_ref
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import ImageRef, parse_image_ref
+from hera_build.image.backends import BuildRequest, BuildResult
+from hera_build.image.backends.oci import OciBuilder, OciOptions
+from hera_build.image.check import ARGS_PATH, RunnerCase, run_on_host, runner_cases, runner_entrypoints
+from hera_build.image.engine import connect_engine
+from hera_build.image.registry.oci import open_registry
 from tests.integration.conftest import require_component
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
@@ -84,7 +84,7 @@ def _build(
 
 def _cases(project: Project) -> list[RunnerCase]:
     """One case per runner entrypoint of the project's templates."""
-    from hera_build.api import TemplateOptions, build_templates
+    from hera_build.templates.build import TemplateOptions, build_templates
 
     manifests = [obj.manifest for obj in build_templates(TemplateOptions(project_dir=project.root), project).objects]
     cases = {case.entrypoint: case for case in runner_cases(manifests)}
@@ -127,7 +127,7 @@ def test_build_without_engine_push_pull_run_reproduce_and_change_one_line(
     }  # fmt: skip
     assert first.pushed and len(first.layers) == 3
     # the label is the shared input digest: what `hera-build plan` predicts without building
-    from hera_build.release import compute_inputs
+    from hera_build.release.pipeline import compute_inputs
 
     assert first.input_digest == compute_inputs(project, backend="oci", base_image=remote_base).digest
 

@@ -354,7 +354,7 @@ def test_plain_hera_project_to_versioned_templates_and_docs(case: Case, tmp_path
     assert env.entry_points(case.name) == {case.name: f"{case.package}.workflows"}
 
     # templates: names, images and the ref into the provider are pinned
-    from hera_build.versions import ProjectVersion
+    from hera_build.core.versions import ProjectVersion
 
     version = ProjectVersion.parse(case.version)
     versioned = f"{case.template}-v{version.slug}"

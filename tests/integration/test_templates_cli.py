@@ -151,7 +151,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help() -> None:
-    from hera_build.cli import build_parser
+    from hera_build._cli import build_parser
 
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]

@@ -19,8 +19,12 @@ import yaml
 from docker.errors import APIError, ImageNotFound
 
 import buildpacks as bp
-from hera_build.backends import BuildRequest, get_builder, runner_command_for
-from hera_build.backends.buildpacks import (
+from hera_build.core.gitinfo import GitInfo
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import ImageRef
+from hera_build.errors import BuildError, ConfigError, EngineError, ImmutableTagError, PublishError
+from hera_build.image.backends import BuildRequest, get_builder, runner_command_for
+from hera_build.image.backends.buildpacks import (
     CONTEXT_DIR,
     BuilderInfo,
     BuildpacksBuilder,
@@ -29,14 +33,10 @@ from hera_build.backends.buildpacks import (
     creation_time,
     pack_error,
 )
-from hera_build.backends.docker import LABEL_INPUT_DIGEST
-from hera_build.errors import BuildError, ConfigError, EngineError, ImmutableTagError, PublishError
-from hera_build.gitinfo import GitInfo
-from hera_build.probe import PythonFacts, PythonTarget, target_from_facts
-from hera_build.project import Project, load_project
-from hera_build.references import ImageRef
-from hera_build.remote import RemoteImage
-from hera_build.wheelhouse import Wheelhouse
+from hera_build.image.backends.docker import LABEL_INPUT_DIGEST
+from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
+from hera_build.image.wheelhouse import Wheelhouse
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = ROOT / "examples" / "ml-pipeline"
@@ -418,7 +418,7 @@ def test_publishing_to_a_loopback_registry(tmp_path: Path) -> None:
     ],
 )
 def test_only_loopback_registries_get_the_host_network_and_plain_http(host: str, loopback: bool) -> None:
-    from hera_build.backends.buildpacks import _is_loopback
+    from hera_build.image.backends.buildpacks import _is_loopback
 
     assert _is_loopback(host) is loopback
 
@@ -549,7 +549,7 @@ def test_the_plan_shows_project_toml_and_the_pack_command_without_building(tmp_p
 
 
 def test_templates_take_the_backend_from_the_configuration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     root = project(tmp_path).root
     assert main(["templates", "--project", str(root), "--stdout"]) == 0

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from hera_build.check import ARGS_PATH, CheckOptions, RunnerCase, check_image, runner_cases, runner_entrypoints
+from hera_build.core.project import Project, load_project
 from hera_build.errors import CheckError
-from hera_build.probe import RunOutcome
-from hera_build.project import Project, load_project
+from hera_build.image.check import ARGS_PATH, CheckOptions, RunnerCase, check_image, runner_cases, runner_entrypoints
+from hera_build.image.target import RunOutcome
 
 
 def runner_template(
@@ -164,7 +164,7 @@ def check(project: Project, image: FakeImage, **kwargs: Any):  # type: ignore[no
 def test_a_good_image_passes_and_runs_one_template_as_argo_does(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
     image = FakeImage()
     result = check(project, image)
     assert result.entrypoints == ("app.steps:evaluate", "app.steps:train")
@@ -182,7 +182,7 @@ def test_a_good_image_passes_and_runs_one_template_as_argo_does(
 
 
 def test_every_problem_is_listed_in_one_error(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
     image = FakeImage(
         dist="0.9", hera="6.0.0", broken={"app.steps:train": "ModuleNotFoundError: No module named 'torch'"}
     )
@@ -196,13 +196,13 @@ def test_every_problem_is_listed_in_one_error(project: Project, monkeypatch: pyt
 
 
 def test_a_missing_distribution_is_reported(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
     with pytest.raises(CheckError, match="app is not installed; hera is not installed"):
         check(project, FakeImage(dist=None, hera=None))
 
 
 def test_a_failing_runner_is_reported_with_its_last_line(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
     image = FakeImage(run=RunOutcome(1, "", "Traceback...\npydantic_core.ValidationError: 1 validation error"))
     with pytest.raises(
         CheckError,
@@ -212,7 +212,7 @@ def test_a_failing_runner_is_reported_with_its_last_line(project: Project, monke
 
 
 def test_output_must_match_the_emitting_environment(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
     with pytest.raises(
         CheckError, match="prints 'something else' in img, but 's3://bucket/iris/model' in this environment"
     ):
@@ -220,7 +220,7 @@ def test_output_must_match_the_emitting_environment(project: Project, monkeypatc
 
 
 def test_the_runner_command_can_go_through_a_launcher(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
     image = FakeImage()
     launcher = ("/cnb/lifecycle/launcher", "--", "python")
     check(project, image, options=CheckOptions(python_command=launcher, runner_command=launcher))
@@ -232,7 +232,7 @@ def test_the_runner_command_can_go_through_a_launcher(project: Project, monkeypa
 
 
 def test_an_image_without_python_is_one_clear_error(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.check._emitting_hera", lambda: "7.1.0")
+    monkeypatch.setattr("hera_build.image.check._emitting_hera", lambda: "7.1.0")
 
     class NoPython(FakeImage):
         def run(self, image: str, **kwargs: Any) -> RunOutcome:
@@ -244,7 +244,7 @@ def test_an_image_without_python_is_one_clear_error(project: Project, monkeypatc
 
 def test_the_host_reference_run_uses_the_real_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """run_on_host really runs Hera's runner here (no container): the reference the image is compared with."""
-    from hera_build.check import run_on_host
+    from hera_build.image.check import run_on_host
 
     (tmp_path / "hb_check_sample.py").write_text(
         "from hera.workflows import script\n\n"

@@ -1,7 +1,7 @@
 """What a user sees when something is wrong: one ``error:`` line with a fix, a non-zero exit, no traceback, and
 nothing written by halves.
 
-Each test runs ``hera-build`` in-process (``hera_build.cli.main``) on a small project in a temporary folder, with
+Each test runs ``hera-build`` in-process (``hera_build._cli.main``) on a small project in a temporary folder, with
 bad input of one kind: pyproject.toml, configuration, versions, modules, references, lock files, output paths,
 environment variables, missing engines and tools. Multi-line messages are allowed only where a diff is the point.
 """
@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from packaging.requirements import Requirement
 
-from hera_build import cli
-from hera_build._atomic import write_text_atomic
+from hera_build import _cli as cli
+from hera_build.core.atomic import write_text_atomic
 from hera_build.errors import ConfigError, HeraBuildError, OutputError, ResolveError
-from hera_build.resolve import ProvidedTemplate, RefSite, resolve_refs
+from hera_build.templates.resolve import ProvidedTemplate, RefSite, resolve_refs
 
 # ---------------------------------------------------------------------------------------------------- helpers
 
@@ -339,7 +339,9 @@ def test_an_unwritable_output_location_is_refused_before_any_work(
     locked = project / "locked"
     locked.mkdir()
     real_access = os.access
-    monkeypatch.setattr("hera_build.output.os.access", lambda p, mode: Path(p) != locked and real_access(p, mode))
+    monkeypatch.setattr(
+        "hera_build.templates.output.os.access", lambda p, mode: Path(p) != locked and real_access(p, mode)
+    )
     for command in ("templates", "docs", "release"):
         hera_build(command, "--out", "locked/out").one_error("cannot write --out", "locked is not writable")
     hera_build("image", "--output", "locked/image.tar", "--backend", "docker").one_error("is not writable")
@@ -480,7 +482,7 @@ def test_an_os_error_no_writer_expected_is_one_line(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(project / "dist"))
 
-    monkeypatch.setattr("hera_build.commands.templates.write_output", full)
+    monkeypatch.setattr("hera_build._cli.templates.write_output", full)
     hera_build("templates").one_error("No space left on device:", "dist")
 
 
@@ -490,7 +492,7 @@ def test_a_bug_is_one_line_asking_for_a_report_and_the_traceback_with_debug(
     def bug(*args: object, **kwargs: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr("hera_build.commands.templates.build_templates", bug)
+    monkeypatch.setattr("hera_build._cli.templates.build_templates", bug)
     hera_build("templates").one_error("internal error: KeyError", "report the traceback")
     assert "Traceback" in hera_build("templates", "--debug").err
 
@@ -525,8 +527,8 @@ def test_json_errors_leave_stdout_empty(project: Path, hera_build: Callable[...,
 def test_checking_an_image_the_engine_does_not_have_is_one_error() -> None:
     from docker.errors import APIError, ImageNotFound
 
-    from hera_build.backends.docker import DockerEngine
     from hera_build.errors import BuildError, EngineError
+    from hera_build.image.backends.docker import DockerEngine
 
     class Containers:
         def __init__(self, error: Exception) -> None:
@@ -548,9 +550,9 @@ def test_checking_an_image_the_engine_does_not_have_is_one_error() -> None:
 
 
 def test_a_refused_docker_push_gives_the_released_tag_back_its_image(tmp_path: Path) -> None:
+    from hera_build.core.project import load_project
     from hera_build.errors import ImmutableTagError
-    from hera_build.project import load_project
-    from hera_build.registry import ManifestInfo
+    from hera_build.image.registry.client import ManifestInfo
     from tests.unit.test_docker_backend import FakeImage, make_builder, push_ok, request
 
     (tmp_path / "pyproject.toml").write_text(
@@ -570,7 +572,7 @@ def test_a_refused_docker_push_gives_the_released_tag_back_its_image(tmp_path: P
 
 
 def test_config_errors_from_validators_keep_their_fix() -> None:
-    from hera_build.config import parse_config
+    from hera_build.core.config import parse_config
 
     with pytest.raises(ConfigError) as info:
         parse_config({"image": "Registry/Bad Name"}, source="p.toml")

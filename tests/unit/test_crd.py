@@ -16,9 +16,9 @@ from hera.workflows import DAG, Task, WorkflowTemplate, script
 from hera.workflows.models import TemplateRef
 from jsonschema import Draft7Validator
 
-from hera_build.crd import CRD_DIR_ENV, CrdSchemas, default_crd_paths
 from hera_build.errors import ConfigError
-from hera_build.lint import Finding, lint
+from hera_build.templates.crd import CRD_DIR_ENV, CrdSchemas, default_crd_paths
+from hera_build.templates.lint import Finding, lint
 from tests.argo_corpus import crd_paths, example_objects
 
 API = "argoproj.io/v1alpha1"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hera.shared import global_config
 
-from hera_build.discover import SENTINEL_IMAGE, discover
 from hera_build.errors import DiscoveryError
+from hera_build.templates.discover import SENTINEL_IMAGE, discover
 
 
 def test_collects_own_objects_of_every_kind_once(sample_packages: Path) -> None:

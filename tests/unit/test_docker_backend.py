@@ -13,8 +13,12 @@ from typing import Any
 
 import pytest
 
-from hera_build.backends import BuildRequest
-from hera_build.backends.docker import (
+from hera_build.core.gitinfo import GitInfo
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import parse_image_ref
+from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
+from hera_build.image.backends import BuildRequest
+from hera_build.image.backends.docker import (
     LABEL_DEPENDENCY_DIGEST,
     LABEL_INPUT_DIGEST,
     DockerBuilder,
@@ -24,13 +28,9 @@ from hera_build.backends.docker import (
     image_labels,
     render_dockerfile,
 )
-from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
-from hera_build.gitinfo import GitInfo
-from hera_build.probe import PythonTarget
-from hera_build.project import Project, load_project
-from hera_build.references import parse_image_ref
-from hera_build.registry import ManifestInfo
-from hera_build.wheelhouse import Wheelhouse
+from hera_build.image.registry.client import ManifestInfo
+from hera_build.image.target import PythonTarget
+from hera_build.image.wheelhouse import Wheelhouse
 
 BASE = "registry.test/base:py311"
 TARGET = PythonTarget("/usr/bin/python3", "3.11.2", "cp311", "cp311", ("manylinux_2_36_x86_64", "linux_x86_64"), {})
@@ -76,7 +76,7 @@ def test_dockerfile_installs_in_a_builder_stage_and_copies_only_the_venv_and_app
 
 
 def test_the_application_is_placed_with_installer_as_opt_app_will_hold_it(tmp_path: Path) -> None:
-    from hera_build.backends.docker import install_application
+    from hera_build.image.backends.docker import install_application
 
     wheel = tmp_path / "demo-1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
@@ -363,7 +363,7 @@ def test_build_writes_the_context_and_builds_offline(project: Project, tmp_path:
 
 def test_the_input_digest_is_the_release_pipelines_and_a_requested_label_wins(project: Project, tmp_path: Path) -> None:
     from hera_build import __version__
-    from hera_build.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
+    from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
 
     builder, api, _ = make_builder(tmp_path)
     result = builder.build(request(project))
@@ -497,14 +497,14 @@ class FakeCommandBuilder:
         self.requests: list[BuildRequest] = []
 
     def plan(self, req: BuildRequest) -> Any:
-        from hera_build.backends.docker import DockerPlan
+        from hera_build.image.backends.docker import DockerPlan
 
         return DockerPlan(
             req.image, (str(req.image),), req.base_image, "FROM base\n", None, req.push, ("base image not probed: x",)
         )
 
     def build(self, req: BuildRequest) -> Any:
-        from hera_build.backends import BuildResult
+        from hera_build.image.backends import BuildResult
 
         self.requests.append(req)
         return BuildResult("docker", req.image, (str(req.image),), NEW_ID, DIGEST if req.push else None, req.push)
@@ -513,13 +513,13 @@ class FakeCommandBuilder:
 @pytest.fixture
 def cli(project: Project, monkeypatch: pytest.MonkeyPatch) -> FakeCommandBuilder:
     fake = FakeCommandBuilder()
-    monkeypatch.setattr("hera_build.commands.image.get_builder", lambda name: fake)
+    monkeypatch.setattr("hera_build._cli.image.get_builder", lambda name: fake)
     monkeypatch.chdir(project.root)
     return fake
 
 
 def test_image_dry_run_prints_plan_and_dockerfile(cli: FakeCommandBuilder, capsys: pytest.CaptureFixture[str]) -> None:
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     assert main(["image", "--backend", "docker", "--dry-run", "--base-image", BASE]) == 0
     out = capsys.readouterr().out
@@ -528,7 +528,7 @@ def test_image_dry_run_prints_plan_and_dockerfile(cli: FakeCommandBuilder, capsy
 
 
 def test_image_json_reports_tags_id_and_digest(cli: FakeCommandBuilder, capsys: pytest.CaptureFixture[str]) -> None:
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     code = main(
         ["image", "--backend", "docker", "--push", "--json", "--no-check", "--tag", "latest", "--version", "0.3.1rc1"]
@@ -544,7 +544,7 @@ def test_image_json_reports_tags_id_and_digest(cli: FakeCommandBuilder, capsys: 
 def test_base_image_defaults_to_the_host_python_slim_image(cli: FakeCommandBuilder) -> None:
     import sys
 
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     main(["image", "--backend", "docker", "--no-check", "--json"])
     assert cli.requests[0].base_image == f"python:{sys.version_info.major}.{sys.version_info.minor}-slim"
@@ -553,11 +553,11 @@ def test_base_image_defaults_to_the_host_python_slim_image(cli: FakeCommandBuild
 def test_image_runs_the_check_after_the_build_unless_told_not_to(
     cli: FakeCommandBuilder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     checked: list[str] = []
     monkeypatch.setattr(
-        "hera_build.commands.image.run_check", lambda project, image, backend, json_output: checked.append(image) or {}
+        "hera_build._cli.image.run_check", lambda project, image, backend, json_output: checked.append(image) or {}
     )
     main(["image", "--backend", "docker"])
     main(["image", "--backend", "docker", "--no-check"])
@@ -567,7 +567,7 @@ def test_image_runs_the_check_after_the_build_unless_told_not_to(
 def test_image_without_a_configured_repository_is_a_config_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
     monkeypatch.chdir(tmp_path)
@@ -578,7 +578,7 @@ def test_image_without_a_configured_repository_is_a_config_error(
 def test_dry_run_of_a_backend_without_a_plan_prints_the_generic_plan(
     project: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hera_build.cli import main
+    from hera_build._cli import main
 
     class NoPlan:
         name = "docker"
@@ -586,7 +586,7 @@ def test_dry_run_of_a_backend_without_a_plan_prints_the_generic_plan(
         def build(self, req: BuildRequest) -> Any:
             raise AssertionError("a dry run builds nothing")
 
-    monkeypatch.setattr("hera_build.commands.image.get_builder", lambda name: NoPlan())
+    monkeypatch.setattr("hera_build._cli.image.get_builder", lambda name: NoPlan())
     monkeypatch.chdir(project.root)
     assert main(["image", "--backend", "docker", "--dry-run", "--tag", "latest", "--base-image", BASE]) == 0
     out = capsys.readouterr().out

@@ -107,7 +107,7 @@ def test_reference_pages_are_up_to_date() -> None:
 
 
 def test_configuration_reference_covers_every_key() -> None:
-    from hera_build.config import HeraBuildConfig
+    from hera_build.core.config import HeraBuildConfig
 
     page = gen.configuration_page()
     for name, info in HeraBuildConfig.model_fields.items():
@@ -116,7 +116,7 @@ def test_configuration_reference_covers_every_key() -> None:
 
 
 def test_cli_reference_covers_every_command_and_option() -> None:
-    from hera_build.cli import build_parser
+    from hera_build._cli import build_parser
 
     page = gen.cli_page()
     commands, _ = gen._subcommands(build_parser())

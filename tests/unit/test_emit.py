@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from hera_build.discover import DiscoveredObject, discover
-from hera_build.emit import ANNOTATION_PREFIX, EmitSettings, PinnedObject, local_names, pin_objects
+from hera_build.core.references import parse_image_ref
+from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, VersionError
-from hera_build.references import parse_image_ref
-from hera_build.resolve import find_ref_sites, resolve_refs
-from hera_build.versions import ProjectVersion
+from hera_build.templates.discover import DiscoveredObject, discover
+from hera_build.templates.emit import ANNOTATION_PREFIX, EmitSettings, PinnedObject, local_names, pin_objects
+from hera_build.templates.resolve import find_ref_sites, resolve_refs
 
 IMAGE = "ghcr.io/acme/sample:1.2.3"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.gitinfo import git_info, sanitize_remote_url
+from hera_build.core.gitinfo import git_info, sanitize_remote_url
 from tests.support.components import require_executable
 
 ENV = {**os.environ, "GIT_AUTHOR_DATE": "@1700000000 +0000", "GIT_COMMITTER_DATE": "@1700000000 +0000"}

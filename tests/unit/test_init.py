@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from hera_build.cli import main
+from hera_build._cli import main
+from hera_build.core.project import load_project
+from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, DiscoveryError
 from hera_build.init import InitOptions, PackageSource, candidate_modules, find_packages, init_project, version_in_name
-from hera_build.project import load_project
-from hera_build.versions import ProjectVersion
 
 _counter = itertools.count()
 

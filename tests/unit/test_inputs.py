@@ -12,7 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from hera_build.errors import BuildError
-from hera_build.inputs import (
+from hera_build.image.inputs import (
     INPUTS_SCHEMA,
     BuildInputs,
     DependencyPin,
@@ -20,8 +20,8 @@ from hera_build.inputs import (
     wheel_content_digest,
     with_local_content,
 )
-from hera_build.probe import PythonFacts, target_from_facts
-from hera_build.wheelhouse import Installed
+from hera_build.image.target import PythonFacts, target_from_facts
+from hera_build.image.wheelhouse import Installed
 
 INPUTS = BuildInputs(
     project="ml-pipeline",

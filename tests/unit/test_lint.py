@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from hera_build.crd import CrdSchemas
 from hera_build.errors import LintError
-from hera_build.lint import Finding, format_path, lint, object_label, raise_for_findings
+from hera_build.templates.crd import CrdSchemas
+from hera_build.templates.lint import Finding, format_path, lint, object_label, raise_for_findings
 from tests.argo_corpus import crd_paths, example_objects
 
 API = "argoproj.io/v1alpha1"

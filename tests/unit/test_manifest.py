@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 from hera_build.errors import ConfigError
-from hera_build.manifest import (
+from hera_build.release.manifest import (
     MANIFEST_SCHEMA_VERSION,
     BackendRecord,
     BaseImageRecord,
@@ -84,7 +84,7 @@ def test_image_record_gives_the_pinned_reference() -> None:
 def test_the_published_schema_is_current_and_accepts_a_real_manifest() -> None:
     assert json.loads(SCHEMA_FILE.read_text()) == manifest_json_schema(), (
         "docs/reference/release-manifest.schema.json is stale: regenerate it with "
-        "python -c 'from hera_build.manifest import write_schema; from pathlib import Path; "
+        "python -c 'from hera_build.release.manifest import write_schema; from pathlib import Path; "
         'write_schema(Path("docs/reference/release-manifest.schema.json"))\''
     )
     jsonschema.validate(json.loads(MANIFEST.to_json()), manifest_json_schema())

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from hera_build import __version__
-from hera_build.backends import BuildRequest
-from hera_build.backends.oci import OciBuilder, OciOptions
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import parse_image_ref
 from hera_build.errors import EngineError, ImmutableTagError
-from hera_build.probe import PythonTarget
-from hera_build.project import Project, load_project
-from hera_build.references import parse_image_ref
-from hera_build.wheelhouse import Wheelhouse
+from hera_build.image.backends import BuildRequest
+from hera_build.image.backends.oci import OciBuilder, OciOptions
+from hera_build.image.target import PythonTarget
+from hera_build.image.wheelhouse import Wheelhouse
 from tests.support.oci_images import FakeRegistry, fake_registry, make_wheel, write_base_layout
 
 PYPROJECT = """\

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.backends.oci.layers import DEFAULT_EPOCH, tree_paths, write_layer
 from hera_build.errors import BuildError
+from hera_build.image.backends.oci.layers import DEFAULT_EPOCH, tree_paths, write_layer
 
 
 def _tree(root: Path, *, mode: int = 0o644, mtime: int = 1_700_000_000, owner: int | None = None) -> Path:

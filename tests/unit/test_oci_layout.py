@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.backends.oci.base import BaseImage, load_base
-from hera_build.backends.oci.cache import OciCache
-from hera_build.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
-from hera_build.backends.oci.layers import write_layer
-from hera_build.backends.oci.layout import write_archive, write_layout
-from hera_build.backends.oci.model import Platform
+from hera_build.image.backends.oci.base import BaseImage, load_base
+from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
+from hera_build.image.backends.oci.layers import write_layer
+from hera_build.image.backends.oci.layout import write_archive, write_layout
+from hera_build.image.backends.oci.model import Platform
 from tests.support.oci_images import write_base_layout
 
 AMD64 = Platform("linux", "amd64")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.backends.oci.base import load_base
-from hera_build.backends.oci.cache import OciCache
-from hera_build.backends.oci.model import Platform
-from hera_build.backends.oci.probe import ImageFiles, probe_files, probe_python
 from hera_build.errors import BuildError
+from hera_build.image.backends.oci.base import load_base
+from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.model import Platform
+from hera_build.image.backends.oci.probe import ImageFiles, probe_files, probe_python
 from tests.support.oci_images import DPKG_STATUS, RootFile, debian_python_root, layer_bytes, write_base_layout
 
 ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.backends.oci.base import load_base
-from hera_build.backends.oci.cache import OciCache
-from hera_build.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
-from hera_build.backends.oci.layers import write_layer
-from hera_build.backends.oci.model import Platform
-from hera_build.backends.oci.push import check_tag_immutable, push_image
-from hera_build.backends.oci.registry_client import open_registry
+from hera_build.core.references import parse_image_ref
 from hera_build.errors import ImmutableTagError, PublishError
-from hera_build.references import parse_image_ref
+from hera_build.image.backends.oci.base import load_base
+from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
+from hera_build.image.backends.oci.layers import write_layer
+from hera_build.image.backends.oci.model import Platform
+from hera_build.image.backends.oci.push import check_tag_immutable, push_image
+from hera_build.image.registry.oci import open_registry
 from tests.support.oci_images import FakeRegistry, fake_registry, write_base_layout
 
 AMD64 = Platform("linux", "amd64")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.backends.oci.cache import OciCache
-from hera_build.backends.oci.quickwheel import IncrementalWheelBuilder
+from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.quickwheel import IncrementalWheelBuilder
 
 PYPROJECT = """\
 [build-system]

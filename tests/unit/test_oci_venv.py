@@ -8,8 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from hera_build.backends.oci.venv import VenvLayout, install_wheels, write_venv_skeleton
 from hera_build.errors import BuildError
+from hera_build.image.backends.oci.venv import VenvLayout, install_wheels, write_venv_skeleton
 from tests.support.oci_images import make_wheel
 
 LAYOUT = VenvLayout(PurePosixPath("/opt/venv"), PurePosixPath("/usr/local/bin/python3.12"), "3.12.4")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from hera_build.errors import OutputError
-from hera_build.output import KUSTOMIZATION, file_name, render, render_stream, write_output
+from hera_build.templates.output import KUSTOMIZATION, file_name, render, render_stream, write_output
 
 WT = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "a-v1-0-0"}, "spec": {}}
 
@@ -81,7 +81,7 @@ def test_a_failure_while_writing_leaves_the_previous_folder_and_no_debris(
     def fail(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("hera_build.output._kustomization", fail)
+    monkeypatch.setattr("hera_build.templates.output._kustomization", fail)
     with pytest.raises(OSError, match="disk full"):
         write_output({"wt-v2.yaml": "v: 2\n"}, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
@@ -103,7 +103,7 @@ def test_a_failure_while_swapping_the_folder_puts_the_previous_one_back(
             raise OSError("rename failed")
         rename(source, target)
 
-    monkeypatch.setattr("hera_build.output.os.rename", fail_into_place)
+    monkeypatch.setattr("hera_build.templates.output.os.rename", fail_into_place)
     with pytest.raises(OSError, match="rename failed"):
         write_output({"wt-v2.yaml": "v: 2\n"}, out)
     monkeypatch.undo()
@@ -112,7 +112,7 @@ def test_a_failure_while_swapping_the_folder_puts_the_previous_one_back(
 
 
 def test_a_failed_first_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("hera_build.output._kustomization", lambda d: 1 / 0)
+    monkeypatch.setattr("hera_build.templates.output._kustomization", lambda d: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         write_output({"a.yaml": "a: 1\n"}, tmp_path / "argo")
     assert list(tmp_path.iterdir()) == []

@@ -10,7 +10,7 @@ import pytest
 from packaging.tags import sys_tags
 
 from hera_build.errors import BuildError
-from hera_build.probe import (
+from hera_build.image.target import (
     PROBE_SCRIPT,
     ContainerProber,
     ProbeCache,

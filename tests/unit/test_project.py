@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hera_build.core.project import load_project
 from hera_build.errors import ConfigError, VersionError
-from hera_build.project import load_project
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -12,12 +12,12 @@ from typing import Annotated, Literal, Optional, Union
 
 import pytest
 
-from hera_build.api import TemplateOptions, TemplatesResult, build_templates
-from hera_build.cli import main
-from hera_build.emit import PinnedObject
+from hera_build._cli import main
+from hera_build.core.project import load_project
 from hera_build.errors import OutputError
-from hera_build.project import load_project
-from hera_build.refdocs import (
+from hera_build.templates.build import TemplateOptions, TemplatesResult, build_templates
+from hera_build.templates.emit import PinnedObject
+from hera_build.templates.refdocs import (
     GENERATED_MARKER,
     reference_pages,
     runner_entrypoint,
@@ -25,7 +25,7 @@ from hera_build.refdocs import (
     type_name,
     write_pages,
 )
-from hera_build.resolve import Pin
+from hera_build.templates.resolve import Pin
 
 _counter = itertools.count()
 

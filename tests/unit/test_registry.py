@@ -11,9 +11,15 @@ from typing import Any
 import pytest
 import requests
 
+from hera_build.core.references import parse_image_ref
 from hera_build.errors import PublishError
-from hera_build.references import parse_image_ref
-from hera_build.registry import MANIFEST_MEDIA_TYPES, Credentials, RegistryClient, registry_host, repository_path
+from hera_build.image.registry.client import (
+    MANIFEST_MEDIA_TYPES,
+    Credentials,
+    RegistryClient,
+    registry_host,
+    repository_path,
+)
 
 DIGEST = "sha256:" + "1" * 64
 CONFIG = "sha256:" + "2" * 64

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hera_build.api import TemplateOptions
-from hera_build.backends import BuildRequest, BuildResult
+from hera_build.core.gitinfo import GitInfo, dirty_fingerprint
+from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
-from hera_build.gitinfo import GitInfo, dirty_fingerprint
-from hera_build.inputs import INPUT_DIGEST_LABEL, resolve_base_digest
-from hera_build.manifest import load_manifest
-from hera_build.references import ImageRef
-from hera_build.release import (
+from hera_build.image.backends import BuildRequest, BuildResult
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, resolve_base_digest
+from hera_build.image.registry.remote import RegistryApi, RemoteImage
+from hera_build.release.manifest import load_manifest
+from hera_build.release.pipeline import (
     BACKEND_VERSION_LABEL,
     ReleaseEnvironment,
     ReleaseOptions,
@@ -28,7 +28,7 @@ from hera_build.release import (
     release,
     templates_from_manifest,
 )
-from hera_build.remote import RegistryApi, RemoteImage
+from hera_build.templates.build import TemplateOptions
 from tests.support.components import require_executable
 
 REPOSITORY = "registry.test/acme/relpkg"
@@ -472,7 +472,7 @@ class FakeResponse:
 
 
 class FakeClient:
-    """The two calls RegistryApi makes of hera_build.registry.RegistryClient."""
+    """The two calls RegistryApi makes of hera_build.image.registry.client.RegistryClient."""
 
     host = "registry.test"
 
@@ -480,7 +480,7 @@ class FakeClient:
         self.documents = documents
 
     def manifest(self, repository: str, reference: str) -> object:
-        from hera_build.registry import ManifestInfo
+        from hera_build.image.registry.client import ManifestInfo
 
         key = self.documents.get(f"tag:{reference}", reference)
         if key not in self.documents:
@@ -513,7 +513,7 @@ def test_registry_api_reads_digest_id_and_labels_through_an_index() -> None:
 
 
 def test_plan_text_mentions_the_decision_and_every_ref(world: World) -> None:
-    from hera_build.commands.plan import render_plan
+    from hera_build._cli.plan import render_plan
 
     text = render_plan(plan(world.options(), world.env))
     assert text.startswith(f"BUILD: {REPOSITORY}:0.1.0 is not in the registry yet\n")

@@ -6,7 +6,7 @@ import pytest
 from packaging.requirements import Requirement
 
 from hera_build.errors import ResolveError
-from hera_build.resolve import ProvidedTemplate, RefSite, find_ref_sites, resolve_refs
+from hera_build.templates.resolve import ProvidedTemplate, RefSite, find_ref_sites, resolve_refs
 
 
 def site(name: str, cluster: bool = False) -> RefSite:

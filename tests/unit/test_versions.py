@@ -9,8 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.version import Version
 
-from hera_build.errors import VersionError
-from hera_build.versions import (
+from hera_build.core.versions import (
     MAX_CRON_NAME_LENGTH,
     MAX_NAME_LENGTH,
     ProjectVersion,
@@ -21,6 +20,7 @@ from hera_build.versions import (
     version_from_tag,
     versioned_name,
 )
+from hera_build.errors import VersionError
 
 OCI_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

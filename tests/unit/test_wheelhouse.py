@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
+from hera_build.core.process import CommandResult
+from hera_build.core.project import Project, load_project
 from hera_build.errors import BuildError
-from hera_build.probe import PythonTarget
-from hera_build.process import CommandResult
-from hera_build.project import Project, load_project
-from hera_build.wheelhouse import (
+from hera_build.image.target import PythonTarget
+from hera_build.image.wheelhouse import (
     Installed,
     PipFetcher,
     WheelCache,

@@ -1,0 +1,102 @@
+"""The ``hera-build`` command line: the only place that prints or exits.
+
+Each command lives in ``hera_build._cli.<name>`` with a ``register(subparsers)`` that adds its parser and
+sets ``run``. Errors are caught here once and printed as one line (``error: … (fix: …)``), exit 1;
+usage errors exit 2; ``--debug`` (before or after the command) shows the traceback. Exceptions that are not
+HeraBuildErrors (an OSError, a bug) get one line too: a traceback is never the interface.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from hera_build import __version__
+from hera_build.errors import ExitCode, HeraBuildError
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "init", "docs")
+"""Command modules under hera_build.commands, in the order ``--help`` lists them."""
+
+_DESCRIPTION = """\
+Version Hera WorkflowTemplates and their runner images from your Python package.
+
+The package version in pyproject.toml decides everything: the image tag (1.2.3+local.7 -> 1.2.3_local.7),
+the template names (my-wt -> my-wt-v1-2-3) and the templateRefs into other packages (pinned to the version
+your requirements resolve to).
+
+typical use:
+  hera-build templates --out dist/argo      write pinned WorkflowTemplates + kustomization.yaml
+  hera-build image --push --json            build, push and report the runner image
+  hera-build templates --digest sha256:...  pin images to the pushed digest
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hera-build", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"hera-build {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"hera_build._cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"hera_build._cli.{name}":
+                continue
+            raise
+        module.register(subparsers)
+    for command in subparsers.choices.values():  # `hera-build templates --debug` works as well as before the command
+        command.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors"
+        )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not as an "Exception ignored" at exit
+        return code
+    except HeraBuildError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of stdout went away (`hera-build templates --stdout | head`): nothing left to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.USER_ERROR
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, the traceback only with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {_unexpected(exc)}", file=sys.stderr)
+        return ExitCode.USER_ERROR
+
+
+def _unexpected(exc: Exception) -> HeraBuildError:
+    """An error no HeraBuildError describes: the system's (a full disk, a permission) or a bug of hera-build."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        return HeraBuildError(
+            f"{exc.strerror}{where}", "check the paths, permissions and free space; --debug shows where it happened"
+        )
+    return HeraBuildError(
+        f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())}",
+        "this is a bug in hera-build: run again with --debug and report the traceback",
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,1 +1,0 @@
-"""One module per CLI command; each turns flags into option values and calls the library."""

@@ -1,0 +1,61 @@
+"""The dependency layer's cache key: everything that decides its bytes, and nothing of the project's code.
+
+Wheels are identified by their *contents* (:func:`hera_build.image.inputs.wheel_content_digest`: member names and
+bytes), not by the zip file's bytes: a wheel rebuilt with other zip timestamps installs the same files, so it
+must not invalidate the cached layer. The image's input digest (the label release pipelines compare) is the
+shared one of :mod:`hera_build.image.inputs`, so every backend labels its images the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.model import canonical_json, sha256_digest
+from hera_build.image.inputs import wheel_content_digest
+
+__all__ = ["FORMAT_VERSION", "content_digest", "wheel_inputs", "dependency_layer_key"]
+
+FORMAT_VERSION = 1
+"""Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
+
+
+def content_digest(wheel: Path, cache: OciCache | None = None) -> str:
+    """:func:`wheel_content_digest`, remembered by the file's identity (device, inode, size, mtime): wheelhouse
+    wheels are links to cached files, so a warm build reads none of them again."""
+    if cache is None:
+        return wheel_content_digest(wheel)
+    stat = wheel.stat()
+    identity = f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{wheel.name}"
+    key = sha256_digest(identity.encode())
+    record = cache.read_record("wheel-content", key)
+    if record is not None and isinstance(record.get("digest"), str):
+        return str(record["digest"])
+    digest = wheel_content_digest(wheel)
+    cache.write_record("wheel-content", key, {"digest": digest, "wheel": wheel.name})
+    return digest
+
+
+def wheel_inputs(wheels: Sequence[Path], cache: OciCache | None = None) -> list[list[str]]:
+    """``[file name, content digest]`` per wheel, sorted: the file name carries the tags, the digest the files."""
+    return [[wheel.name, content_digest(wheel, cache)] for wheel in sorted(wheels, key=lambda path: path.name)]
+
+
+def dependency_layer_key(
+    *, wheels: list[list[str]], venv: str, python: Mapping[str, str], epoch: int, compress_level: int, zlib: str
+) -> str:
+    """``sha256:`` of the dependency layer's inputs: wheels, venv path, interpreter, epoch and compression."""
+    return sha256_digest(
+        canonical_json(
+            {
+                "format": FORMAT_VERSION,
+                "layer": "dependencies",
+                "wheels": wheels,
+                "venv": venv,
+                "python": dict(python),
+                "epoch": epoch,
+                "gzip": {"level": compress_level, "zlib": zlib},
+            }
+        )
+    )

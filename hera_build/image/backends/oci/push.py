@@ -1,0 +1,186 @@
+"""Push a built image: every blob is checked before it is sent, mounted when the registry already has it in
+another repository, and uploaded only as a last resort — monolithically, or in chunks when it is large.
+
+The result counts what each blob cost (``exists``, ``mounted``, ``uploaded``), so tests and benchmarks can prove
+that a code-only change uploads nothing but the application layer, the config and the manifest. Blobs pushed
+once are remembered in the cache by registry and repository, so another project's push to the same registry
+can mount a shared dependency layer instead of uploading it again.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from hera_build.core.references import ImageRef
+from hera_build.errors import ImmutableTagError
+from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
+from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
+from hera_build.image.registry.client import repository_path
+from hera_build.image.registry.oci import OciRegistry, host_of
+
+__all__ = [
+    "CHUNK_THRESHOLD",
+    "CHUNK_SIZE",
+    "BlobPush",
+    "PushResult",
+    "push_image",
+    "check_tag_immutable",
+]
+
+CHUNK_THRESHOLD = 64 << 20
+"""Blobs larger than this go up in chunks (PATCH …, PUT), smaller ones in one PUT."""
+CHUNK_SIZE = 16 << 20
+
+
+@dataclass(frozen=True)
+class BlobPush:
+    digest: str
+    size: int
+    role: str
+    action: str
+    """``exists`` (HEAD found it), ``mounted`` (cross-repository mount) or ``uploaded``."""
+    chunks: int = 1
+
+
+@dataclass(frozen=True)
+class PushResult:
+    repository: str
+    tags: tuple[str, ...]
+    digest: str
+    blobs: tuple[BlobPush, ...]
+    manifests_put: int
+
+    def count(self, action: str) -> int:
+        return sum(1 for blob in self.blobs if blob.action == action)
+
+    @property
+    def uploaded(self) -> tuple[BlobPush, ...]:
+        return tuple(blob for blob in self.blobs if blob.action == "uploaded")
+
+    @property
+    def uploaded_bytes(self) -> int:
+        return sum(blob.size for blob in self.uploaded)
+
+
+def check_tag_immutable(client: OciRegistry, ref: ImageRef, digest: str, *, force: bool) -> str | None:
+    """Refuse to move a version tag: returns the digest the registry has for ``ref`` (``None``: no such tag)."""
+    assert ref.tag is not None
+    existing = client.manifest_digest(repository_path(ref), ref.tag)
+    if existing is not None and existing != digest and not force:
+        raise ImmutableTagError(
+            f"{ref} is already released with other content ({existing}, this build is {digest})",
+            "bump the version, or pass --force to move the tag",
+        )
+    return existing
+
+
+def _pushed_record_key(host: str, digest: str) -> str:
+    return f"{host.replace(':', '_').replace('/', '_')}-{digest.replace('sha256:', '')}"
+
+
+def _mount_sources(layer: ImageLayer | None, cache: OciCache, host: str, digest: str, repository: str) -> list[str]:
+    """Repositories on this registry that hold the blob: the base image's, then where hera-build pushed it."""
+    sources: list[str] = []
+    if layer is not None and layer.remote is not None and host_of(layer.remote.registry) == host:
+        sources.append(layer.remote.repository)
+    record = cache.read_record("pushed", _pushed_record_key(host, digest)) or {}
+    sources += [str(repo) for repo in record.get("repositories", []) if str(repo) not in sources]
+    return [source for source in sources if source != repository]
+
+
+def _remember(cache: OciCache, host: str, digest: str, repository: str) -> None:
+    key = _pushed_record_key(host, digest)
+    record = cache.read_record("pushed", key) or {}
+    repositories = [str(repo) for repo in record.get("repositories", [])]
+    if repository not in repositories:
+        cache.write_record("pushed", key, {"repositories": [*repositories[-9:], repository]})
+
+
+def _push_blob(
+    client: OciRegistry,
+    repository: str,
+    descriptor: Descriptor,
+    open_blob: Callable[[], IO[bytes]],
+    layer: ImageLayer | None,
+    role: str,
+    cache: OciCache,
+    chunk_threshold: int,
+    chunk_size: int,
+) -> BlobPush:
+    digest, size = descriptor.digest, descriptor.size
+    if client.blob_exists(repository, digest):
+        _remember(cache, client.host, digest, repository)
+        return BlobPush(digest, size, role, "exists")
+    location: str | None = None
+    for source in _mount_sources(layer, cache, client.host, digest, repository):
+        if location is not None:  # a refused mount opened an upload session; do not leave a second one
+            break
+        location = client.mount_blob(repository, digest, source)
+        if location is None:
+            _remember(cache, client.host, digest, repository)
+            return BlobPush(digest, size, role, "mounted")
+    location = location or client.start_upload(repository)
+    if size > chunk_threshold:
+        chunks = client.upload_chunked(repository, location, digest, size, open_blob, chunk_size)
+    else:
+        client.upload_monolithic(repository, location, digest, size, open_blob)
+        chunks = 1
+    _remember(cache, client.host, digest, repository)
+    return BlobPush(digest, size, role, "uploaded", chunks)
+
+
+def push_image(
+    image: BuiltImage,
+    target: ImageRef,
+    tags: Sequence[str],
+    client: OciRegistry,
+    cache: OciCache,
+    *,
+    chunk_threshold: int = CHUNK_THRESHOLD,
+    chunk_size: int = CHUNK_SIZE,
+) -> PushResult:
+    """Push layers, then the config, then one manifest PUT per tag (blobs must exist before the manifest)."""
+    repository = repository_path(target)
+    pushes: list[BlobPush] = []
+    for layer in image.layers:
+        path_holder: dict[str, Path] = {}
+
+        def open_layer(layer: ImageLayer = layer, holder: dict[str, Path] = path_holder) -> IO[bytes]:
+            if "path" not in holder:
+                holder["path"] = layer.fetch()
+            return holder["path"].open("rb")
+
+        pushes.append(
+            _push_blob(
+                client,
+                repository,
+                layer.descriptor,
+                open_layer,
+                layer,
+                layer.role,
+                cache,
+                chunk_threshold,
+                chunk_size,
+            )
+        )
+    pushes.append(
+        _push_blob(
+            client,
+            repository,
+            image.config_descriptor,
+            lambda: io.BytesIO(image.config),
+            None,
+            "config",
+            cache,
+            chunk_threshold,
+            chunk_size,
+        )
+    )
+    for tag in tags:
+        client.put_manifest(repository, tag, image.manifest, OCI_MANIFEST)
+    return PushResult(repository, tuple(tags), image.digest, tuple(pushes), len(tags))

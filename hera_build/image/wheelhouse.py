@@ -1,0 +1,816 @@
+"""Every wheel a runner image needs, resolved and fetched on the host for the image's Python.
+
+Containers cannot reach package indexes (and must never see the host's index credentials), so the image is
+installed offline from a *wheelhouse*: the project's own wheel, built with PyPA ``build``, and a wheel for each
+distribution of its exact dependency closure. The closure is the one the templates are emitted with: the versions
+installed in this environment (or, with a lock file, the locked ones), walked through each distribution's
+requirements with markers evaluated for the *target* interpreter. Index wheels come from ``pip download`` with the
+target's tags, so the host's pip configuration, proxies and credentials are used as they are; local and editable
+installs are built from their source. Wheels are built with ``SOURCE_DATE_EPOCH`` so that the same source gives
+the same bytes, and everything is cached by its inputs.
+
+Backends use :func:`prepare_wheelhouse` and get a :class:`Wheelhouse`; how they install it is their business.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.parser import Parser
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from hera_build.core.epoch import source_date_epoch
+from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
+from hera_build.core.project import Project
+from hera_build.errors import BuildError
+from hera_build.image.target import PythonTarget, default_cache_dir
+
+__all__ = [
+    "FIXED_EPOCH",
+    "RUNNER_DISTRIBUTION",
+    "Installed",
+    "DependencyPin",
+    "Wheelhouse",
+    "WheelCache",
+    "WheelFetcher",
+    "PipFetcher",
+    "WheelBuilder",
+    "ProjectWheelBuilder",
+    "installed_distribution",
+    "resolve_closure",
+    "prepare_wheelhouse",
+    "fetch_index_wheels",
+    "wheel_metadata_requires",
+    "file_digest",
+]
+
+FIXED_EPOCH = 315532800
+"""1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
+RUNNER_DISTRIBUTION = "hera"
+"""The image must hold the hera that emitted the templates: the runner's contract changes between versions."""
+
+Progress = Callable[[str], None]
+_PIP_TIMEOUT = 900.0
+_BUILD_TIMEOUT = 900.0
+_NO_MATCH_RE = re.compile(r"No matching distribution found for ([A-Za-z0-9][A-Za-z0-9._-]*)")
+_TREE_EXCLUDES = frozenset(
+    {
+        ".git", ".hg", ".svn", ".venv", "venv", "__pycache__", "build", "dist", ".tox", ".nox", ".mypy_cache",
+        ".pytest_cache", ".ruff_cache", ".hypothesis", "node_modules", ".cache", ".eggs",
+    }
+)  # fmt: skip
+
+
+def _no_progress(message: str) -> None:
+    del message
+
+
+def file_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"sha256:{digest.hexdigest()}"
+
+
+# ---------------------------------------------------------------------------------------------------- the closure
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A distribution of the emitting environment, as much as resolution needs of it."""
+
+    name: str
+    version: str
+    requires: tuple[str, ...] = ()
+    source: Path | None = None
+    """Local source directory (editable or ``pip install ./dir``) or local wheel file it was installed from."""
+
+
+def _local_source(dist: importlib.metadata.Distribution) -> Path | None:
+    text = dist.read_text("direct_url.json")
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    url = urlparse(str(data.get("url", "")))
+    if url.scheme != "file" or "vcs_info" in data:
+        return None
+    path = Path(unquote(url.path))
+    if "dir_info" in data and path.is_dir():
+        return path
+    if path.suffix == ".whl" and path.is_file():
+        return path
+    return None
+
+
+def installed_distribution(name: str) -> Installed | None:
+    """Look ``name`` up in the environment hera-build runs in."""
+    try:
+        dist = importlib.metadata.distribution(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return Installed(
+        name=canonicalize_name(dist.metadata["Name"] or name),
+        version=dist.version,
+        requires=tuple(dist.requires or ()),
+        source=_local_source(dist),
+    )
+
+
+@dataclass(frozen=True)
+class DependencyPin:
+    """One distribution of the closure at its exact version, and where its wheel comes from."""
+
+    name: str
+    version: str
+    source: Path | None = None
+    """Build (directory) or take (wheel file) it from here instead of the index."""
+    required_by: tuple[str, ...] = ()
+
+
+class RequiresLookup(Protocol):
+    def __call__(self, name: str, version: str) -> Sequence[str] | None: ...
+
+
+def _parse_requirement(text: str, owner: str) -> Requirement:
+    try:
+        return Requirement(text)
+    except InvalidRequirement as exc:
+        raise BuildError(
+            f"{owner} declares an invalid requirement {text!r}: {exc}", f"fix or upgrade {owner}"
+        ) from None
+
+
+def _marker_true(requirement: Requirement, target: PythonTarget, extras: Iterable[str]) -> bool:
+    """Does ``requirement`` apply on ``target`` when its owner is installed with one of ``extras``?"""
+    if requirement.marker is None:
+        return True
+    return any(requirement.marker.evaluate(target.marker_environment(extra)) for extra in extras)
+
+
+def resolve_closure(
+    requirements: Sequence[Requirement],
+    target: PythonTarget,
+    *,
+    root: str,
+    versions: Mapping[str, str] | None = None,
+    lookup: Callable[[str], Installed | None] = installed_distribution,
+    requires_of: RequiresLookup | None = None,
+) -> dict[str, DependencyPin]:
+    """Walk ``requirements`` recursively, markers evaluated for ``target``, to exact pins.
+
+    Versions come from ``versions`` (a lock file) when given, else from what ``lookup`` finds installed. The
+    requirements of a distribution come from its installed metadata when that is the pinned version, else from
+    ``requires_of`` (e.g. the metadata of the downloaded wheel). ``root`` (the project) is never pinned.
+    """
+    root_name = canonicalize_name(root)
+    pins: dict[str, DependencyPin] = {}
+    extras_seen: dict[str, set[str]] = {}
+    queue = [(req, root) for req in requirements if _marker_true(req, target, [""])]
+    for _ in range(100_000):  # bounded: a (name, extra) pair is expanded at most once
+        if not queue:
+            return pins
+        requirement, parent = queue.pop(0)
+        name = canonicalize_name(requirement.name)
+        if name == root_name:
+            continue
+        first_visit = name not in pins
+        pin = pins[name] if not first_visit else _pin(name, requirement, parent, versions, lookup)
+        _check_specifier(pin, requirement, parent, versions is not None)
+        if parent not in pin.required_by:
+            pin = DependencyPin(pin.name, pin.version, pin.source, (*pin.required_by, parent))
+        pins[name] = pin
+        new_extras = {canonicalize_name(e) for e in requirement.extras} - extras_seen.setdefault(name, set())
+        extras_seen[name] |= new_extras
+        if not first_visit and not new_extras:
+            continue
+        for text in _requires(pin, lookup, requires_of, versions is not None):
+            child = _parse_requirement(text, f"{name} {pin.version}")
+            base = first_visit and _marker_true(child, target, [""])
+            extra = bool(new_extras) and child.marker is not None and _marker_true(child, target, sorted(new_extras))
+            if base or extra:
+                queue.append((child, name))
+    raise BuildError("the dependency walk did not end", "report this as a bug")
+
+
+def _pin(
+    name: str,
+    requirement: Requirement,
+    parent: str,
+    versions: Mapping[str, str] | None,
+    lookup: Callable[[str], Installed | None],
+) -> DependencyPin:
+    installed = lookup(name)
+    if versions is not None:
+        version = versions.get(name)
+        if version is None:
+            raise BuildError(
+                f"{requirement} (required by {parent}) is not in the lock file",
+                "update the lock file (e.g. uv lock) so it covers the image's platform",
+            )
+        source = installed.source if installed and _same_version(installed.version, version) else None
+        return DependencyPin(name, version, source)
+    if installed is None:
+        raise BuildError(
+            f"{requirement} (required by {parent}) is not installed in this environment, so its version is unknown",
+            "install the project with its dependencies (pip install -e .) or pass --lock FILE",
+        )
+    return DependencyPin(name, installed.version, installed.source)
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def _check_specifier(pin: DependencyPin, requirement: Requirement, parent: str, locked: bool) -> None:
+    if requirement.url or not requirement.specifier:
+        return
+    if not requirement.specifier.contains(pin.version, prereleases=True):
+        where = "locked" if locked else "installed"
+        raise BuildError(
+            f"{pin.name} {pin.version} ({where}) does not satisfy {requirement} required by {parent}",
+            "install (or lock) a version that satisfies every requirement",
+        )
+
+
+def _requires(
+    pin: DependencyPin, lookup: Callable[[str], Installed | None], requires_of: RequiresLookup | None, locked: bool
+) -> Sequence[str]:
+    installed = lookup(pin.name)
+    if installed is not None and _same_version(installed.version, pin.version):
+        return installed.requires
+    found = requires_of(pin.name, pin.version) if requires_of else None
+    if found is None:
+        raise BuildError(
+            f"cannot read the requirements of {pin.name} {pin.version}",
+            "install it in this environment" if not locked else "check that the lock file's versions exist",
+        )
+    return found
+
+
+def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
+    """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
+        if not names:
+            raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
+        metadata = Parser().parsestr(archive.read(names[0]).decode("utf-8"))
+    return tuple(metadata.get_all("Requires-Dist") or ())
+
+
+# ---------------------------------------------------------------------------------------------------- the cache
+
+
+class WheelCache:
+    """Wheels on disk, each under a key made of everything that decided its bytes.
+
+    * ``index/<target key>/``: wheels from the index for one target (name and version are in the file name);
+    * ``built/<input digest>/``: wheels built from local source (tree hash, version, epoch, build requirements);
+    * ``build-env/<digest>/``: virtual environments holding build backends, reused between builds.
+    """
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = root or default_cache_dir()
+
+    def index_dir(self, target: PythonTarget) -> Path:
+        return self.root / "index" / target.key
+
+    def built_dir(self, key: str) -> Path:
+        return self.root / "built" / key
+
+    def build_env_dir(self, key: str) -> Path:
+        return self.root / "build-env" / key
+
+    def find_index_wheel(self, target: PythonTarget, name: str, version: str) -> Path | None:
+        return _find_wheel(self.index_dir(target), name, version, target)
+
+    def store(self, directory: Path, wheel: Path) -> Path:
+        """Move ``wheel`` into ``directory`` atomically (concurrent builds may share the cache)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        final = directory / wheel.name
+        tmp = directory / f".{wheel.name}.{os.getpid()}.tmp"
+        shutil.copyfile(wheel, tmp)
+        os.replace(tmp, final)
+        return final
+
+
+def _wheel_info(path: Path) -> tuple[str, Version, frozenset[object]] | None:
+    try:
+        name, version, _, tags = parse_wheel_filename(path.name)
+    except (InvalidWheelFilename, InvalidVersion):
+        return None
+    return str(name), version, frozenset(tags)
+
+
+def _compatible(path: Path, target: PythonTarget) -> bool:
+    info = _wheel_info(path)
+    return info is not None and bool(info[2] & set(target.supported_tags()))
+
+
+def _find_wheel(directory: Path, name: str, version: str, target: PythonTarget) -> Path | None:
+    if not directory.is_dir():
+        return None
+    wanted = canonicalize_name(name)
+    for path in sorted(directory.glob("*.whl")):
+        info = _wheel_info(path)
+        if info and info[0] == wanted and _same_version(str(info[1]), version) and _compatible(path, target):
+            return path
+    return None
+
+
+def _tree_digest(root: Path) -> str:
+    """Digest of a source tree's files (names and bytes), skipping VCS, venv, build output and caches."""
+    digest = hashlib.sha256()
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _TREE_EXCLUDES and not d.endswith(".egg-info"))
+        for filename in sorted(filenames):
+            if filename.endswith((".pyc", ".pyo")):
+                continue
+            path = Path(directory, filename)
+            if not path.is_file():
+                continue
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(file_digest(path).encode() + b"\n")
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------- fetching
+
+
+class WheelFetcher(Protocol):
+    """Gets wheels of exact versions for a target into a directory (the index side of the wheelhouse)."""
+
+    def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]: ...
+
+
+class PipFetcher:
+    """``pip download --only-binary=:all:`` with the target's tags; pure wheels built from sdists as a fallback.
+
+    pip runs on the host with the host's configuration (indexes, proxies, credentials, ``PIP_*`` variables); only
+    the wheel files it saves are used. A distribution without a wheel for the target is built from its sdist only
+    when it has no wheel for *any* platform (a pure-Python sdist); a binary distribution that merely lacks this
+    platform's wheel is an error naming the distribution and the platform.
+    """
+
+    def __init__(
+        self,
+        python: str = sys.executable,
+        *,
+        timeout: float = _PIP_TIMEOUT,
+        runner: Callable[..., CommandResult] = run_command,
+    ) -> None:
+        self.python = python
+        self.timeout = timeout
+        self._run = runner
+
+    def _pip(self, args: Sequence[str], what: str) -> CommandResult:
+        argv = [self.python, "-m", "pip", "--disable-pip-version-check", *args, "--progress-bar", "off"]
+        return self._run(argv, check=False, timeout=self.timeout, what=what)
+
+    def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
+        remaining = dict(pins)
+        built: list[Path] = []
+        for _ in range(len(pins) + 1):
+            if not remaining:
+                break
+            specs = [f"{name}=={version}" for name, version in sorted(remaining.items())]
+            args = ["download", "--only-binary=:all:", "--no-deps", *target.pip_args(), "--dest", str(dest), *specs]
+            result = self._pip(args, "pip download")
+            if result.ok:
+                break
+            match = _NO_MATCH_RE.search(result.stderr)
+            failed = canonicalize_name(match.group(1)) if match else None
+            if failed not in remaining:
+                tail = last_lines(result.stderr or result.stdout, 1)
+                raise BuildError(
+                    f"pip could not download wheels for {target.platform}: {tail[0] if tail else 'no output'}",
+                    "check the index configuration (pip config list), the network and the versions",
+                )
+            built.append(self._pure_wheel_from_sdist(failed, remaining.pop(failed), target, dest))
+        return built + [p for p in sorted(dest.glob("*.whl")) if p not in built]
+
+    def _pure_wheel_from_sdist(self, name: str, version: str, target: PythonTarget, dest: Path) -> Path:
+        missing = BuildError(
+            f"no wheel of {name} {version} for {target.platform} (Python {target.version} of the base image)",
+            f"use a base image whose Python and platform {name} {version} has wheels for, or a version of {name} "
+            "that has one",
+        )
+        with tempfile.TemporaryDirectory(prefix="hera-build-sdist-") as tmp:
+            probe = self._pip(
+                ["download", "--only-binary=:all:", "--no-deps", "--dest", tmp, f"{name}=={version}"], "pip download"
+            )
+            if probe.ok:
+                raise missing  # it has wheels, just not for the target: building from source would not be pure
+            args = ["wheel", "--no-deps", "--no-binary", name, "--wheel-dir", tmp, f"{name}=={version}"]
+            if not self._pip(args, f"pip wheel {name}").ok:
+                raise missing
+            wheels = list(Path(tmp).glob("*.whl"))
+            if len(wheels) != 1 or not wheels[0].name.endswith("-none-any.whl"):
+                raise missing  # a binary wheel built on the host is not known to work in the image
+            return Path(shutil.copy2(wheels[0], dest / wheels[0].name))
+
+
+# ---------------------------------------------------------------------------------------------------- building
+
+
+class WheelBuilder(Protocol):
+    """Builds a wheel from a source tree (the project, or a local dependency)."""
+
+    def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path: ...
+
+
+class ProjectWheelBuilder:
+    """PyPA ``build`` running the project's build backend in a cached build environment.
+
+    Isolated builds create a fresh environment and install the backend every time, which dominates the time of a
+    rebuild; the environment here is created once per set of build requirements (under the cache) and reused.
+    ``SOURCE_DATE_EPOCH`` is set for the backend, so the same source gives the same wheel.
+    """
+
+    def __init__(self, cache: WheelCache, *, python: str = sys.executable, timeout: float = _BUILD_TIMEOUT) -> None:
+        self.cache = cache
+        self.python = python
+        self.timeout = timeout
+
+    def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+        import build
+        from pyproject_hooks import BackendUnavailable
+
+        env = {"SOURCE_DATE_EPOCH": str(epoch), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        with _source_at_version(source, version) as (tree, extra_env):
+            env |= extra_env
+            try:
+                requires = _build_requires(tree)
+                python = self._environment(requires)
+                builder = build.ProjectBuilder(tree, python_executable=python, runner=self._runner(env))
+                self._install(python, sorted(builder.get_requires_for_build("wheel")))
+                wheel = Path(builder.build("wheel", out_dir))
+            except build.BuildBackendException as exc:
+                cause = exc.exception
+                output = cause.result.stderr or cause.result.stdout if isinstance(cause, CommandFailed) else ""
+                detail = last_lines(output, 1)
+                raise BuildError(
+                    f"building the wheel of {source} failed: {detail[0] if detail else exc}",
+                    f"run `python -m build --wheel {source}` to see the build backend's output",
+                ) from None
+            except (build.BuildException, BackendUnavailable) as exc:
+                raise BuildError(
+                    f"cannot build {source}: {exc}", "check [build-system] in its pyproject.toml"
+                ) from None
+        return wheel
+
+    def _runner(self, env: Mapping[str, str]) -> Callable[..., None]:
+        def runner(cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None) -> None:
+            run_command(
+                cmd, cwd=Path(cwd) if cwd else None, env={**(extra_environ or {}), **env}, timeout=self.timeout,
+                what="build backend",
+            )  # fmt: skip
+
+        return runner
+
+    def _environment(self, requires: Sequence[str]) -> str:
+        key = hashlib.sha256(json.dumps([self.python, sorted(requires)]).encode()).hexdigest()[:16]
+        directory = self.cache.build_env_dir(key)
+        python = directory / "bin" / "python"
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(directory.with_name(f"{directory.name}.lock")):  # other hera-build runs share the cache
+            if not (directory / ".complete").is_file():
+                shutil.rmtree(directory, ignore_errors=True)
+                run_command([self.python, "-m", "venv", str(directory)], timeout=self.timeout, what="python -m venv")
+                self._install(str(python), requires, force=True)
+                (directory / ".complete").write_text("\n".join(requires), encoding="utf-8")
+        return str(python)
+
+    def _install(self, python: str, requires: Sequence[str], *, force: bool = False) -> None:
+        marker = Path(python).parent.parent / ".installed"
+        done = set(marker.read_text(encoding="utf-8").splitlines()) if marker.is_file() else set()
+        todo = [r for r in requires if r not in done]
+        if not todo and not force:
+            return
+        if todo:
+            run_command(
+                [python, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off", *todo],
+                timeout=self.timeout, what="pip install (build requirements)",
+            )  # fmt: skip
+        marker.write_text("\n".join(sorted(done | set(todo))), encoding="utf-8")
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock (POSIX); elsewhere no lock, as concurrent builds are then the user's call."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_requires(tree: Path) -> list[str]:
+    import tomlkit
+
+    try:
+        data = tomlkit.parse((tree / "pyproject.toml").read_text(encoding="utf-8")).unwrap()
+    except FileNotFoundError:
+        return ["setuptools>=40.8.0"]  # PEP 517's default backend
+    requires = data.get("build-system", {}).get("requires")
+    return [str(r) for r in requires] if requires is not None else ["setuptools>=40.8.0"]
+
+
+class _source_at_version:
+    """The source tree to build so that the wheel has ``version`` (``--version``), with any environment it needs.
+
+    A static ``[project] version`` is rewritten in a copy of the tree (with tomlkit, so the file stays as it was);
+    a dynamic one is set the way setuptools-scm and hatch-vcs take it.
+    """
+
+    def __init__(self, source: Path, version: str | None) -> None:
+        self.source = source
+        self.version = version
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> tuple[Path, dict[str, str]]:
+        if self.version is None:
+            return self.source, {}
+        import tomlkit
+
+        pyproject = self.source / "pyproject.toml"
+        document = tomlkit.parse(pyproject.read_text(encoding="utf-8"))
+        project = document.get("project")
+        if project is None or "version" not in project:
+            name = canonicalize_name(str(project.get("name", ""))) if project else ""
+            suffix = name.upper().replace("-", "_").replace(".", "_")
+            return self.source, {
+                "SETUPTOOLS_SCM_PRETEND_VERSION": self.version,
+                f"SETUPTOOLS_SCM_PRETEND_VERSION_FOR_{suffix}": self.version,
+            }
+        if _same_version(str(project["version"]), self.version):
+            return self.source, {}
+        self._tmp = tempfile.TemporaryDirectory(prefix="hera-build-src-")
+        tree = Path(self._tmp.name) / self.source.name
+        shutil.copytree(self.source, tree, ignore=shutil.ignore_patterns(*_TREE_EXCLUDES, "*.egg-info", "*.pyc"))
+        project["version"] = self.version
+        (tree / "pyproject.toml").write_text(tomlkit.dumps(document), encoding="utf-8")
+        return tree, {}
+
+    def __exit__(self, *exc: object) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+# ---------------------------------------------------------------------------------------------------- the wheelhouse
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """What a backend installs: one project wheel, the dependency wheels, and digests that key image caches."""
+
+    project_wheel: Path
+    dependency_wheels: tuple[Path, ...]
+    pins: dict[str, str]
+    """Normalized name → exact version of every dependency (the project itself excluded)."""
+    dependency_digest: str
+    """Digest of the dependency wheels' names and bytes: the dependency layer changes exactly when it does."""
+    project_digest: str
+    """Digest of the project wheel's bytes."""
+    target: PythonTarget
+    sources: dict[str, str] = field(default_factory=dict)
+    """Normalized name → local source a wheel was built from (for plans and manifests)."""
+
+    @property
+    def input_digest(self) -> str:
+        text = json.dumps([self.dependency_digest, self.project_digest, self.target.key])
+        return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
+
+    def requirements_text(self) -> str:
+        """``name==version`` lines of the dependencies, sorted: a constraints/requirements file for installers."""
+        return "".join(f"{name}=={version}\n" for name, version in sorted(self.pins.items()))
+
+
+def _dependency_digest(wheels: Iterable[Path]) -> str:
+    digest = hashlib.sha256()
+    for wheel in sorted(wheels, key=lambda p: p.name):
+        digest.update(f"{wheel.name} {file_digest(wheel)}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _place(wheel: Path, directory: Path) -> Path:
+    """Link (or copy) a cached wheel into the destination; the cache keeps the original."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / wheel.name
+    if target.exists():
+        target.unlink()
+    try:
+        os.link(wheel, target)
+    except OSError:
+        shutil.copyfile(wheel, target)
+    return target
+
+
+def _epoch(value: int | None) -> int:
+    if value is not None:
+        return value
+    from_env = source_date_epoch()
+    return FIXED_EPOCH if from_env is None else from_env
+
+
+@dataclass
+class _Context:
+    target: PythonTarget
+    cache: WheelCache
+    fetcher: WheelFetcher
+    builder: WheelBuilder
+    progress: Progress
+
+
+def _built_wheel(ctx: _Context, source: Path, *, epoch: int, version: str | None, what: str) -> Path:
+    """A wheel of a local source tree, from the cache when nothing that goes into it changed."""
+    key_text = json.dumps([_tree_digest(source), version, epoch, sorted(_build_requires(source)), ctx.target.key])
+    directory = ctx.cache.built_dir(hashlib.sha256(key_text.encode()).hexdigest()[:24])
+    cached = sorted(directory.glob("*.whl")) if directory.is_dir() else []
+    if len(cached) == 1:
+        return cached[0]
+    ctx.progress(f"building the wheel of {what} from {source}")
+    with tempfile.TemporaryDirectory(prefix="hera-build-wheel-") as tmp:
+        wheel = ctx.builder.build(source, Path(tmp), epoch=epoch, version=version)
+        if not _compatible(wheel, ctx.target):
+            raise BuildError(
+                f"the wheel built from {source} ({wheel.name}) does not fit {ctx.target.platform}",
+                "build it on a machine matching the base image, or use a base image matching this machine",
+            )
+        return ctx.cache.store(directory, wheel)
+
+
+def _index_wheels(ctx: _Context, pins: Mapping[str, str]) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    for name, version in pins.items():
+        hit = ctx.cache.find_index_wheel(ctx.target, name, version)
+        if hit is None:
+            missing[name] = version
+        else:
+            found[name] = hit
+    if missing:
+        ctx.progress(f"downloading {len(missing)} wheel(s) for {ctx.target.platform}")
+        with tempfile.TemporaryDirectory(prefix="hera-build-download-") as tmp:
+            for wheel in ctx.fetcher.fetch(missing, ctx.target, Path(tmp)):
+                info = _wheel_info(wheel)
+                if info and info[0] in missing and _compatible(wheel, ctx.target):
+                    ctx.cache.store(ctx.cache.index_dir(ctx.target), wheel)
+        for name, version in missing.items():
+            hit = ctx.cache.find_index_wheel(ctx.target, name, version)
+            if hit is None:
+                raise BuildError(
+                    f"no wheel of {name} {version} for {ctx.target.platform} was downloaded",
+                    f"check that {name} {version} has a wheel for this platform on your index",
+                )
+            found[name] = hit
+    return found
+
+
+def fetch_index_wheels(
+    pins: Mapping[str, str],
+    target: PythonTarget,
+    *,
+    cache: WheelCache | None = None,
+    fetcher: WheelFetcher | None = None,
+    progress: Progress = _no_progress,
+) -> dict[str, Path]:
+    """Cached index wheels of exact versions for ``target`` (e.g. the installer a backend runs in its build stage)."""
+    cache = cache or WheelCache()
+    ctx = _Context(target, cache, fetcher or PipFetcher(), ProjectWheelBuilder(cache), progress)
+    return _index_wheels(ctx, {canonicalize_name(name): version for name, version in pins.items()})
+
+
+def _dependency_wheel(ctx: _Context, pin: DependencyPin) -> Path | None:
+    if pin.source is None:
+        return None
+    if pin.source.is_dir():
+        return _built_wheel(ctx, pin.source, epoch=FIXED_EPOCH, version=None, what=f"{pin.name} {pin.version}")
+    if _compatible(pin.source, ctx.target):
+        return pin.source
+    return None  # a local wheel for another platform: take the index's
+
+
+def _check_runner(project: Project, pins: Mapping[str, str], lookup: Callable[[str], Installed | None]) -> None:
+    version = pins.get(RUNNER_DISTRIBUTION)
+    if version is None:
+        raise BuildError(
+            f"{RUNNER_DISTRIBUTION} is not among the dependencies of {project.name}, but the runner image needs it",
+            f"add {RUNNER_DISTRIBUTION} to [project] dependencies",
+        )
+    emitting = lookup(RUNNER_DISTRIBUTION)
+    if emitting is not None and not _same_version(emitting.version, version):
+        raise BuildError(
+            f"the image would get {RUNNER_DISTRIBUTION} {version}, but templates are emitted with "
+            f"{RUNNER_DISTRIBUTION} {emitting.version} (the runner's contract differs between versions)",
+            f"emit with the locked {RUNNER_DISTRIBUTION} version (pip install {RUNNER_DISTRIBUTION}=={version}) "
+            "or update the lock file",
+        )
+
+
+def prepare_wheelhouse(
+    project: Project,
+    target: PythonTarget,
+    dest: Path,
+    *,
+    lock: Path | None = None,
+    source_date_epoch: int | None = None,
+    cache: WheelCache | None = None,
+    fetcher: WheelFetcher | None = None,
+    builder: WheelBuilder | None = None,
+    lookup: Callable[[str], Installed | None] = installed_distribution,
+    progress: Progress = _no_progress,
+) -> Wheelhouse:
+    """Resolve, fetch and build every wheel the project's runner image needs into ``dest``.
+
+    ``dest/app/`` receives the project wheel and ``dest/deps/`` the dependency wheels (linked from the cache).
+    Dependencies are the closure of ``[project] dependencies`` for ``target``, pinned to the installed versions
+    or, with ``lock``, the locked ones. Raises :class:`BuildError` naming the distribution and platform when a
+    wheel cannot be had.
+    """
+    cache = cache or WheelCache()
+    ctx = _Context(target, cache, fetcher or PipFetcher(), builder or ProjectWheelBuilder(cache), progress)
+    versions: dict[str, str] | None = None
+    if lock is not None:
+        from hera_build.core.lockfiles import read_lock_versions
+
+        versions = read_lock_versions(lock)
+
+    def requires_from_wheel(name: str, version: str) -> Sequence[str] | None:
+        wheel = _index_wheels(ctx, {name: version})[name]
+        return wheel_metadata_requires(wheel)
+
+    closure = resolve_closure(
+        project.dependencies,
+        target,
+        root=project.name,
+        versions=versions,
+        lookup=lookup,
+        requires_of=requires_from_wheel,
+    )
+    pins = {name: pin.version for name, pin in closure.items()}
+    _check_runner(project, pins, lookup)
+    wheels: dict[str, Path] = {}
+    sources: dict[str, str] = {}
+    for name, pin in sorted(closure.items()):
+        local = _dependency_wheel(ctx, pin)
+        if local is not None:
+            wheels[name] = local
+            sources[name] = str(pin.source)
+    wheels |= _index_wheels(ctx, {n: p.version for n, p in closure.items() if n not in wheels})
+    epoch = _epoch(source_date_epoch)
+    override = project.version.exact if project.version_source == "--version" else None
+    project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
+    _check_project_wheel(project, project_wheel)
+    for stale in (dest / "app", dest / "deps"):
+        shutil.rmtree(stale, ignore_errors=True)
+    placed = tuple(_place(wheels[name], dest / "deps") for name in sorted(wheels))
+    return Wheelhouse(
+        project_wheel=_place(project_wheel, dest / "app"),
+        dependency_wheels=placed,
+        pins=pins,
+        dependency_digest=_dependency_digest(placed),
+        project_digest=file_digest(project_wheel),
+        target=target,
+        sources=sources,
+    )
+
+
+def _check_project_wheel(project: Project, wheel: Path) -> None:
+    info = _wheel_info(wheel)
+    if info is None or info[0] != project.distribution_name:
+        raise BuildError(f"building {project.root} gave {wheel.name}, not a wheel of {project.name}", None)
+    if info[1] != Version(project.version.canonical):
+        raise BuildError(
+            f"the wheel built from {project.root} has version {info[1]}, not {project.version.exact}",
+            "the build backend ignored the version; set it in pyproject.toml instead of passing --version",
+        )

@@ -1,0 +1,679 @@
+"""The release pipeline: from a commit to a pushed image, digest-pinned templates and a manifest, safely re-runnable.
+
+:func:`plan` decides without side effects (nothing is built, pushed or written); :func:`release` carries the
+plan out. Both start from the same facts, so a plan predicts its release exactly:
+
+1. the version (the package's, ``--version``, or with ``+dirty.<hash>`` for an uncommitted tree);
+2. the input digest of the image (:mod:`hera_build.image.inputs`) and what the registry has under ``image:tag``;
+3. the decision: *build* (tag absent, or ``--force``), *skip* (the tag holds an image of the same inputs: reuse
+   its digest), or *refuse* (it holds other content: a released version never changes);
+4. the templates pinned to ``image:tag@digest``, classified against the output folder.
+
+Every effect goes through a seam in :class:`ReleaseEnvironment` (registry, builder, git, wheel digest, base
+resolution), so the decisions are tested with fakes and run for real unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.version import Version
+
+from hera_build import __version__
+from hera_build.core.epoch import source_date_epoch
+from hera_build.core.gitinfo import GitInfo, dirty_fingerprint, git_info
+from hera_build.core.lockfiles import read_lock_versions
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import ImageRef
+from hera_build.core.versions import parse_version
+from hera_build.errors import BuildError, ConfigError, ImmutableTagError, PublishError, ResolveError
+from hera_build.image.backends import (
+    Builder,
+    BuildRequest,
+    BuildResult,
+    backend_for,
+    get_builder,
+    resolve_base_image,
+    runner_command_for,
+)
+from hera_build.image.inputs import (
+    INPUT_DIGEST_LABEL,
+    BuildInputs,
+    dependency_closure,
+    project_wheel_digest,
+    resolve_base_digest,
+    with_local_content,
+)
+from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.release.manifest import (
+    DEFAULT_MANIFEST,
+    BackendRecord,
+    BaseImageRecord,
+    DependencyEdge,
+    EmittedObject,
+    ImageRecord,
+    ReleaseManifest,
+    SourceRecord,
+    load_manifest,
+    write_manifest,
+)
+from hera_build.templates.build import TemplateOptions, TemplatesResult, build_templates
+from hera_build.templates.output import (
+    DEFAULT_OUT,
+    WriteResult,
+    check_writable,
+    file_name,
+    plan_output,
+    render,
+    write_output,
+)
+
+__all__ = [
+    "BACKEND_VERSION_LABEL",
+    "DEFAULT_OUT",
+    "DEFAULT_MANIFEST",
+    "DIRTY_HASH_LENGTH",
+    "Decision",
+    "FileStatus",
+    "RegistryState",
+    "ReleaseOptions",
+    "ReleaseEnvironment",
+    "ReleaseFacts",
+    "PlannedObject",
+    "Plan",
+    "Release",
+    "plan",
+    "release",
+    "dirty_version",
+    "templates_from_manifest",
+    "compute_inputs",
+]
+
+Decision = Literal["build", "skip", "refuse"]
+FileStatus = Literal["new", "unchanged", "pending", "conflicting"]
+"""``pending``: the file exists and matches except for the image digest, which the build has yet to produce."""
+RegistryState = Literal["absent", "present", "unknown"]
+
+BACKEND_VERSION_LABEL = "dev.hera-build.backend-version"
+"""Image label with the version of the backend that built it; the manifest reads it back from the registry."""
+"""Beside, not inside, the output folder: everything in that folder is listed in its kustomization.yaml."""
+DIRTY_HASH_LENGTH = 8
+_DIGEST_IN_TEXT_RE = re.compile(r"@sha256:[0-9a-f]{64}")
+_DIGEST_ANNOTATION_RE = re.compile(r"^\s*hera-build\.dev/digest: sha256:[0-9a-f]{64}\n", re.MULTILINE)
+
+
+def _no_progress(message: str) -> None:
+    del message
+
+
+@dataclass(frozen=True)
+class ReleaseOptions:
+    """What the user asked for (the flags of ``release`` and ``plan``)."""
+
+    project_dir: Path = Path(".")
+    version: str | None = None
+    backend: str | None = None
+    base_image: str | None = None
+    push: bool = False
+    out: Path = DEFAULT_OUT
+    manifest: Path | None = None
+    """Where the manifest goes; default :data:`DEFAULT_MANIFEST`."""
+    force: bool = False
+    allow_dirty: bool = False
+    lock: Path | None = None
+    crd_files: tuple[Path, ...] = ()
+    verbose: bool = False
+    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    check: Callable[[Project, BuildResult], None] | None = field(default=None, compare=False)
+    """Checks a freshly built image (the CLI passes the image check); raising stops the release before any
+    template or manifest is written."""
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.manifest if self.manifest is not None else DEFAULT_MANIFEST
+
+
+def _dirty_state(path: Path, exclude: tuple[Path, ...]) -> str | None:
+    return dirty_fingerprint(path, exclude=exclude)
+
+
+@dataclass(frozen=True)
+class ReleaseEnvironment:
+    """Every effect :func:`plan` and :func:`release` have on the world, replaceable in tests."""
+
+    registry: RegistryView = field(default_factory=RegistryApi)
+    builder: Callable[[str], Builder] = get_builder
+    wheel_digest: Callable[[Path], str] = project_wheel_digest
+    git: Callable[[Path], GitInfo | None] = git_info
+    dirty: Callable[[Path, tuple[Path, ...]], str | None] = _dirty_state
+    base_digest: Callable[[str, RegistryView], str | None] = resolve_base_digest
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What is being released: the project at its release version, its source, image reference and inputs."""
+
+    project: Project
+    """At the release version (``--version`` or ``+dirty.<hash>`` applied)."""
+    git: GitInfo | None
+    dirty: bool
+    image: ImageRef
+    """``repository:tag``."""
+    backend: str
+    inputs: BuildInputs
+
+
+@dataclass(frozen=True)
+class PlannedObject:
+    """One object the release writes, and how it compares with what the output folder holds."""
+
+    kind: str
+    source_name: str
+    name: str
+    file: str
+    status: FileStatus
+    refs: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything :func:`release` will do, decided without doing it."""
+
+    options: ReleaseOptions
+    facts: ReleaseFacts
+    registry_state: RegistryState
+    remote: RemoteImage | None
+    decision: Decision
+    reason: str
+    objects: tuple[PlannedObject, ...]
+    manifest: ReleaseManifest
+    """The manifest the release writes; ``image.digest``/``id`` stay ``null`` here when the image is to be built."""
+    templates: TemplatesResult = field(repr=False)
+    files: dict[str, str] = field(repr=False)
+    registry_error: str | None = None
+
+    @property
+    def project(self) -> Project:
+        return self.facts.project
+
+    @property
+    def version(self) -> str:
+        return self.facts.project.version.exact
+
+    @property
+    def image(self) -> ImageRef:
+        return self.facts.image
+
+    @property
+    def backend(self) -> str:
+        return self.facts.backend
+
+    @property
+    def inputs(self) -> BuildInputs:
+        return self.facts.inputs
+
+    @property
+    def dirty(self) -> bool:
+        return self.facts.dirty
+
+    @property
+    def input_digest(self) -> str:
+        return self.inputs.digest
+
+    def to_json(self) -> dict[str, Any]:
+        remote = self.remote
+        return {
+            "package": self.project.distribution_name,
+            "version": self.version,
+            "image": str(self.image),
+            "backend": self.backend,
+            "dirty": self.dirty,
+            "registry": {
+                "state": self.registry_state,
+                "digest": remote.digest if remote else None,
+                "input_digest": remote.labels.get(INPUT_DIGEST_LABEL) if remote else None,
+                "error": self.registry_error,
+            },
+            "input_digest": self.inputs.digest,
+            "inputs": self.inputs.to_json(),
+            "decision": self.decision,
+            "reason": self.reason,
+            "push": self.options.push,
+            "out": str(self.options.out),
+            "manifest_file": str(self.options.manifest_path),
+            "templates": [
+                {"kind": o.kind, "source_name": o.source_name, "name": o.name, "file": o.file, "status": o.status}
+                for o in self.objects
+            ],
+            "refs": [ref | {"object": o.name} for o in self.objects for ref in o.refs],
+            "manifest": self.manifest.model_dump(mode="json"),
+        }
+
+
+@dataclass(frozen=True)
+class Release:
+    """What :func:`release` did."""
+
+    plan: Plan
+    manifest: ReleaseManifest
+    built: bool
+    written: WriteResult
+    build: BuildResult | None = None
+
+
+# ---------------------------------------------------------------------------------------------------- the version
+
+
+def dirty_version(version: str, fingerprint: str) -> str:
+    """``1.2.3`` → ``1.2.3+dirty.<hash>`` (``1.2.3+ci.4`` → ``1.2.3+ci.4.dirty.<hash>``), canonical PEP 440.
+
+    A local segment keeps a dirty build off the release's tag, and the hash of the dirty state keeps two
+    different dirty trees apart while the same dirty tree always gets the same version.
+    """
+    parsed = parse_version(version)
+    local = f"dirty.{fingerprint[:DIRTY_HASH_LENGTH]}"
+    if parsed.local:
+        local = f"{parsed.local}.{local}"
+    return str(Version(f"{parsed.public}+{local}"))
+
+
+def _release_project(options: ReleaseOptions, env: ReleaseEnvironment) -> tuple[Project, GitInfo | None, bool]:
+    project = load_project(options.project_dir, version=options.version)
+    git = env.git(project.root)
+    fingerprint = env.dirty(project.root, (options.out, options.manifest_path)) if git else None
+    if fingerprint and not options.allow_dirty:
+        project = project.with_version(dirty_version(project.version.exact, fingerprint))
+    return project, git, fingerprint is not None
+
+
+# ---------------------------------------------------------------------------------------------------- the decision
+
+
+def _decide(
+    version: str, image: ImageRef, state: RegistryState, remote: RemoteImage | None, digest: str, force: bool
+) -> tuple[Decision, str]:
+    if state == "unknown":
+        return "build", "the registry could not be asked; building"
+    if remote is None:
+        return "build", f"{image} is not in the registry yet"
+    theirs = remote.labels.get(INPUT_DIGEST_LABEL)
+    if theirs == digest:
+        return "skip", f"{image} already holds an image of the same inputs ({remote.digest}); reusing it"
+    what = f"input digest {theirs}" if theirs else f"no {INPUT_DIGEST_LABEL} label"
+    if force:
+        return "build", f"{image} holds other content ({what}); --force: building and overwriting the tag"
+    return (
+        "refuse",
+        f"version {version} is already released with other content: {image} has {what}, this source gives {digest}",
+    )
+
+
+def _lookup(
+    registry: RegistryView, image: ImageRef, push: bool
+) -> tuple[RegistryState, RemoteImage | None, str | None]:
+    try:
+        remote = registry.lookup(image)
+    except PublishError as exc:
+        if push:
+            raise
+        return "unknown", None, str(exc)
+    return ("present" if remote else "absent"), remote, None
+
+
+# ---------------------------------------------------------------------------------------------------- templates
+
+
+def _emit(project: Project, options: ReleaseOptions, backend: str, digest: str | None) -> TemplatesResult:
+    template_options = TemplateOptions(
+        project_dir=project.root,
+        digest=digest,
+        lock=options.lock,
+        runner_command=runner_command_for(backend),
+        crd_files=options.crd_files,
+    )
+    return build_templates(template_options, project=project)
+
+
+def _files(result: TemplatesResult) -> dict[str, str]:
+    return {file_name(obj.manifest): render(obj.manifest) for obj in result.objects}
+
+
+def _without_digest(text: str) -> str:
+    return _DIGEST_ANNOTATION_RE.sub("", _DIGEST_IN_TEXT_RE.sub("", text))
+
+
+def _statuses(files: Mapping[str, str], out: Path, digest_known: bool) -> dict[str, FileStatus]:
+    planned = plan_output(files, out)
+    statuses: dict[str, FileStatus] = {name: "new" for name in planned.new}
+    statuses |= {name: "unchanged" for name in planned.unchanged}
+    for name in planned.replaced:
+        same_but_digest = not digest_known and _without_digest((out / name).read_text(encoding="utf-8")) == (
+            _without_digest(files[name])
+        )
+        statuses[name] = "pending" if same_but_digest else "conflicting"
+    return statuses
+
+
+def _ref_json(pin: Any) -> dict[str, Any]:
+    return {
+        "ref": pin.ref,
+        "cluster_scope": pin.cluster_scope,
+        "pinned": pin.pinned,
+        "reason": pin.reason,
+        "distribution": pin.distribution,
+        "version": pin.version,
+        "specifier": pin.specifier,
+    }
+
+
+def _planned_objects(
+    result: TemplatesResult, out: Path, statuses: Mapping[str, FileStatus]
+) -> tuple[PlannedObject, ...]:
+    planned = []
+    for obj in result.objects:
+        name = file_name(obj.manifest)
+        planned.append(
+            PlannedObject(
+                obj.kind,
+                obj.source_name,
+                obj.name,
+                str(out / name),
+                statuses[name],
+                tuple(_ref_json(p) for p in obj.refs),
+            )
+        )
+    return tuple(planned)
+
+
+# ---------------------------------------------------------------------------------------------------- the manifest
+
+
+def _edges(result: TemplatesResult) -> tuple[DependencyEdge, ...]:
+    edges: dict[tuple[bool, str], DependencyEdge] = {}
+    for obj in result.objects:
+        for pin in obj.refs:
+            if pin.reason != "provider" or pin.distribution is None or pin.version is None:
+                continue
+            key = (pin.cluster_scope, pin.ref)
+            users = (*edges[key].used_by, obj.name) if key in edges else (obj.name,)
+            edges[key] = DependencyEdge(
+                ref=pin.ref,
+                cluster_scope=pin.cluster_scope,
+                pinned=pin.pinned,
+                distribution=pin.distribution,
+                version=pin.version,
+                specifier=pin.specifier,
+                used_by=tuple(dict.fromkeys(users)),
+            )
+    return tuple(edges[key] for key in sorted(edges, key=lambda k: (k[1], k[0])))
+
+
+def _hera_version() -> str:
+    try:
+        return importlib.metadata.version("hera")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - hera is a dependency
+        return "unknown"
+
+
+def _manifest(
+    plan_facts: ReleaseFacts,
+    result: TemplatesResult,
+    out: Path,
+    *,
+    digest: str | None,
+    image_id: str | None,
+    backend_version: str | None,
+) -> ReleaseManifest:
+    image = plan_facts.image.with_digest(digest)
+    git = plan_facts.git
+    return ReleaseManifest(
+        package=plan_facts.project.distribution_name,
+        version=plan_facts.project.version.exact,
+        image=ImageRecord(
+            repository=image.repository, tag=image.tag or "", digest=digest, id=image_id, reference=str(image)
+        ),
+        backend=BackendRecord(name=plan_facts.backend, version=backend_version),  # type: ignore[arg-type]
+        base_image=BaseImageRecord(reference=plan_facts.inputs.base_image, digest=plan_facts.inputs.base_digest),
+        input_digest=plan_facts.inputs.digest,
+        source_date_epoch=plan_facts.inputs.source_date_epoch,
+        git=SourceRecord(commit=git.commit, dirty=plan_facts.dirty) if git else None,
+        hera_version=_hera_version(),
+        hera_build_version=__version__,
+        output=str(out),
+        objects=tuple(
+            EmittedObject(kind=o.kind, source_name=o.source_name, name=o.name, file=str(out / file_name(o.manifest)))
+            for o in result.objects
+        ),
+        dependencies=_edges(result),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- plan
+
+
+def compute_inputs(
+    project: Project,
+    *,
+    backend: str,
+    base_image: str,
+    lock: Path | None = None,
+    env: ReleaseEnvironment | None = None,
+) -> BuildInputs:
+    """The inputs of ``project``'s image, from cheap facts only (a wheel built in a temporary folder, installed
+    metadata, one registry or engine question about the base): what ``plan`` compares before any build."""
+    env = env or ReleaseEnvironment()
+    epoch = source_date_epoch(env.environ)  # first: a bad value would otherwise fail inside the wheel build
+    versions = read_lock_versions(lock) if lock else None
+    return BuildInputs(
+        project=project.distribution_name,
+        version=project.version.exact,
+        wheel=env.wheel_digest(project.root),
+        dependencies=with_local_content(
+            dependency_closure(project.dependencies, root=project.name, versions=versions),
+            wheel_digest=env.wheel_digest,
+        ),
+        base_image=base_image,
+        base_digest=env.base_digest(base_image, env.registry),
+        backend=backend,
+        hera_build_version=__version__,
+        source_date_epoch=epoch,
+    )
+
+
+def _facts(options: ReleaseOptions, env: ReleaseEnvironment) -> ReleaseFacts:
+    project, git, dirty = _release_project(options, env)
+    repository = project.config.image_ref
+    if repository is None:
+        raise ConfigError(
+            f"{project.pyproject} configures no image repository, so there is nothing to release",
+            'set image = "registry/repository" in [tool.hera-build]',
+        )
+    backend = backend_for(project, options.backend)
+    base_image = resolve_base_image(project, options.base_image)
+    inputs = compute_inputs(project, backend=backend, base_image=base_image, lock=options.lock, env=env)
+    return ReleaseFacts(project, git, dirty, repository.with_tag(project.version.tag), backend, inputs)
+
+
+def plan(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Plan:
+    """Decide what :func:`release` would do, without building, pushing or writing anything."""
+    env = env or ReleaseEnvironment()
+    # Where the release writes must be writable before anything is built or pushed: no half-done release.
+    check_writable(options.out, what="--out", folder=True)
+    check_writable(options.manifest_path, what="--manifest", folder=False)
+    facts = _facts(options, env)
+    state, remote, error = _lookup(env.registry, facts.image, options.push)
+    decision, reason = _decide(
+        facts.project.version.exact, facts.image, state, remote, facts.inputs.digest, options.force
+    )
+    reused = remote if decision == "skip" else None
+    templates = _emit(facts.project, options, facts.backend, reused.digest if reused else None)
+    files = _files(templates)
+    statuses = _statuses(files, options.out, digest_known=reused is not None)
+    manifest = _manifest(
+        facts,
+        templates,
+        options.out,
+        digest=reused.digest if reused else None,
+        image_id=reused.config_digest if reused else None,
+        backend_version=reused.labels.get(BACKEND_VERSION_LABEL) if reused else None,
+    )
+    return Plan(
+        options=options,
+        facts=facts,
+        registry_state=state,
+        remote=remote,
+        decision=decision,
+        reason=reason,
+        objects=_planned_objects(templates, options.out, statuses),
+        manifest=manifest,
+        templates=templates,
+        files=files,
+        registry_error=error,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- release
+
+
+def _refuse_conflicts(the_plan: Plan) -> None:
+    """Stop before building when files of this version already exist with other content (not just another
+    digest): :func:`write_output` raises its readable diff, and writes nothing, when a file conflicts."""
+    conflicting = {o.file for o in the_plan.objects if o.status == "conflicting"}
+    if conflicting and not the_plan.options.force:
+        files = {Path(path).name: the_plan.files[Path(path).name] for path in sorted(conflicting)}
+        write_output(files, the_plan.options.out, force=False)
+
+
+def _build(the_plan: Plan, env: ReleaseEnvironment) -> BuildResult:
+    options = the_plan.options
+    builder = env.builder(the_plan.backend)
+    request = BuildRequest(
+        project=the_plan.project,
+        image=the_plan.image,
+        base_image=the_plan.inputs.base_image,
+        push=options.push,
+        force=options.force,
+        lock=options.lock,
+        source_date_epoch=the_plan.inputs.source_date_epoch,
+        verbose=options.verbose,
+        labels={INPUT_DIGEST_LABEL: the_plan.inputs.digest},
+        progress=options.progress,
+    )
+    return builder.build(request)
+
+
+def _pushed(the_plan: Plan, env: ReleaseEnvironment, result: BuildResult) -> RemoteImage:
+    """Read back what landed in the registry: the manifest records the registry's view, on every run alike."""
+    remote = env.registry.lookup(the_plan.image)
+    if remote is None:
+        raise PublishError(f"{the_plan.image} is not in the registry after the push", "check the registry's logs")
+    if result.digest and result.digest != remote.digest:
+        raise PublishError(
+            f"the backend pushed {result.digest} but {the_plan.image} points to {remote.digest}",
+            "something else pushed the same tag at the same time; release again",
+        )
+    label = remote.labels.get(INPUT_DIGEST_LABEL)
+    if label != the_plan.inputs.digest:
+        raise BuildError(
+            f"the pushed image has {INPUT_DIGEST_LABEL}={label!r}, not {the_plan.inputs.digest}: backend "
+            f"{the_plan.backend!r} did not apply BuildRequest.labels",
+            "report this as a bug in hera-build",
+        )
+    return remote
+
+
+def _outcome(remote: RemoteImage | None, build: BuildResult | None) -> tuple[str | None, str | None, str | None]:
+    """Digest, image id and backend version: the registry's view whenever the image is there, so a release that
+    built and one that reused the image record the same."""
+    if remote is not None:
+        return remote.digest, remote.config_digest, remote.labels.get(BACKEND_VERSION_LABEL)
+    assert build is not None
+    return build.digest, build.image_id, build.backend_version
+
+
+def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Release:
+    """Build (or reuse), push, emit digest-pinned templates and write the manifest; safe to re-run."""
+    env = env or ReleaseEnvironment()
+    the_plan = plan(options, env)
+    if the_plan.decision != "refuse":  # a refusal is the error itself, said once
+        options.progress(the_plan.reason)
+    if the_plan.decision == "refuse":
+        theirs = the_plan.remote.labels.get(INPUT_DIGEST_LABEL) if the_plan.remote else None
+        raise ImmutableTagError(
+            f"version {the_plan.version} is already released with other content ({the_plan.image} holds input "
+            f"digest {theirs}, this source gives {the_plan.input_digest})",
+            "bump the version or use --force",
+        )
+    _refuse_conflicts(the_plan)
+    build: BuildResult | None = None
+    remote, templates, files = the_plan.remote, the_plan.templates, the_plan.files
+    if the_plan.decision == "build":
+        options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
+        build = _build(the_plan, env)
+        if options.check is not None:
+            options.check(the_plan.project, build)
+        remote = _pushed(the_plan, env, build) if options.push else None
+        templates = _emit(the_plan.project, options, the_plan.backend, remote.digest if remote else build.digest)
+        files = _files(templates)
+    written = write_output(files, options.out, force=options.force)
+    digest, image_id, backend_version = _outcome(remote, build)
+    manifest = _manifest(
+        the_plan.facts, templates, options.out, digest=digest, image_id=image_id, backend_version=backend_version
+    )
+    write_manifest(manifest, options.manifest_path)
+    return Release(the_plan, manifest, built=build is not None, written=written, build=build)
+
+
+# ---------------------------------------------------------------------------------------------------- from a manifest
+
+
+def _same_or_unset(flag: str, given: str | None, recorded: str | None, path: Path) -> None:
+    if given is not None and given != recorded:
+        raise ConfigError(
+            f"{flag} {given} contradicts the release manifest {path} ({recorded})",
+            f"drop {flag}: the manifest decides it",
+        )
+
+
+def templates_from_manifest(path: Path, options: TemplateOptions) -> TemplatesResult:
+    """Emit exactly what a release recorded (version, image digest, backend), e.g. in a later CI step.
+
+    The templates are emitted again from the code, so the code and the resolved dependencies must be the ones
+    the release saw: a different package, image repository or dependency pin is an error, not a silent drift.
+    """
+    manifest = load_manifest(path)
+    _same_or_unset("--version", options.version, manifest.version, path)
+    _same_or_unset("--digest", options.digest, manifest.image.digest, path)
+    command = runner_command_for(manifest.backend.name)
+    if options.runner_command is not None and options.runner_command != command:
+        raise ConfigError(
+            f"--backend contradicts the release manifest {path} ({manifest.backend.name})", "drop --backend"
+        )
+    result = build_templates(
+        replace(options, version=manifest.version, digest=manifest.image.digest, runner_command=command)
+    )
+    found = (result.project.distribution_name, result.image.repository if result.image else None)
+    if found != (manifest.package, manifest.image.repository):
+        raise ConfigError(
+            f"release manifest {path} is for {manifest.package} ({manifest.image.repository}), but the project is "
+            f"{found[0]} ({found[1]})",
+            "pass the manifest of this project, or --project DIR of the project it belongs to",
+        )
+    edges = {(e.ref, e.cluster_scope): e for e in manifest.dependencies}
+    for edge in _edges(result):
+        recorded = edges.get((edge.ref, edge.cluster_scope))
+        if recorded is None or (recorded.distribution, recorded.version) != (edge.distribution, edge.version):
+            was = f"{recorded.distribution} {recorded.version}" if recorded else "nothing"
+            raise ResolveError(
+                f"templateRef {edge.ref!r} resolves to {edge.distribution} {edge.version} here, but the release "
+                f"manifest {path} pinned it to {was}",
+                "emit in an environment with the versions the release used (same lock file, pass the same --lock)",
+            )
+    return result
