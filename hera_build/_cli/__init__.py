@@ -20,7 +20,7 @@ from hera_build.errors import ExitCode, HeraBuildError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "init", "docs")
+COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "run", "init", "docs")
 """Command modules under hera_build.commands, in the order ``--help`` lists them."""
 
 _DESCRIPTION = """\

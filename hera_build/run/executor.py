@@ -52,6 +52,8 @@ class RunResult:
 
     workflow: dict[str, Any]
     run_dir: Path
+    nodes: tuple[Node, ...] = ()
+    """The nodes themselves (with sub-second times), for drawing the tree."""
 
     @property
     def phase(self) -> str:
@@ -905,7 +907,7 @@ class _Executor:
         phase = self._dag_phase(tasks, deps, targets, done, fail_fast)
         node.outbound_nodes = [o.id for t in targets if t in done for o in self.tree.outbound(done[t])]
         if phase != Phase.SUCCEEDED:
-            failed = next((done[t] for t in targets if t in done and done[t].phase in Phase.FAILED_OR_ERROR), None)
+            failed = next((n for n in done.values() if n.phase in Phase.FAILED_OR_ERROR), None)
             message = f"child '{failed.id}' failed" if failed else None
             return self.tree.finish(node, phase, message)
         return self._template_outputs(node, template, local)
@@ -1112,4 +1114,4 @@ def execute(
         engine.cleanup()
         raise result
     (options.run_dir / "workflow.json").write_text(json.dumps(result, indent=2) + "\n")
-    return RunResult(result, options.run_dir)
+    return RunResult(result, options.run_dir, tuple(tree))

@@ -15,7 +15,7 @@ import json
 import secrets
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hera_build.errors import RunError
@@ -73,7 +73,6 @@ class Scope:
     templates: Mapping[str, Mapping[str, Any]]
     ref: Mapping[str, Any] | None = None
     """The ``templateRef`` that entered this scope (``None``: the workflow itself)."""
-    image_map: Mapping[str, str] = field(default_factory=dict)
 
     def template(self, name: str) -> Mapping[str, Any] | None:
         return self.templates.get(name)
@@ -92,22 +91,21 @@ def _object_name(manifest: Mapping[str, Any]) -> str:
 
 
 class TemplateLibrary:
-    """The WorkflowTemplates and ClusterWorkflowTemplates a run may reference, by their (pinned) names.
+    """The WorkflowTemplates and ClusterWorkflowTemplates a run may reference, by their (pinned) names."""
 
-    ``images`` maps an object name to image replacements for its templates (a provider's runner image).
-    """
-
-    def __init__(self, manifests: Iterable[Mapping[str, Any]] = (), images: Mapping[str, str] | None = None) -> None:
+    def __init__(self, manifests: Iterable[Mapping[str, Any]] = ()) -> None:
         self._objects: dict[tuple[str, bool], Mapping[str, Any]] = {}
-        self.images = dict(images or {})
         for manifest in manifests:
             self.add(manifest)
 
     def add(self, manifest: Mapping[str, Any]) -> None:
+        self.alias(_object_name(manifest), manifest)
+
+    def alias(self, name: str, manifest: Mapping[str, Any]) -> None:
+        """Make ``manifest`` reachable as ``name`` too (an object's name in the code, besides its versioned one)."""
         kind = manifest.get("kind")
-        if kind not in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
-            return
-        self._objects[(_object_name(manifest), kind == "ClusterWorkflowTemplate")] = manifest
+        if kind in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+            self._objects[(name, kind == "ClusterWorkflowTemplate")] = manifest
 
     def get(self, name: str, cluster_scope: bool) -> Mapping[str, Any] | None:
         return self._objects.get((name, cluster_scope))

@@ -1,0 +1,234 @@
+"""What a project gives a local run: its objects as emitted for this version, and the templates they reference.
+
+A run uses exactly what ``hera-build templates`` would write: names, runner images (``repo:tag``, or
+``repo:tag@digest`` when pinned) and ``templateRef``s pinned to the provider versions the requirements resolve
+to. A provider's own templates run in the provider's image at that version: its repository comes from the
+provider's ``[tool.hera-build] image`` (found through an editable or local install) or from
+``__hera_build_image__`` in its entry-point module. Every object is registered under its versioned name *and*
+its name in the code, so a Workflow written in a test can reference ``templateRef: validate-dataset`` as the
+code does.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.metadata
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import yaml
+
+from hera_build.core.project import ENTRY_POINT_GROUP, Project, load_project
+from hera_build.core.references import ImageRef
+from hera_build.core.versions import image_tag
+from hera_build.errors import ConfigError, RunError
+from hera_build.run.spec import TemplateLibrary
+from hera_build.templates.discover import SENTINEL_IMAGE
+
+__all__ = [
+    "IMAGE_ATTRIBUTE",
+    "RunTarget",
+    "project_target",
+    "file_target",
+    "object_target",
+    "find_project_dir",
+    "build_project_image",
+]
+
+IMAGE_ATTRIBUTE = "__hera_build_image__"
+"""A provider module attribute naming its image repository, for providers not installed from source."""
+_RUNNABLE = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    manifest: dict[str, Any]
+    library: TemplateLibrary
+    runs_dir: Path
+    project: Project | None = None
+    image: ImageRef | None = None
+    """The project's runner image at this version (what ``--build`` builds)."""
+
+
+def find_project_dir(start: Path) -> Path | None:
+    """The nearest folder from ``start`` upwards whose pyproject.toml has ``[tool.hera-build]``."""
+    for folder in [start.resolve(), *start.resolve().parents]:
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "[tool.hera-build]" in pyproject.read_text(errors="replace"):
+            return folder
+    return None
+
+
+def _replace_image(manifest: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    manifest = copy.deepcopy(manifest)
+    spec = manifest.get("spec") or {}
+    for template in spec.get("templates") or []:
+        for kind in ("container", "script"):
+            body = template.get(kind)
+            if isinstance(body, dict) and body.get("image") == old:
+                body["image"] = new
+    return manifest
+
+
+def _provider_repository(distribution: str) -> ImageRef | None:
+    """The provider's image repository: its module attribute, or its source tree's pyproject."""
+    try:
+        dist = importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in dist.entry_points:
+        if entry.group == ENTRY_POINT_GROUP:
+            declared = getattr(importlib.import_module(entry.module), IMAGE_ATTRIBUTE, None)
+            if declared:
+                from hera_build.core.references import parse_repository
+
+                return parse_repository(str(declared))
+    direct_url = dist.read_text("direct_url.json")
+    if direct_url:
+        url = urlparse(json.loads(direct_url).get("url", ""))
+        if url.scheme == "file" and Path(unquote(url.path)).is_dir():
+            try:
+                return load_project(Path(unquote(url.path))).config.image_ref
+            except ConfigError:
+                return None
+    return None
+
+
+def _library(
+    objects: Iterable[Any], provider_manifests: Iterable[dict[str, Any]], project: Project
+) -> TemplateLibrary:
+    library = TemplateLibrary()
+    pins = {pin.pinned: pin for obj in objects for pin in obj.refs if pin.reason == "provider"}
+    for obj in objects:
+        library.add(obj.manifest)
+        library.alias(obj.source_name, obj.manifest)
+    for manifest in provider_manifests:
+        name = str(manifest["metadata"]["name"])
+        pin = pins.get(name)
+        if pin is not None and pin.distribution and "hera-build.invalid" in json.dumps(manifest):
+            repository = _provider_repository(pin.distribution)
+            if repository is None:
+                raise RunError(
+                    f"cannot tell which image {pin.distribution}'s templates run in ({name} is referenced by "
+                    f"{project.name})",
+                    f"install {pin.distribution} from its source (pip install -e), or set {IMAGE_ATTRIBUTE} = "
+                    '"registry/repository" in its hera_build.templates module',
+                )
+            image = str(repository.with_tag(image_tag(pin.version or "0")))
+            manifest = _replace_image(manifest, SENTINEL_IMAGE, image)
+        library.add(manifest)
+        if pin is not None:
+            library.alias(pin.ref, manifest)
+    return library
+
+
+def _project_objects(project_dir: Path, digest: str | None) -> tuple[Project, list[Any], TemplateLibrary, Any]:
+    from hera_build.templates.build import TemplateOptions, build_templates
+
+    result = build_templates(TemplateOptions(project_dir=project_dir, digest=digest))
+    library = _library(result.objects, result.provider_manifests, result.project)
+    return result.project, result.objects, library, result.image
+
+
+def project_target(project_dir: Path, name: str, *, digest: str | None = None) -> RunTarget:
+    """The project's object ``name`` (its name in the code or its versioned name), as emitted."""
+    project, objects, library, image = _project_objects(project_dir, digest)
+    runnable = [o for o in objects if o.kind in _RUNNABLE]
+    matches = [o for o in runnable if name in (o.source_name, o.name)]
+    if not matches:
+        names = ", ".join(sorted({o.source_name for o in runnable})) or "none"
+        raise RunError(f"{project.name} has no Workflow or template named {name!r} (it has: {names})",
+                       "pass one of those names, or --file FILE for emitted YAML")
+    if len(matches) > 1:
+        kinds = ", ".join(f"{o.kind} {o.name}" for o in matches)
+        raise RunError(f"{name!r} names more than one object ({kinds})", "pass the versioned name")
+    return RunTarget(matches[0].manifest, library, project.root / ".hera-build" / "runs", project, image)
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
+    documents: list[dict[str, Any]] = []
+    for file in files:
+        try:
+            documents += [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict) and d.get("kind")]
+        except (OSError, yaml.YAMLError) as exc:
+            raise RunError(f"cannot read {file}: {str(exc).splitlines()[0]}", "pass a file of Argo YAML") from None
+    return documents
+
+
+def file_target(path: Path, name: str | None, *, project_dir: Path | None = None) -> RunTarget:
+    """An object from emitted YAML (a file or a folder such as ``dist/argo``); the other templates in it, and
+    the project's when there is one, are what its ``templateRef``s can reach."""
+    if not path.exists():
+        raise RunError(f"{path} does not exist", "pass the YAML file that `hera-build templates` wrote")
+    documents = _documents(path)
+    runnable = [d for d in documents if d.get("kind") in _RUNNABLE]
+    matches = [d for d in runnable if name is None or name in _names(d)]
+    if len(matches) != 1:
+        found = ", ".join(sorted(n for d in runnable for n in _names(d)[:1])) or "none"
+        problem = "no object" if not matches else "more than one object"
+        raise RunError(
+            f"{path} has {problem} {'named ' + repr(name) if name else 'to run'} (it has: {found})",
+            "pass the name of the object to run",
+        )
+    library = TemplateLibrary()
+    project = image = None
+    if project_dir is not None:
+        project, _, library, image = _project_objects(project_dir, None)
+    for document in documents:
+        library.add(document)
+    runs = (project.root if project else Path.cwd()) / ".hera-build" / "runs"
+    return RunTarget(matches[0], library, runs, project, image)
+
+
+def _names(manifest: Mapping[str, Any]) -> list[str]:
+    metadata = manifest.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    names = [str(metadata.get("name") or metadata.get("generateName") or "")]
+    source = annotations.get("hera-build.dev/source-name")
+    if source:
+        names.append(str(source))
+    return names
+
+
+def object_target(obj: Any, *, project_dir: Path | None = None) -> RunTarget:
+    """A Hera object: the project's own (matched by name) runs as emitted; any other as Hera builds it, with the
+    project's and providers' templates to reference."""
+    if project_dir is None:
+        manifest = obj.to_dict()
+        return RunTarget(manifest, TemplateLibrary(), Path.cwd() / ".hera-build" / "runs")
+    project, objects, library, image = _project_objects(project_dir, None)
+    name = str(getattr(obj, "name", None) or "")
+    own = [o for o in objects if name and o.source_name == name and o.kind == _kind(obj)]
+    manifest = own[0].manifest if own else obj.to_dict()
+    return RunTarget(manifest, library, project.root / ".hera-build" / "runs", project, image)
+
+
+def _kind(obj: Any) -> str:
+    for cls in type(obj).__mro__:
+        if cls.__name__ in _RUNNABLE and cls.__module__.startswith("hera."):
+            return cls.__name__
+    return "Workflow"
+
+
+def build_project_image(project: Project, image: ImageRef, progress: Callable[[str], None]) -> str:
+    """Build and push the project's runner image with its configured backend (``--build``)."""
+    from hera_build.core.epoch import source_date_epoch
+    from hera_build.image.backends import BuildRequest, backend_for, get_builder, resolve_base_image
+
+    backend = backend_for(project, None)
+    request = BuildRequest(
+        project=project,
+        image=image,
+        base_image=resolve_base_image(project, None),
+        push=True,
+        source_date_epoch=source_date_epoch(),
+        progress=progress,
+    )
+    result = get_builder(backend).build(request)
+    return str(result.image)
