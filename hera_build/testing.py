@@ -36,6 +36,7 @@ class LocalRunner:
         images: Mapping[str, str] | None = None,
         network: str = "none",
         engine: ContainerEngine | None = None,
+        runs_dir: Path | None = None,
     ) -> None:
         from hera_build.run.project import find_project_dir
 
@@ -43,6 +44,8 @@ class LocalRunner:
         self.images = dict(images or {})
         self.network = network
         self._engine = engine
+        self.runs_dir = runs_dir
+        """Where run folders go (default: the project's ``.hera-build/runs``)."""
         self.last: RunResult | None = None
         """The last run: its Argo Workflow dict, run folder and logs (``last.log(node_id)``)."""
 
@@ -82,7 +85,7 @@ class LocalRunner:
             entrypoint=entrypoint,
             network=self.network,
             images=self.images,
-            runs_dir=target.runs_dir,
+            runs_dir=self.runs_dir or target.runs_dir,
         )
         self.last = run_workflow(target.manifest, engine=self.engine, library=target.library, options=options)
         return WorkflowModel.model_validate(self.last.workflow)
@@ -91,6 +94,6 @@ class LocalRunner:
 def run_locally(workflow: Any, **options: Any) -> Any:
     """One local run with a fresh :class:`LocalRunner` (``project_dir``, ``images``, ``network``; then
     ``parameters``, ``entrypoint``)."""
-    runner_keys = {"project_dir", "images", "network", "engine"}
+    runner_keys = {"project_dir", "images", "network", "engine", "runs_dir"}
     runner = LocalRunner(**{k: v for k, v in options.items() if k in runner_keys})
     return runner(workflow, **{k: v for k, v in options.items() if k not in runner_keys})
