@@ -47,9 +47,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--file", type=Path, metavar="PATH", help="run emitted YAML (a file or a folder of files)")
     parser.add_argument("--project", type=Path, default=Path("."), metavar="DIR", help="project directory")
     parser.add_argument("--build", action="store_true", help="build and push the project image first if missing")
-    parser.add_argument(
-        "--network", choices=("none", "host"), default="none", help="container network (default: none)"
-    )
+    parser.add_argument("--network", choices=("none", "host"), default="none", help="container network (default: none)")
     parser.add_argument(
         "--image",
         action="append",
@@ -102,9 +100,7 @@ class _LiveTree:
                 if node.type == NodeType.POD and node.phase in Phase.FULFILLED and node.id not in self.reported:
                     self.reported.add(node.id)
                     message = f"  {node.message}" if node.message and node.phase != Phase.SUCCEEDED else ""
-                    self.stream.write(
-                        f"{SYMBOLS[node.phase]} {node.name} ({duration(node.duration)}){message}\n"
-                    )
+                    self.stream.write(f"{SYMBOLS[node.phase]} {node.name} ({duration(node.duration)}){message}\n")
             if final:
                 self.stream.write("\n".join(render(tree)) + "\n")
             self.stream.flush()
@@ -152,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         images=images,
         runs_dir=target.runs_dir,
     )
-    result = run_workflow(target.manifest, engine=engine, library=target.library, options=options, on_change=live.update)
+    result = run_workflow(
+        target.manifest, engine=engine, library=target.library, options=options, on_change=live.update
+    )
     live.update(result.nodes, final=True)
     if args.json:
         print_json(result.workflow)

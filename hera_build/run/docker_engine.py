@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from hera_build.run.containers import ContainerResult, ContainerSpec, tar_file
-from hera_build.run.executor import RUN_LABEL
 
 __all__ = ["OWNER_LABEL", "DockerContainers", "engine_reference"]
 
@@ -181,7 +180,6 @@ class DockerContainers:
             return int(self.api.wait(container, timeout=30)["StatusCode"])
         except APIError:
             return 137  # removed by cleanup() meanwhile: it was killed
-
 
     def _copy_out(self, container: str, path: str) -> bytes | None:
         from docker.errors import NotFound

@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from hera_build.errors import RunError
-from hera_build.run.containers import ContainerEngine, ContainerResult, ContainerSpec, file_from_tar, tar_file, tar_placed
+from hera_build.run.containers import (
+    ContainerEngine,
+    ContainerResult,
+    ContainerSpec,
+    file_from_tar,
+    tar_file,
+    tar_placed,
+)
 from hera_build.run.expressions import dependencies_logic, depends_operands, evaluate_depends, evaluate_when
 from hera_build.run.nodes import Node, NodeTree, NodeType, Phase, timestamp
 from hera_build.run.spec import Scope, TemplateLibrary, Workflow, deep_merge, resolve_target
@@ -129,8 +136,13 @@ def _aggregate_value(text: str) -> Any:
 
 class _Executor:
     def __init__(
-        self, workflow: Workflow, library: TemplateLibrary, engine: ContainerEngine, options: ExecOptions,
-        tree: NodeTree, cancel: threading.Event,
+        self,
+        workflow: Workflow,
+        library: TemplateLibrary,
+        engine: ContainerEngine,
+        options: ExecOptions,
+        tree: NodeTree,
+        cancel: threading.Event,
     ) -> None:
         self.workflow = workflow
         self.library = library
@@ -182,8 +194,14 @@ class _Executor:
     # ------------------------------------------------------------------------------------------------ nodes
 
     def execute(
-        self, name: str, display: str, holder: Mapping[str, Any], ctx: _Ctx, parents: Sequence[Node],
-        *, hooked: bool = False,
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        ctx: _Ctx,
+        parents: Sequence[Node],
+        *,
+        hooked: bool = False,
     ) -> Node:
         """Run what ``holder`` (a step, task or entrypoint) calls, as node ``name``; never raises RunError."""
         try:
@@ -212,12 +230,22 @@ class _Executor:
         return NodeType.POD
 
     def _with_retries(
-        self, name: str, display: str, holder: Mapping[str, Any], template: dict[str, Any], ctx: _Ctx,
-        parents: Sequence[Node], retry: Mapping[str, Any],
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        template: dict[str, Any],
+        ctx: _Ctx,
+        parents: Sequence[Node],
+        retry: Mapping[str, Any],
     ) -> Node:
         node = self.tree.create(
-            name, display, NodeType.RETRY, template_name=template.get("name"),
-            template_ref=holder.get("templateRef"), boundary_id=ctx.boundary.id if ctx.boundary else None,
+            name,
+            display,
+            NodeType.RETRY,
+            template_name=template.get("name"),
+            template_ref=holder.get("templateRef"),
+            boundary_id=ctx.boundary.id if ctx.boundary else None,
         )
         for parent in parents:
             self.tree.add_child(parent, node)
@@ -265,12 +293,24 @@ class _Executor:
             attempt += 1
 
     def _attempt(
-        self, name: str, display: str, holder: Mapping[str, Any], template: dict[str, Any], ctx: _Ctx,
-        parents: Sequence[Node], *, retries: int | None = None, hooked: bool = False,
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        template: dict[str, Any],
+        ctx: _Ctx,
+        parents: Sequence[Node],
+        *,
+        retries: int | None = None,
+        hooked: bool = False,
     ) -> Node:
         node = self.tree.create(
-            name, display, self._node_type(template), template_name=template.get("name"),
-            template_ref=holder.get("templateRef"), boundary_id=ctx.boundary.id if ctx.boundary else None,
+            name,
+            display,
+            self._node_type(template),
+            template_name=template.get("name"),
+            template_ref=holder.get("templateRef"),
+            boundary_id=ctx.boundary.id if ctx.boundary else None,
         )
         node.hooked = hooked
         node.retried = retries is not None
@@ -391,7 +431,11 @@ class _Executor:
             args = (*(args or ()), SCRIPT_PATH)
         archives = tuple(self._artifact_archive(a) for a in self.input_artifacts.get(node.id, []))
         outputs = template.get("outputs") or {}
-        collect = [str(p["valueFrom"]["path"]) for p in outputs.get("parameters") or [] if (p.get("valueFrom") or {}).get("path")]
+        collect = [
+            str(p["valueFrom"]["path"])
+            for p in outputs.get("parameters") or []
+            if (p.get("valueFrom") or {}).get("path")
+        ]
         collect += [str(a["path"]) for a in outputs.get("artifacts") or [] if a.get("path")]
         timeout = float(str(template["activeDeadlineSeconds"])) if template.get("activeDeadlineSeconds") else None
         if ctx.deadline is not None:
@@ -454,7 +498,11 @@ class _Executor:
         return self.tree.finish(node, Phase.SUCCEEDED)
 
     def _collect_outputs(
-        self, node: Node, template: Mapping[str, Any], result: ContainerResult, outputs: dict[str, Any],
+        self,
+        node: Node,
+        template: Mapping[str, Any],
+        result: ContainerResult,
+        outputs: dict[str, Any],
         problems: list[str],
     ) -> None:
         declared = template.get("outputs") or {}
@@ -532,7 +580,7 @@ class _Executor:
             items = [self.tree.get(c) for c in node.children]
             items = [n for n in items if not n.hooked]
             succeeded = [n for n in items if n.phase == Phase.SUCCEEDED and n.outputs]
-            results = [_aggregate_value(n.outputs["result"]) for n in succeeded if "result" in (n.outputs or {})]
+            results = [_aggregate_value(n.outputs["result"]) for n in succeeded if n.outputs and "result" in n.outputs]
             scope[f"{key}.outputs.result"] = json.dumps(results, separators=(",", ":"))
             maps = []
             values: dict[str, list[Any]] = {}
@@ -543,7 +591,9 @@ class _Executor:
                 for p in params:
                     values.setdefault(p["name"], []).append(_aggregate_value(p["value"]))
             scope[f"{key}.outputs.parameters"] = json.dumps(maps, separators=(",", ":"))
-            scope.update({f"{key}.outputs.parameters.{k}": json.dumps(v, separators=(",", ":")) for k, v in values.items()})
+            scope.update(
+                {f"{key}.outputs.parameters.{k}": json.dumps(v, separators=(",", ":")) for k, v in values.items()}
+            )
             return scope
         outputs = node.outputs or {}
         if "result" in outputs:
@@ -617,7 +667,9 @@ class _Executor:
             return items
         sequence = holder.get("withSequence")
         if sequence is not None:
-            values = {k: int(substitute(_text(v), scope)) for k, v in sequence.items() if k in ("start", "end", "count")}
+            values = {
+                k: int(substitute(_text(v), scope)) for k, v in sequence.items() if k in ("start", "end", "count")
+            }
             start = values.get("start", 0)
             if "end" in values:
                 end = values["end"]
@@ -654,7 +706,12 @@ class _Executor:
         return None
 
     def _run_one(
-        self, name: str, display: str, holder: Mapping[str, Any], scope: Mapping[str, str], ctx: _Ctx,
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        scope: Mapping[str, str],
+        ctx: _Ctx,
         parents: Sequence[Node],
     ) -> Node:
         """A step, task or loop item: substitute its fields, check ``when``, run it, then its exit hook."""
@@ -666,7 +723,9 @@ class _Executor:
         except RunError as exc:
             return self._error_node(name, display, ctx, parents, exc.message)
         if skipped is not None:
-            node = self.tree.create(name, display, NodeType.SKIPPED, boundary_id=ctx.boundary.id if ctx.boundary else None)
+            node = self.tree.create(
+                name, display, NodeType.SKIPPED, boundary_id=ctx.boundary.id if ctx.boundary else None
+            )
             for parent in parents:
                 self.tree.add_child(parent, node)
             return self.tree.finish(node, Phase.SKIPPED, skipped)
@@ -723,8 +782,11 @@ class _Executor:
         previous: Node | None = None
         for index, group in enumerate(template.get("steps") or []):
             group_node = self.tree.create(
-                f"{node.name}[{index}]", f"[{index}]", NodeType.STEP_GROUP,
-                template_name=node.template_name, boundary_id=node.id,
+                f"{node.name}[{index}]",
+                f"[{index}]",
+                NodeType.STEP_GROUP,
+                template_name=node.template_name,
+                boundary_id=node.id,
             )
             if previous is None:
                 self.tree.add_child(node, group_node)
@@ -740,7 +802,9 @@ class _Executor:
                     step_name = str(step["name"])
                     expanded = self._expand(step, local, f"{group_node.name}.{step_name}", step_name)
                     if expanded is None:
-                        calls.append(self._bind(f"{group_node.name}.{step_name}", step_name, step, local, ctx, [group_node]))
+                        calls.append(
+                            self._bind(f"{group_node.name}.{step_name}", step_name, step, local, ctx, [group_node])
+                        )
                         continue
                     if not expanded:
                         calls.append(self._skipped(f"{group_node.name}.{step_name}", step_name, ctx, group_node))
@@ -782,14 +846,21 @@ class _Executor:
         return self._template_outputs(node, template, local)
 
     def _bind(
-        self, name: str, display: str, holder: Mapping[str, Any], scope: Mapping[str, str], ctx: _Ctx,
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        scope: Mapping[str, str],
+        ctx: _Ctx,
         parents: Sequence[Node],
     ) -> Callable[[], Node]:
         return lambda: self._run_one(name, display, holder, scope, ctx, parents)
 
     def _skipped(self, name: str, display: str, ctx: _Ctx, parent: Node) -> Callable[[], Node]:
         def skip() -> Node:
-            node = self.tree.create(name, display, NodeType.SKIPPED, boundary_id=ctx.boundary.id if ctx.boundary else None)
+            node = self.tree.create(
+                name, display, NodeType.SKIPPED, boundary_id=ctx.boundary.id if ctx.boundary else None
+            )
             self.tree.add_child(parent, node)
             return self.tree.finish(node, Phase.SKIPPED, "Skipped, empty params")
 
@@ -867,7 +938,9 @@ class _Executor:
         condition = threading.Condition()
         stop = False
 
-        def run_task(name: str, task_scope: dict[str, str], parents: list[Node], results: dict[str, dict[str, bool]]) -> None:
+        def run_task(
+            name: str, task_scope: dict[str, str], parents: list[Node], results: dict[str, dict[str, bool]]
+        ) -> None:
             try:
                 result = self._dag_task(node, name, tasks, logic[name], task_scope, parents, results, ctx)
             except BaseException as exc:  # noqa: BLE001 - reported on the DAG's thread
@@ -883,7 +956,8 @@ class _Executor:
                     raise failure
                 if fail_fast and not stop:
                     stop = any(
-                        t in done and done[t].phase in Phase.FAILED_OR_ERROR
+                        t in done
+                        and done[t].phase in Phase.FAILED_OR_ERROR
                         and not self._continues(tasks[t], done[t].phase)
                         for t in targets
                     )
@@ -893,7 +967,7 @@ class _Executor:
                             started.add(name)
                             task_scope = dict(local)
                             for other, other_node in done.items():
-                                task_scope.update(self._dag_scope(other, other_node))  # type: ignore[arg-type]
+                                task_scope.update(self._dag_scope(other, other_node))
                             parents = [o for d in deps[name] for o in self.tree.outbound(done[d])] or [node]
                             results = {d: self._results(done[d]) for d in deps[name]}
                             threading.Thread(
@@ -916,8 +990,15 @@ class _Executor:
         return self._reference_scope("tasks", name, task_node, loop=task_node.type == NodeType.TASK_GROUP)
 
     def _dag_task(
-        self, dag_node: Node, name: str, tasks: Mapping[str, Mapping[str, Any]], logic: str, scope: dict[str, str],
-        parents: list[Node], results: Mapping[str, Mapping[str, bool]], ctx: _Ctx,
+        self,
+        dag_node: Node,
+        name: str,
+        tasks: Mapping[str, Mapping[str, Any]],
+        logic: str,
+        scope: dict[str, str],
+        parents: list[Node],
+        results: Mapping[str, Mapping[str, bool]],
+        ctx: _Ctx,
     ) -> Node:
         node_name = f"{dag_node.name}.{name}"
         task = tasks[name]
@@ -939,7 +1020,9 @@ class _Executor:
             return self._error_node(node_name, name, ctx, parents, message)
         if expanded is None:
             return self._run_one(node_name, name, task, scope, ctx, parents)
-        group = self.tree.create(node_name, name, NodeType.TASK_GROUP, template_name=task.get("template"), boundary_id=dag_node.id)
+        group = self.tree.create(
+            node_name, name, NodeType.TASK_GROUP, template_name=task.get("template"), boundary_id=dag_node.id
+        )
         for parent in parents:
             self.tree.add_child(parent, group)
         if not expanded:
@@ -971,8 +1054,12 @@ class _Executor:
         return flags
 
     def _dag_phase(
-        self, tasks: Mapping[str, Mapping[str, Any]], deps: Mapping[str, list[str]], targets: Sequence[str],
-        done: Mapping[str, Node], fail_fast: bool,
+        self,
+        tasks: Mapping[str, Mapping[str, Any]],
+        deps: Mapping[str, list[str]],
+        targets: Sequence[str],
+        done: Mapping[str, Node],
+        fail_fast: bool,
     ) -> str:
         """Argo's assessDAGPhase: a target that was omitted takes the phase of the branch above it."""
         memo: dict[str, str | None] = {}
@@ -1014,7 +1101,13 @@ class _Executor:
             deadline = time.monotonic() + float(str(spec["activeDeadlineSeconds"]))
         ctx = _Ctx(self.workflow.scope, None, deadline)
         arguments = {"parameters": [{"name": k, "value": v} for k, v in self.workflow.arguments.items()]}
-        root = self.execute(self.workflow.name, self.workflow.name, {"template": self.workflow.entrypoint, "arguments": arguments}, ctx, [])
+        root = self.execute(
+            self.workflow.name,
+            self.workflow.name,
+            {"template": self.workflow.entrypoint, "arguments": arguments},
+            ctx,
+            [],
+        )
         phase = {Phase.SUCCEEDED: Phase.SUCCEEDED, Phase.ERROR: Phase.ERROR}.get(root.phase, Phase.FAILED)
         message = root.message if phase != Phase.SUCCEEDED else None
         if deadline is not None and time.monotonic() >= deadline and phase != Phase.SUCCEEDED:
@@ -1024,15 +1117,24 @@ class _Executor:
         if spec.get("onExit") and not self.cancel.is_set():
             self.globals["workflow.status"] = phase
             self.globals["workflow.duration"] = f"{time.time() - self.started:.6f}"
-            self.globals["workflow.failures"] = json.dumps([
-                {
-                    "displayName": n.display_name, "message": n.message or "", "templateName": n.template_name or "",
-                    "phase": n.phase, "podName": n.id, "finishedAt": timestamp(n.finished) if n.finished else "",
-                }
-                for n in self.tree if n.phase in Phase.FAILED_OR_ERROR and n.type == NodeType.POD
-            ])
+            self.globals["workflow.failures"] = json.dumps(
+                [
+                    {
+                        "displayName": n.display_name,
+                        "message": n.message or "",
+                        "templateName": n.template_name or "",
+                        "phase": n.phase,
+                        "podName": n.id,
+                        "finishedAt": timestamp(n.finished) if n.finished else "",
+                    }
+                    for n in self.tree
+                    if n.phase in Phase.FAILED_OR_ERROR and n.type == NodeType.POD
+                ]
+            )
             exit_name = f"{self.workflow.name}.onExit"
-            exit_node = self.execute(exit_name, exit_name, {"template": spec["onExit"]}, _Ctx(self.workflow.scope, None, None), [])
+            exit_node = self.execute(
+                exit_name, exit_name, {"template": spec["onExit"]}, _Ctx(self.workflow.scope, None, None), []
+            )
             if exit_node.phase in Phase.FAILED_OR_ERROR and phase == Phase.SUCCEEDED:
                 phase, message = Phase.FAILED, exit_node.message
         return self._workflow_object(phase, message)
@@ -1042,8 +1144,11 @@ class _Executor:
         spec = dict(wf.spec)
         spec["arguments"] = {"parameters": [{"name": k, "value": v} for k, v in wf.arguments.items()]}
         pods = [n for n in self.tree if n.type == NodeType.POD]
-        labels = {**(wf.metadata.get("labels") or {}), "workflows.argoproj.io/phase": phase,
-                  "workflows.argoproj.io/completed": "true"}
+        labels = {
+            **(wf.metadata.get("labels") or {}),
+            "workflows.argoproj.io/phase": phase,
+            "workflows.argoproj.io/completed": "true",
+        }
         status: dict[str, Any] = {
             "phase": phase,
             "startedAt": timestamp(self.started),
@@ -1054,9 +1159,11 @@ class _Executor:
         if message:
             status["message"] = message
         if self.global_outputs:
-            status["outputs"] = {"parameters": [
-                {"name": k.rsplit(".", 1)[-1], "value": v} for k, v in sorted(self.global_outputs.items())
-            ]}
+            status["outputs"] = {
+                "parameters": [
+                    {"name": k.rsplit(".", 1)[-1], "value": v} for k, v in sorted(self.global_outputs.items())
+                ]
+            }
         return {
             "apiVersion": "argoproj.io/v1alpha1",
             "kind": "Workflow",
@@ -1066,7 +1173,10 @@ class _Executor:
                 "uid": self.uid,
                 "creationTimestamp": timestamp(self.started),
                 "labels": labels,
-                "annotations": {**(wf.metadata.get("annotations") or {}), "hera-build.dev/run-dir": str(self.options.run_dir)},
+                "annotations": {
+                    **(wf.metadata.get("annotations") or {}),
+                    "hera-build.dev/run-dir": str(self.options.run_dir),
+                },
             },
             "spec": spec,
             "status": status,
@@ -1098,7 +1208,12 @@ def execute(
             outcome.append(exc)
 
     finished = threading.Event()
-    thread = threading.Thread(target=lambda: (main(), finished.set()), name="hera-build-run", daemon=True)
+
+    def main_then_signal() -> None:
+        main()
+        finished.set()
+
+    thread = threading.Thread(target=main_then_signal, name="hera-build-run", daemon=True)
     thread.start()
     try:
         while not finished.wait(0.5):

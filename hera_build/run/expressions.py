@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Union
 
 from hera_build.errors import RunError
 
@@ -21,7 +20,7 @@ __all__ = ["TASK_RESULTS", "evaluate_when", "evaluate_depends", "depends_operand
 TASK_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed")
 """The results a ``depends`` operand can name (Argo's enhanced depends logic)."""
 
-Value = Union[str, float, bool]
+Value = str | float | bool
 
 _TOKEN_RE = re.compile(
     r"""\s*(?:
@@ -47,7 +46,7 @@ def _tokenize(text: str) -> list[_Token]:
         match = _TOKEN_RE.match(stripped, position)
         if match is None or match.end() == position:
             raise RunError(
-                f"cannot parse expression {text!r} at {stripped[position:position + 20]!r}",
+                f"cannot parse expression {text!r} at {stripped[position : position + 20]!r}",
                 "quote values that contain operators, e.g. '{{steps.a.outputs.result}}' == 'a b'",
             )
         if match["op"] is not None:
@@ -185,9 +184,7 @@ def _operand(token: _Token, text: str) -> tuple[str, str | None]:
         raise RunError(f"depends {text!r}: {token.text!r} is not a task operand", "write task or task.Succeeded")
     result = match["result"]
     if result is not None and result not in TASK_RESULTS:
-        raise RunError(
-            f"depends {text!r}: unknown task result {result!r}", f"use one of {', '.join(TASK_RESULTS)}"
-        )
+        raise RunError(f"depends {text!r}: unknown task result {result!r}", f"use one of {', '.join(TASK_RESULTS)}")
     return str(match["task"]), result
 
 

@@ -99,9 +99,7 @@ def _provider_repository(distribution: str) -> ImageRef | None:
     return None
 
 
-def _library(
-    objects: Iterable[Any], provider_manifests: Iterable[dict[str, Any]], project: Project
-) -> TemplateLibrary:
+def _library(objects: Iterable[Any], provider_manifests: Iterable[dict[str, Any]], project: Project) -> TemplateLibrary:
     library = TemplateLibrary()
     pins = {pin.pinned: pin for obj in objects for pin in obj.refs if pin.reason == "provider"}
     for obj in objects:
@@ -142,8 +140,10 @@ def project_target(project_dir: Path, name: str, *, digest: str | None = None) -
     matches = [o for o in runnable if name in (o.source_name, o.name)]
     if not matches:
         names = ", ".join(sorted({o.source_name for o in runnable})) or "none"
-        raise RunError(f"{project.name} has no Workflow or template named {name!r} (it has: {names})",
-                       "pass one of those names, or --file FILE for emitted YAML")
+        raise RunError(
+            f"{project.name} has no Workflow or template named {name!r} (it has: {names})",
+            "pass one of those names, or --file FILE for emitted YAML",
+        )
     if len(matches) > 1:
         kinds = ", ".join(f"{o.kind} {o.name}" for o in matches)
         raise RunError(f"{name!r} names more than one object ({kinds})", "pass the versioned name")

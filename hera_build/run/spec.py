@@ -257,7 +257,9 @@ def prepare(
 # ---------------------------------------------------------------------------------------------------- checks
 
 
-def resolve_target(holder: Mapping[str, Any], scope: Scope, library: TemplateLibrary) -> tuple[Mapping[str, Any], Scope]:
+def resolve_target(
+    holder: Mapping[str, Any], scope: Scope, library: TemplateLibrary
+) -> tuple[Mapping[str, Any], Scope]:
     """The template a step, task, hook or entrypoint calls, and the scope its own references resolve in."""
     if holder.get("inline"):
         return holder["inline"], scope

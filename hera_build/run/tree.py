@@ -78,7 +78,8 @@ def render(all_nodes: Iterable[Node]) -> list[str]:
     lines = []
     for text, node in rows:
         template = node.template_name or (node.template_ref or {}).get("template", "")
-        line = f"{text:<{width}}  {template:<{template_width}}  {duration(node.duration) if node.type == NodeType.POD else '':>7}"
+        took = duration(node.duration) if node.type == NodeType.POD else ""
+        line = f"{text:<{width}}  {template:<{template_width}}  {took:>7}"
         if node.message and node.phase not in (Phase.SUCCEEDED,):
             line += f"  {node.message}"
         lines.append(line.rstrip())

@@ -119,9 +119,7 @@ class FakeEngine:
             else:
                 return ContainerResult(exit_code=127, log=f"unknown statement {statement!r}\n")
         collected = {path: _collect(files, path) for path in spec.collect}
-        return ContainerResult(
-            exit_code=exit_code, stdout="".join(stdout), log="".join(log), collected=collected
-        )
+        return ContainerResult(exit_code=exit_code, stdout="".join(stdout), log="".join(log), collected=collected)
 
 
 def _collect(files: dict[str, bytes], path: str) -> bytes | None:

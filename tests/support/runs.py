@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hera_build.run import RunResult
 
-__all__ = ["node", "phases", "output"]
+__all__ = ["ROOT", "EXAMPLES", "CORPUS", "node", "phases", "output"]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CORPUS = ROOT / "tests" / "packages" / "run_corpus"
+"""Workflows with known outcomes (an installable project with its own image), for the real-engine tests."""
 
 
 def node(result: RunResult, display_name: str) -> dict[str, Any]:
     """The one node with this display name (as Hera's system tests find nodes)."""
     found = [n for n in result.workflow["status"]["nodes"].values() if n["displayName"] == display_name]
-    assert len(found) == 1, f"{len(found)} nodes named {display_name!r}: {sorted(n['displayName'] for n in result.workflow['status']['nodes'].values())}"
+    assert len(found) == 1, f"{len(found)} nodes named {display_name!r}: {sorted(phases(result))}"
     return found[0]
 
 

@@ -42,8 +42,10 @@ def refused(run: Run, engine: FakeEngine, manifest: str, **options: object) -> s
         ("  - {name: bad, container: {image: fake, volumeMounts: [{name: v, mountPath: /v}]}}", "volumeMounts"),
         ("  - {name: bad, container: {image: fake, args: ['{{=1+1}}']}}", "expression tag"),
         ("  - {name: bad, http: {url: 'http://x'}}", "HTTP templates"),
-        ("  - {name: bad, inputs: {artifacts: [{name: a, path: /a, s3: {key: k}}]}, container: {image: fake}}",
-         "input artifact 'a' from s3"),
+        (
+            "  - {name: bad, inputs: {artifacts: [{name: a, path: /a, s3: {key: k}}]}, container: {image: fake}}",
+            "input artifact 'a' from s3",
+        ),
     ],
 )
 def test_unsupported_features_are_named_with_their_template(

@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - the workflows are YAML written as Argo's examples write them, one step per line
 """Argo's semantics, run on the fake engine: each test is a workflow from Argo's walk-through, reduced, with the
 phases and outputs Argo gives it."""
 
@@ -89,7 +90,11 @@ def test_diamond_dag_runs_what_depends_allows(run: Run) -> None:
     result = run(DIAMOND % {"b": "0"})
     assert result.phase == "Succeeded"
     assert phases(result) == {
-        "wf": "Succeeded", "A": "Succeeded", "B": "Succeeded", "C": "Succeeded", "D": "Succeeded",
+        "wf": "Succeeded",
+        "A": "Succeeded",
+        "B": "Succeeded",
+        "C": "Succeeded",
+        "D": "Succeeded",
         "on-b-failure": "Omitted",
     }
     assert node(result, "on-b-failure")["message"] == "omitted: depends condition not met"
@@ -217,7 +222,8 @@ def test_a_script_source_is_staged_and_appended_as_the_last_argument(run: Run, e
     assert spec.network == "none"
 
 
-FAN = """
+FAN = (
+    """
 kind: Workflow
 metadata: {name: fan}
 spec:
@@ -242,7 +248,9 @@ spec:
     inputs: {parameters: [{name: n}, {name: label}]}
     container: {image: fake, command: [fake], args: ["print {{inputs.parameters.n}}{{inputs.parameters.n}}", "write /tmp/label {{inputs.parameters.label}}"]}
     outputs: {parameters: [{name: label, valueFrom: {path: /tmp/label}}]}
-""" + ECHO
+"""
+    + ECHO
+)
 
 
 def test_with_param_fans_out_over_an_earlier_output_and_fans_in_aggregated(run: Run) -> None:
@@ -271,7 +279,8 @@ spec:
         arguments: {parameters: [{name: message, value: "n{{item}}"}]}
         withSequence: {start: "2", count: "3", format: "%02d"}
     - - {name: none, template: echo, arguments: {parameters: [{name: message, value: "{{item}}"}]}, withParam: "[]"}
-""" + ECHO
+"""
+        + ECHO
     )
     assert result.phase == "Succeeded"
     assert output(result, "items(0:hello world)") == "hello world"
@@ -360,7 +369,8 @@ def test_retries_stop_at_the_limit(run: Run) -> None:
     assert node(result, "flaky")["message"].startswith("No more retries left")
 
 
-EXIT = """
+EXIT = (
+    """
 kind: Workflow
 metadata: {name: exit-handlers}
 spec:
@@ -373,7 +383,9 @@ spec:
     - - {name: notify, template: echo, arguments: {parameters: [{name: message, value: "{{workflow.name}} {{workflow.status}}"}]}}
       - {name: celebrate, template: echo, arguments: {parameters: [{name: message, value: hooray}]}, when: "{{workflow.status}} == Succeeded"}
       - {name: cry, template: echo, arguments: {parameters: [{name: message, value: boohoo}]}, when: "{{workflow.status}} != Succeeded"}
-""" + ECHO
+"""
+    + ECHO
+)
 
 
 def test_the_exit_handler_sees_the_workflow_failed(run: Run) -> None:
@@ -552,7 +564,8 @@ spec:
     assert spec.args == ("-m", "hera.workflows.runner", "-e", "m:f", SCRIPT_PATH)
     staged = json.loads(spec.files[SCRIPT_PATH])
     assert [{"name": p["name"], "value": p["value"]} for p in staged] == [
-        {"name": "x", "value": '{"a": 1}'}, {"name": "n", "value": "2"},
+        {"name": "x", "value": '{"a": 1}'},
+        {"name": "n", "value": "2"},
     ]
 
 
@@ -572,7 +585,8 @@ spec:
   - name: show
     inputs: {parameters: [{name: value, default: nothing}]}
     container: {image: fake, command: [fake], args: ["print {{inputs.parameters.value}}"]}
-""" + ECHO
+"""
+        + ECHO
     )
     assert phases(result)["maybe"] == "Skipped"
     assert output(result, "use") == "nothing"

@@ -19,13 +19,21 @@ from run_corpus.steps import describe, fail, flip, numbers, price, say, sleep_lo
 
 with WorkflowTemplate(name="diamond", entrypoint="diamond") as diamond:
     Container(
-        name="echo", inputs=[Parameter(name="message")], command=["sh", "-c"], args=["echo {{inputs.parameters.message}}"]
+        name="echo",
+        inputs=[Parameter(name="message")],
+        command=["sh", "-c"],
+        args=["echo {{inputs.parameters.message}}"],
     )
     with DAG(name="diamond"):
         Task(name="a", template="echo", arguments={"message": "a"})
         Task(name="b", template="echo", depends="a", arguments={"message": "b-after-{{tasks.a.outputs.result}}"})
         Task(name="c", template="echo", depends="a.Succeeded", arguments={"message": "c"})
-        Task(name="d", template="echo", depends="b && c", arguments={"message": "{{tasks.b.outputs.result}}+{{tasks.c.outputs.result}}"})
+        Task(
+            name="d",
+            template="echo",
+            depends="b && c",
+            arguments={"message": "{{tasks.b.outputs.result}}+{{tasks.c.outputs.result}}"},
+        )
         Task(name="on-failure", template="echo", depends="b.Failed || c.Failed", arguments={"message": "never"})
 
 with WorkflowTemplate(
@@ -73,9 +81,7 @@ with WorkflowTemplate(name="retry-third-time", entrypoint="main") as retry_third
     with Steps(name="main"):
         third_time_lucky(name="flaky")
 
-with WorkflowTemplate(
-    name="exit-handler", entrypoint="main", on_exit="exit-handler"
-) as exit_handler:
+with WorkflowTemplate(name="exit-handler", entrypoint="main", on_exit="exit-handler") as exit_handler:
     with Steps(name="main"):
         fail(name="intentional-fail", arguments={"message": "failing on purpose"})
     with Steps(name="exit-handler"):

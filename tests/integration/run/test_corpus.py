@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from hera_build.testing import LocalRunner
-from tests.integration.run_support import RecordingContainers, corpus, example_images, run_engine  # noqa: F401
+from tests.integration.run.conftest import RecordingContainers
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
 
 
 @pytest.fixture
-def hera_run(corpus: Path, run_engine: RecordingContainers, tmp_path: Path) -> LocalRunner:  # noqa: F811
+def hera_run(corpus: Path, run_engine: RecordingContainers, tmp_path: Path) -> LocalRunner:
     run_engine.ran.clear()
     return LocalRunner(project_dir=corpus, engine=run_engine, runs_dir=tmp_path)
 
@@ -37,7 +37,11 @@ def test_diamond_dag_with_depends_expressions(hera_run: LocalRunner) -> None:
     model = hera_run("diamond")
     assert model.status.phase == "Succeeded"
     assert {k: v for k, v in phases(model).items() if k in "abcd" or k == "on-failure"} == {
-        "a": "Succeeded", "b": "Succeeded", "c": "Succeeded", "d": "Succeeded", "on-failure": "Omitted",
+        "a": "Succeeded",
+        "b": "Succeeded",
+        "c": "Succeeded",
+        "d": "Succeeded",
+        "on-failure": "Omitted",
     }
     assert nodes(model)["d"].outputs.result == "b-after-a+c"
 
@@ -115,7 +119,9 @@ def test_a_bad_pydantic_input_fails_the_runner_step(hera_run: LocalRunner) -> No
 
 
 def test_template_refs_run_in_the_providers_image_at_the_pinned_version(
-    hera_run: LocalRunner, run_engine: RecordingContainers, example_images: dict[str, str]  # noqa: F811
+    hera_run: LocalRunner,
+    run_engine: RecordingContainers,
+    example_images: dict[str, str],
 ) -> None:
     model = hera_run("provider-refs")
     assert model.status.phase == "Succeeded"

@@ -17,10 +17,7 @@ import pytest
 from hera_build.run.containers import ContainerResult, ContainerSpec
 from hera_build.run.docker_engine import DockerContainers
 from tests.support.components import require_component
-
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples"
-CORPUS = ROOT / "tests" / "packages" / "run_corpus"
+from tests.support.runs import CORPUS, EXAMPLES
 
 
 class RecordingContainers(DockerContainers):

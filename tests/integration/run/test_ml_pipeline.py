@@ -15,19 +15,14 @@ from pathlib import Path
 import pytest
 
 from hera_build.testing import LocalRunner
-from tests.integration.run_support import (  # noqa: F401
-    EXAMPLES,
-    ROOT,
-    RecordingContainers,
-    example_images,
-    run_engine,
-)
+from tests.integration.run.conftest import RecordingContainers
+from tests.support.runs import EXAMPLES, ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
 
 
 @pytest.fixture
-def ml_pipeline(tmp_path: Path, example_images: dict[str, str]) -> Path:  # noqa: F811
+def ml_pipeline(tmp_path: Path, example_images: dict[str, str]) -> Path:
     """A copy of the example (runs write under the project), its images in the registry."""
     copy = tmp_path / "ml-pipeline"
     shutil.copytree(EXAMPLES / "ml-pipeline", copy, ignore=shutil.ignore_patterns(".hera-build", "build", "dist"))
@@ -42,11 +37,16 @@ def expected_model_and_verdict() -> tuple[str, str]:
     return model, evaluate(model)
 
 
-def test_train_pipeline_through_the_command_line(ml_pipeline: Path, run_engine: RecordingContainers) -> None:  # noqa: F811
+def test_train_pipeline_through_the_command_line(ml_pipeline: Path, run_engine: RecordingContainers) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "hera_build", "run", "train-pipeline", "--json"],
-        cwd=ml_pipeline, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ml_pipeline,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     workflow = json.loads(done.stdout)
@@ -68,14 +68,19 @@ def test_a_failing_run_exits_1_and_shows_the_failing_node(ml_pipeline: Path) -> 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "hera_build", "run", "train-pipeline", "-p", "rows=0"],
-        cwd=ml_pipeline, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=ml_pipeline,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 1
     assert "failed: validate (Failed: Error (exit code 1))" in done.stderr
     assert "ValueError: s3://acme/datasets/iris has 0 rows, fewer than 1" in done.stderr
 
 
-def test_train_pipeline_through_the_fixture(ml_pipeline: Path, tmp_path: Path, run_engine: RecordingContainers) -> None:  # noqa: F811
+def test_train_pipeline_through_the_fixture(ml_pipeline: Path, tmp_path: Path, run_engine: RecordingContainers) -> None:
     from ml_pipeline.workflows import train_pipeline
 
     hera_run = LocalRunner(project_dir=ml_pipeline, engine=run_engine, runs_dir=tmp_path / "runs")
@@ -86,7 +91,7 @@ def test_train_pipeline_through_the_fixture(ml_pipeline: Path, tmp_path: Path, r
     assert model.metadata.name.startswith("train-pipeline-v0-3-0-")
 
 
-HERA_SYSTEM_TEST = '''
+HERA_SYSTEM_TEST = """
 from hera.workflows import Parameter, Steps, Workflow, WorkflowsService, script
 from hera.workflows.models import NodeStatus, Parameter as ModelParameter, Workflow as ModelWorkflow
 
@@ -122,11 +127,12 @@ def test_create_hello_world(hera_run):
     assert echo_node.outputs and echo_node.outputs.parameters
     message_out: ModelParameter = next(filter(lambda n: n.name == "message-out", echo_node.outputs.parameters))
     assert message_out.value == "Hello world!"
-'''
+"""
 
 
 def test_heras_system_test_runs_with_only_the_create_call_swapped(
-    tmp_path: Path, run_engine: RecordingContainers  # noqa: F811
+    tmp_path: Path,
+    run_engine: RecordingContainers,
 ) -> None:
     base = os.environ.get("HERA_BUILD_TEST_BASE_IMAGE_REMOTE", "127.0.0.1:5000/hera-build-base:bookworm-python3")
     (tmp_path / "test_hello_world.py").write_text(HERA_SYSTEM_TEST)
@@ -144,7 +150,12 @@ def test_heras_system_test_runs_with_only_the_create_call_swapped(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, "test_hello_world.py"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
