@@ -40,7 +40,7 @@ def hera_build_images(request: pytest.FixtureRequest) -> dict[str, str]:
 @pytest.fixture
 def hera_run(request: pytest.FixtureRequest, hera_build_images: dict[str, str]) -> Iterator[LocalRunner]:
     """Call it where a cluster test calls ``w.create(wait=True)``: it returns the same Hera model."""
-    from hera_build.run.project import find_project_dir
+    from hera_build.run.target import find_project_dir
 
     runner = LocalRunner(
         project_dir=find_project_dir(request.config.rootpath),

@@ -38,7 +38,7 @@ class LocalRunner:
         engine: ContainerEngine | None = None,
         runs_dir: Path | None = None,
     ) -> None:
-        from hera_build.run.project import find_project_dir
+        from hera_build.run.target import find_project_dir
 
         self.project_dir = project_dir if project_dir is not None else find_project_dir(Path.cwd())
         self.images = dict(images or {})

@@ -107,7 +107,8 @@ class _LiveTree:
 
 
 def _target(args: argparse.Namespace) -> Any:
-    from hera_build.run.project import file_target, find_project_dir, project_target
+    from hera_build.run.project import project_target
+    from hera_build.run.target import file_target, find_project_dir
 
     if args.file is not None:
         project_dir = find_project_dir(args.project)

@@ -73,7 +73,7 @@ class ContainerEngine(Protocol):
         ...
 
     def cleanup(self) -> None:
-        """Kill and remove every container this engine started that is still there (Ctrl-C)."""
+        """Kill and remove every container this engine started that is still there: after each run, and on Ctrl-C."""
         ...
 
 

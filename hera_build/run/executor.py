@@ -1224,9 +1224,9 @@ def execute(
         finished.wait(30)
         engine.cleanup()
         raise
+    engine.cleanup()
     result = outcome[0]
     if isinstance(result, BaseException):
-        engine.cleanup()
         raise result
     (options.run_dir / "workflow.json").write_text(json.dumps(result, indent=2) + "\n")
     return RunResult(result, options.run_dir, tuple(tree))

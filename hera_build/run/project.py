@@ -15,53 +15,23 @@ import copy
 import importlib
 import importlib.metadata
 import json
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
-
-import yaml
 
 from hera_build.core.project import ENTRY_POINT_GROUP, Project, load_project
 from hera_build.core.references import ImageRef
 from hera_build.core.versions import image_tag
 from hera_build.errors import ConfigError, RunError
 from hera_build.run.spec import TemplateLibrary
+from hera_build.run.target import RUNNABLE, RunTarget
 from hera_build.templates.discover import SENTINEL_IMAGE
 
-__all__ = [
-    "IMAGE_ATTRIBUTE",
-    "RunTarget",
-    "project_target",
-    "file_target",
-    "object_target",
-    "find_project_dir",
-    "build_project_image",
-]
+__all__ = ["IMAGE_ATTRIBUTE", "project_objects", "project_target", "object_target", "build_project_image"]
 
 IMAGE_ATTRIBUTE = "__hera_build_image__"
 """A provider module attribute naming its image repository, for providers not installed from source."""
-_RUNNABLE = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
-
-
-@dataclass(frozen=True)
-class RunTarget:
-    manifest: dict[str, Any]
-    library: TemplateLibrary
-    runs_dir: Path
-    project: Project | None = None
-    image: ImageRef | None = None
-    """The project's runner image at this version (what ``--build`` builds)."""
-
-
-def find_project_dir(start: Path) -> Path | None:
-    """The nearest folder from ``start`` upwards whose pyproject.toml has ``[tool.hera-build]``."""
-    for folder in [start.resolve(), *start.resolve().parents]:
-        pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "[tool.hera-build]" in pyproject.read_text(errors="replace"):
-            return folder
-    return None
 
 
 def _replace_image(manifest: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -125,7 +95,7 @@ def _library(objects: Iterable[Any], provider_manifests: Iterable[dict[str, Any]
     return library
 
 
-def _project_objects(project_dir: Path, digest: str | None) -> tuple[Project, list[Any], TemplateLibrary, Any]:
+def project_objects(project_dir: Path, digest: str | None) -> tuple[Project, list[Any], TemplateLibrary, Any]:
     from hera_build.templates.build import TemplateOptions, build_templates
 
     result = build_templates(TemplateOptions(project_dir=project_dir, digest=digest))
@@ -135,8 +105,8 @@ def _project_objects(project_dir: Path, digest: str | None) -> tuple[Project, li
 
 def project_target(project_dir: Path, name: str, *, digest: str | None = None) -> RunTarget:
     """The project's object ``name`` (its name in the code or its versioned name), as emitted."""
-    project, objects, library, image = _project_objects(project_dir, digest)
-    runnable = [o for o in objects if o.kind in _RUNNABLE]
+    project, objects, library, image = project_objects(project_dir, digest)
+    runnable = [o for o in objects if o.kind in RUNNABLE]
     matches = [o for o in runnable if name in (o.source_name, o.name)]
     if not matches:
         names = ", ".join(sorted({o.source_name for o in runnable})) or "none"
@@ -150,59 +120,13 @@ def project_target(project_dir: Path, name: str, *, digest: str | None = None) -
     return RunTarget(matches[0].manifest, library, project.root / ".hera-build" / "runs", project, image)
 
 
-def _documents(path: Path) -> list[dict[str, Any]]:
-    files = sorted(path.rglob("*.y*ml")) if path.is_dir() else [path]
-    documents: list[dict[str, Any]] = []
-    for file in files:
-        try:
-            documents += [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict) and d.get("kind")]
-        except (OSError, yaml.YAMLError) as exc:
-            raise RunError(f"cannot read {file}: {str(exc).splitlines()[0]}", "pass a file of Argo YAML") from None
-    return documents
-
-
-def file_target(path: Path, name: str | None, *, project_dir: Path | None = None) -> RunTarget:
-    """An object from emitted YAML (a file or a folder such as ``dist/argo``); the other templates in it, and
-    the project's when there is one, are what its ``templateRef``s can reach."""
-    if not path.exists():
-        raise RunError(f"{path} does not exist", "pass the YAML file that `hera-build templates` wrote")
-    documents = _documents(path)
-    runnable = [d for d in documents if d.get("kind") in _RUNNABLE]
-    matches = [d for d in runnable if name is None or name in _names(d)]
-    if len(matches) != 1:
-        found = ", ".join(sorted(n for d in runnable for n in _names(d)[:1])) or "none"
-        problem = "no object" if not matches else "more than one object"
-        raise RunError(
-            f"{path} has {problem} {'named ' + repr(name) if name else 'to run'} (it has: {found})",
-            "pass the name of the object to run",
-        )
-    library = TemplateLibrary()
-    project = image = None
-    if project_dir is not None:
-        project, _, library, image = _project_objects(project_dir, None)
-    for document in documents:
-        library.add(document)
-    runs = (project.root if project else Path.cwd()) / ".hera-build" / "runs"
-    return RunTarget(matches[0], library, runs, project, image)
-
-
-def _names(manifest: Mapping[str, Any]) -> list[str]:
-    metadata = manifest.get("metadata") or {}
-    annotations = metadata.get("annotations") or {}
-    names = [str(metadata.get("name") or metadata.get("generateName") or "")]
-    source = annotations.get("hera-build.dev/source-name")
-    if source:
-        names.append(str(source))
-    return names
-
-
 def object_target(obj: Any, *, project_dir: Path | None = None) -> RunTarget:
     """A Hera object: the project's own (matched by name) runs as emitted; any other as Hera builds it, with the
     project's and providers' templates to reference."""
     if project_dir is None:
         manifest = obj.to_dict()
         return RunTarget(manifest, TemplateLibrary(), Path.cwd() / ".hera-build" / "runs")
-    project, objects, library, image = _project_objects(project_dir, None)
+    project, objects, library, image = project_objects(project_dir, None)
     name = str(getattr(obj, "name", None) or "")
     own = [o for o in objects if name and o.source_name == name and o.kind == _kind(obj)]
     manifest = own[0].manifest if own else obj.to_dict()
@@ -211,7 +135,7 @@ def object_target(obj: Any, *, project_dir: Path | None = None) -> RunTarget:
 
 def _kind(obj: Any) -> str:
     for cls in type(obj).__mro__:
-        if cls.__name__ in _RUNNABLE and cls.__module__.startswith("hera."):
+        if cls.__name__ in RUNNABLE and cls.__module__.startswith("hera."):
             return cls.__name__
     return "Workflow"
 
