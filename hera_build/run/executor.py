@@ -369,7 +369,10 @@ class _Executor:
             text = substitute(_text(value), scope, strict=False)
             enum = declared.get("enum")
             if enum and text not in [_text(e) for e in enum]:
-                raise RunError(f"inputs.parameters.{name} is {text!r}, not one of {', '.join(map(_text, enum))}")
+                raise RunError(
+                    f"inputs.parameters.{name} is {text!r}, not one of {', '.join(map(_text, enum))}",
+                    "pass one of the enum values",
+                )
             params.append({**declared, "value": text})
             scope[f"inputs.parameters.{name}"] = text
         scope["inputs.parameters"] = json.dumps(params, separators=(",", ":"))
@@ -412,7 +415,10 @@ class _Executor:
         key = str(artifact["from"])
         stored = self.artifacts.get(key)
         if stored is None:
-            raise RunError(f"input artifact {artifact.get('name')!r}: no artifact {key!r} in this run")
+            raise RunError(
+                f"input artifact {artifact.get('name')!r}: no artifact {key!r} in this run",
+                "take it from an output artifact of a step or task that ran before",
+            )
         return tar_placed(stored.read_bytes(), path, mode)
 
     # ------------------------------------------------------------------------------------------------ pods
@@ -663,7 +669,10 @@ class _Executor:
             except ValueError:
                 items = None
             if not isinstance(items, list):
-                raise RunError(f"withParam value could not be parsed as a JSON list: {text.strip()[:200]}")
+                raise RunError(
+                    f"withParam value could not be parsed as a JSON list: {text.strip()[:200]}",
+                    "make the output a JSON list (print json.dumps(items))",
+                )
             return items
         sequence = holder.get("withSequence")
         if sequence is not None:
@@ -900,7 +909,10 @@ class _Executor:
                 key = substitute(str(artifact["from"]), scope)
                 stored = self.artifacts.get(key)
                 if stored is None:
-                    raise RunError(f"output artifact {artifact['name']!r}: no artifact {key!r} in this run")
+                    raise RunError(
+                        f"output artifact {artifact['name']!r}: no artifact {key!r} in this run",
+                        "take it from an output artifact of one of the template's steps or tasks",
+                    )
                 with self._lock:
                     self.artifacts[f"{node.id}/{artifact['name']}"] = stored
                 artifacts.append({"name": artifact["name"]})
