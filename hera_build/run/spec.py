@@ -233,6 +233,11 @@ def prepare(
         raise RunError(
             f"{what} has no template {spec['entrypoint']!r} (its templates: {known})", "pass --entrypoint TEMPLATE"
         )
+    if (spec.get("arguments") or {}).get("artifacts"):
+        raise RunError(
+            f"{what} takes artifacts as workflow arguments, which hera-build run does not support",
+            "pass them to the steps that use them, or run it on Argo",
+        )
     arguments = _arguments(spec, parameters or {}, what)
     metadata = dict(manifest.get("metadata") or {})
     if name is None:
