@@ -79,12 +79,20 @@ class _LiveTree:
         self.last = 0.0
         self.reported: set[str] = set()
         self.lock = threading.Lock()
+        self.tree: Any = None
+
+    def tick(self, stop: threading.Event) -> None:
+        """On a terminal, redraw every second so that running nodes' durations move."""
+        while self.tty and not stop.wait(1.0):
+            if self.tree is not None:
+                self.update(self.tree)
 
     def update(self, tree: Any, *, final: bool = False) -> None:
         from hera_build.run.nodes import NodeType, Phase
         from hera_build.run.tree import SYMBOLS, duration, render
 
         with self.lock:
+            self.tree = tree
             if self.tty:
                 now = time.monotonic()
                 if not final and now - self.last < 0.1:
@@ -149,9 +157,14 @@ def run(args: argparse.Namespace) -> int:
         images=images,
         runs_dir=target.runs_dir,
     )
-    result = run_workflow(
-        target.manifest, engine=engine, library=target.library, options=options, on_change=live.update
-    )
+    stop = threading.Event()
+    threading.Thread(target=live.tick, args=(stop,), daemon=True).start()
+    try:
+        result = run_workflow(
+            target.manifest, engine=engine, library=target.library, options=options, on_change=live.update
+        )
+    finally:
+        stop.set()
     live.update(result.nodes, final=True)
     if args.json:
         print_json(result.workflow)

@@ -76,6 +76,15 @@ def run_workflow(
     library = library or TemplateLibrary()
     workflow = prepare_run(manifest, engine, library, options)
     exec_options = ExecOptions(
-        network=options.network, images=dict(options.images), run_dir=options.runs_dir / workflow.name
+        network=options.network, images=dict(options.images), run_dir=_free_folder(options.runs_dir, workflow.name)
     )
     return execute(workflow, library, engine, exec_options, on_change=on_change, cancel=cancel)
+
+
+def _free_folder(runs_dir: Path, name: str) -> Path:
+    """``runs/<name>``, or ``runs/<name>.2``… when a workflow with a fixed name ran before: no run overwrites one."""
+    folder, count = runs_dir / name, 1
+    while folder.exists():
+        count += 1
+        folder = runs_dir / f"{name}.{count}"
+    return folder
