@@ -17,11 +17,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from hera_build.image.engine import OWNER_LABEL
 from hera_build.run.containers import ContainerResult, ContainerSpec, tar_file
 
-__all__ = ["OWNER_LABEL", "DockerContainers", "engine_reference"]
+__all__ = ["DockerContainers", "engine_reference"]
 
-OWNER_LABEL = "hera-build.dev/run-pid"
 _WAIT_SLICE = 2.0
 
 
@@ -81,31 +81,13 @@ class DockerContainers:
 
     @classmethod
     def connect(cls) -> DockerContainers:
-        """Connect as the docker CLI would; one clear error if no engine answers."""
-        import importlib
+        """Connect through the image stage's engine (DOCKER_HOST, API negotiation, error texts), and first remove
+        containers whose hera-build process is gone (a run killed with SIGKILL)."""
+        from hera_build.image.engine import DockerEngine
 
-        # The one engine connection (DOCKER_HOST, API negotiation, error texts) lives in the image stage.
-        try:
-            module = importlib.import_module("hera_build.image.engine")
-            docker_engine = module.DockerEngine
-        except (ImportError, AttributeError):
-            docker_engine = importlib.import_module("hera_build.image.backends.docker").DockerEngine
-        engine = cls(docker_engine.from_env(timeout=60).client)
+        engine = DockerEngine.from_env(timeout=60)
         engine.reap()
-        return engine
-
-    def reap(self) -> None:
-        """Remove containers of earlier runs whose process is gone."""
-        from docker.errors import APIError
-
-        try:
-            containers = self.api.containers(all=True, filters={"label": OWNER_LABEL})
-        except APIError:
-            return
-        for container in containers:
-            pid = int(container.get("Labels", {}).get(OWNER_LABEL, "0") or 0)
-            if pid and not _alive(pid):
-                self._remove(container["Id"])
+        return cls(engine.client)
 
     def missing_images(self, images: Iterable[str]) -> list[str]:
         return [image for image in images if not self._ensure_image(engine_reference(image))]
@@ -234,16 +216,6 @@ class DockerContainers:
             self._kill(container)
             self._remove(container)
         self._removals.join()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _explain(exc: Any) -> str:

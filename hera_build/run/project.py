@@ -141,18 +141,19 @@ def _kind(obj: Any) -> str:
 
 
 def build_project_image(project: Project, image: ImageRef, progress: Callable[[str], None]) -> str:
-    """Build and push the project's runner image with its configured backend (``--build``)."""
+    """Build and push the project's runner image with its configured backend (``--build``), through the publish
+    stage as ``hera-build image --push`` does; the run that follows is the check."""
     from hera_build.core.epoch import source_date_epoch
     from hera_build.image.backends import BuildRequest, backend_for, get_builder, resolve_base_image
+    from hera_build.image.registry.remote import RegistryApi
+    from hera_build.publish.pipeline import ShipOptions, ship
 
-    backend = backend_for(project, None)
     request = BuildRequest(
         project=project,
         image=image,
         base_image=resolve_base_image(project, None),
-        push=True,
         source_date_epoch=source_date_epoch(),
         progress=progress,
     )
-    result = get_builder(backend).build(request)
-    return str(result.image)
+    shipped = ship(get_builder(backend_for(project, None)), request, ShipOptions(push=True), RegistryApi())
+    return str(shipped.result.image)
