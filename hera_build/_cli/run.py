@@ -46,6 +46,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--entrypoint", metavar="TEMPLATE", help="start at this template instead")
     parser.add_argument("--file", type=Path, metavar="PATH", help="run emitted YAML (a file or a folder of files)")
     parser.add_argument("--project", type=Path, default=Path("."), metavar="DIR", help="project directory")
+    parser.add_argument(
+        "--digest", metavar="sha256:…", help="run the project image pinned to this digest, as `templates --digest`"
+    )
     parser.add_argument("--build", action="store_true", help="build and push the project image first if missing")
     parser.add_argument("--network", choices=("none", "host"), default="none", help="container network (default: none)")
     parser.add_argument(
@@ -123,7 +126,7 @@ def _target(args: argparse.Namespace) -> Any:
         return file_target(args.file, args.name, project_dir=project_dir)
     if not args.name:
         raise RunError("no workflow named", "pass NAME (the object's name in the code), or --file FILE")
-    return project_target(args.project, args.name)
+    return project_target(args.project, args.name, digest=args.digest)
 
 
 def _report_failures(result: Any) -> None:

@@ -66,3 +66,12 @@ spec:
     assert depth["first"] == depth["loop(0:a)"] == depth["flaky"], "steps of every group hang from the steps node"
     assert depth["flaky(0)"] > depth["flaky"], "attempts hang from their retry node"
     assert "Error (exit code 1)" in lines[names.index("flaky(0)")]
+
+
+def test_engine_references_keep_the_digest_and_drop_the_tag() -> None:
+    from hera_build.run.docker_engine import engine_reference
+
+    digest = "sha256:" + "a" * 64
+    assert engine_reference(f"127.0.0.1:5000/acme/ml:0.3.0@{digest}") == f"127.0.0.1:5000/acme/ml@{digest}"
+    assert engine_reference("127.0.0.1:5000/acme/ml:0.3.0") == "127.0.0.1:5000/acme/ml:0.3.0"
+    assert engine_reference(f"localhost:5000/ml@{digest}") == f"localhost:5000/ml@{digest}"
