@@ -37,6 +37,8 @@ IMAGE_ATTRIBUTE = "__hera_build_image__"
 def _replace_image(manifest: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     manifest = copy.deepcopy(manifest)
     spec = manifest.get("spec") or {}
+    if manifest.get("kind") == "CronWorkflow":
+        spec = spec.get("workflowSpec") or {}
     for template in spec.get("templates") or []:
         for kind in ("container", "script"):
             body = template.get(kind)
@@ -121,15 +123,25 @@ def project_target(project_dir: Path, name: str, *, digest: str | None = None) -
 
 
 def object_target(obj: Any, *, project_dir: Path | None = None) -> RunTarget:
-    """A Hera object: the project's own (matched by name) runs as emitted; any other as Hera builds it, with the
-    project's and providers' templates to reference."""
+    """A Hera object: the project's own (matched by name) runs as emitted; any other (a workflow written in a
+    test) as Hera builds it, its templates on Hera's default image moved to the project's image as
+    ``hera-build templates`` moves the project's own, and the project's and providers' templates to reference."""
     if project_dir is None:
         manifest = obj.to_dict()
         return RunTarget(manifest, TemplateLibrary(), Path.cwd() / ".hera-build" / "runs")
     project, objects, library, image = project_objects(project_dir, None)
     name = str(getattr(obj, "name", None) or "")
     own = [o for o in objects if name and o.source_name == name and o.kind == _kind(obj)]
-    manifest = own[0].manifest if own else obj.to_dict()
+    if own:
+        manifest = own[0].manifest
+    else:
+        from hera.shared import global_config
+
+        manifest = obj.to_dict()
+        if image is not None:
+            # Functions imported while hera-build discovered the project were built on its sentinel image.
+            for default in (str(global_config.image), SENTINEL_IMAGE):
+                manifest = _replace_image(manifest, default, str(image))
     return RunTarget(manifest, library, project.root / ".hera-build" / "runs", project, image)
 
 

@@ -91,6 +91,24 @@ def test_train_pipeline_through_the_fixture(ml_pipeline: Path, tmp_path: Path, r
     assert model.metadata.name.startswith("train-pipeline-v0-3-0-")
 
 
+def test_a_workflow_written_in_a_test_runs_the_projects_steps_in_its_image(
+    ml_pipeline: Path, tmp_path: Path, run_engine: RecordingContainers, example_images: dict[str, str]
+) -> None:
+    from hera.workflows import DAG, Workflow
+    from ml_pipeline.steps import TrainingConfig, evaluate, train
+
+    with Workflow(generate_name="adhoc-", entrypoint="main") as workflow:
+        with DAG(name="main"):
+            trained = train(name="train", arguments={"data_uri": "s3://adhoc", "config": '{"epochs": 1}'})
+            trained >> evaluate(name="evaluate", arguments={"model_uri": trained.result})
+    run_engine.ran.clear()
+    model = LocalRunner(project_dir=ml_pipeline, engine=run_engine, runs_dir=tmp_path / "runs")(workflow)
+    assert model.status.phase == "Succeeded"
+    train_node = next(n for n in model.status.nodes.values() if n.display_name == "train")
+    assert train_node.outputs.result == train("s3://adhoc", TrainingConfig(epochs=1))
+    assert {spec.image for spec in run_engine.ran} == {example_images["ml-pipeline"]}
+
+
 HERA_SYSTEM_TEST = """
 from hera.workflows import Parameter, Steps, Workflow, WorkflowsService, script
 from hera.workflows.models import NodeStatus, Parameter as ModelParameter, Workflow as ModelWorkflow
