@@ -85,7 +85,16 @@ def parse_image_ref(text: str, *, what: str = "image reference") -> ImageRef:
             f"invalid {what} {text!r}: not an OCI image reference",
             "write it as [registry/]repository[:tag][@sha256:digest], repository in lowercase",
         )
-    return ImageRef(repository=match["name"], tag=match["tag"], digest=match["digest"])
+    return ImageRef(repository=_lower_host(match["name"]), tag=match["tag"], digest=match["digest"])
+
+
+def _lower_host(name: str) -> str:
+    """Host names are case-insensitive (``LocalHost:5000`` is ``localhost:5000``): write registry hosts in lower
+    case, so that everything that compares them (loopback, insecure registries, credentials) agrees."""
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first.lower() == "localhost"):
+        return f"{first.lower()}/{rest}"
+    return name
 
 
 def parse_tag(text: str, *, what: str = "tag") -> str:

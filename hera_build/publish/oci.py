@@ -20,8 +20,7 @@ from hera_build.core.references import ImageRef
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
-from hera_build.image.registry.client import repository_path
-from hera_build.image.registry.oci import OciRegistry, host_of
+from hera_build.image.registry import RegistryClient, host_of, repository_path
 
 __all__ = [
     "CHUNK_THRESHOLD",
@@ -89,7 +88,7 @@ def _remember(cache: OciCache, host: str, digest: str, repository: str) -> None:
 
 
 def _push_blob(
-    client: OciRegistry,
+    client: RegistryClient,
     repository: str,
     descriptor: Descriptor,
     open_blob: Callable[[], IO[bytes]],
@@ -125,7 +124,7 @@ def push_image(
     image: BuiltImage,
     target: ImageRef,
     tags: Sequence[str],
-    client: OciRegistry,
+    client: RegistryClient,
     cache: OciCache,
     *,
     chunk_threshold: int = CHUNK_THRESHOLD,

@@ -17,7 +17,7 @@ from hera_build.errors import BuildError, PublishError
 from hera_build.image.backends import BuiltImage
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
-from hera_build.image.registry.remote import RegistryView, RemoteImage
+from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.oci import PushResult
 
 
@@ -41,7 +41,7 @@ class Published:
 
 def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushResult, ...]:
     from hera_build.image.backends.oci.cache import OciCache
-    from hera_build.image.registry.oci import OciRegistry, open_registry
+    from hera_build.image.registry import RegistryClient, open_registry
     from hera_build.publish.oci import push_image
 
     cache = OciCache()
@@ -49,7 +49,7 @@ def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushR
     for ref in built.tags:
         by_repository.setdefault(ref.repository, []).append(ref)
     results = []
-    registries: dict[str | None, OciRegistry] = {}
+    registries: dict[str | None, RegistryClient] = {}
     for group in by_repository.values():
         target = group[0]
         if target.registry not in registries:
