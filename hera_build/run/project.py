@@ -157,7 +157,7 @@ def build_project_image(project: Project, image: ImageRef, progress: Callable[[s
     stage as ``hera-build image --push`` does; the run that follows is the check."""
     from hera_build.core.epoch import source_date_epoch
     from hera_build.image.backends import BuildRequest, backend_for, get_builder, resolve_base_image
-    from hera_build.image.registry.remote import RegistryApi
+    from hera_build.image.registry import RegistryApi
     from hera_build.publish.pipeline import ShipOptions, ship
 
     request = BuildRequest(
