@@ -41,6 +41,8 @@ class ContainerSpec:
     """Absolute path → content, placed before the container starts (script source, raw artifacts)."""
     archives: tuple[bytes, ...] = ()
     """Tar streams with paths relative to ``/``, extracted before the container starts (artifacts)."""
+    volumes: tuple[str, ...] = ()
+    """Mount paths of ``emptyDir`` volumes: each an empty volume that lives as long as the container."""
     collect: tuple[str, ...] = ()
     """Absolute paths fetched after the container exits (output parameters and artifacts)."""
     timeout: float | None = None

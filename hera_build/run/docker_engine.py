@@ -121,6 +121,7 @@ class DockerContainers:
                 entrypoint=list(spec.command) if spec.command is not None else None,
                 environment=dict(spec.env),
                 working_dir=spec.working_dir,
+                volumes=list(spec.volumes) or None,
                 labels={**spec.labels, OWNER_LABEL: str(os.getpid())},
                 name=spec.name,
                 host_config=self.api.create_host_config(network_mode=spec.network),
@@ -202,7 +203,7 @@ class DockerContainers:
         from docker.errors import APIError
 
         try:
-            self.api.remove_container(container, force=True)
+            self.api.remove_container(container, force=True, v=True)
         except APIError:
             pass  # already removed
         with self._lock:

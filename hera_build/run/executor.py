@@ -456,6 +456,7 @@ class _Executor:
             working_dir=body.get("workingDir"),
             files=files,
             archives=archives,
+            volumes=tuple(str(m["mountPath"]) for m in body.get("volumeMounts") or []),
             collect=tuple(collect),
             timeout=timeout,
             network=self.options.network,

@@ -15,6 +15,7 @@ import json
 import secrets
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,12 +36,10 @@ _REFUSED_KINDS = {
 _REFUSED_FIELDS = {
     "sidecars": "sidecars",
     "initContainers": "init containers",
-    "volumes": "volumes",
     "podSpecPatch": "podSpecPatch",
     "synchronization": "synchronization (mutexes and semaphores)",
 }
 _REFUSED_SPEC_FIELDS = {
-    "volumes": "volumes",
     "volumeClaimTemplates": "volumeClaimTemplates",
     "podSpecPatch": "podSpecPatch",
     "synchronization": "synchronization (mutexes and semaphores)",
@@ -316,7 +315,20 @@ def _refuse(where: str, feature: str) -> RunError:
     return RunError(f"{where} uses {feature}, which hera-build run does not support", "run it on Argo")
 
 
-def _check_template(template: Mapping[str, Any], where: str) -> None:
+def _empty_dirs(volumes: Sequence[Mapping[str, Any]], where: str) -> set[str]:
+    """Names of ``emptyDir`` volumes (each becomes an empty volume of the container); any other kind is refused."""
+    names = set()
+    for volume in volumes:
+        kinds = sorted(k for k in volume if k != "name")
+        if kinds != ["emptyDir"]:
+            raise _refuse(
+                where, f"volume {volume.get('name')!r} of type {', '.join(kinds) or 'unknown'} (only emptyDir)"
+            )
+        names.add(str(volume["name"]))
+    return names
+
+
+def _check_template(template: Mapping[str, Any], where: str, workflow_volumes: AbstractSet[str] = frozenset()) -> None:
     kinds = [k for k in (*_TEMPLATE_KINDS, *_REFUSED_KINDS) if template.get(k) is not None]
     for kind in kinds:
         if kind in _REFUSED_KINDS:
@@ -334,8 +346,14 @@ def _check_template(template: Mapping[str, Any], where: str) -> None:
     if retry.get("expression"):
         raise _refuse(where, "retryStrategy.expression")
     body = template.get("container") or template.get("script") or {}
-    if body.get("volumeMounts"):
-        raise _refuse(where, "volumeMounts")
+    volumes = workflow_volumes | _empty_dirs(template.get("volumes") or [], where)
+    for mount in body.get("volumeMounts") or []:
+        if mount.get("name") not in volumes:
+            raise RunError(
+                f"{where} mounts volume {mount.get('name')!r}, which is not an emptyDir volume of the template or "
+                "the workflow",
+                "declare it in volumes (only emptyDir volumes run locally)",
+            )
     if body.get("envFrom") or any("valueFrom" in env for env in body.get("env") or []):
         raise _refuse(where, "environment variables from secrets or config maps")
     for param in (template.get("inputs") or {}).get("parameters") or []:
@@ -367,6 +385,7 @@ def _check_template(template: Mapping[str, Any], where: str) -> None:
 
 
 def _check(workflow: Workflow, library: TemplateLibrary) -> None:
+    volumes = _empty_dirs(workflow.spec.get("volumes") or [], workflow.source)
     seen: set[tuple[str, str]] = set()
     pending: list[tuple[str, Mapping[str, Any], Scope]] = [
         (f"entrypoint of {workflow.source}", {"template": workflow.entrypoint}, workflow.scope)
@@ -384,7 +403,7 @@ def _check(workflow: Workflow, library: TemplateLibrary) -> None:
             continue
         seen.add(key)
         where = f"template {template.get('name')!r} of {target_scope.owner}"
-        _check_template(deep_merge(workflow.spec.get("templateDefaults") or {}, template), where)
+        _check_template(deep_merge(workflow.spec.get("templateDefaults") or {}, template), where, volumes)
         pending.extend((f"{call} of {where}", call_holder, target_scope) for call, call_holder in _calls(template))
     entry, _ = resolve_target({"template": workflow.entrypoint}, workflow.scope, library)
     for param in (entry.get("inputs") or {}).get("parameters") or []:

@@ -39,7 +39,8 @@ def refused(run: Run, engine: FakeEngine, manifest: str, **options: object) -> s
         ("  - {name: bad, container: {image: fake}, daemon: true}", "daemon containers"),
         ("  - {name: bad, container: {image: fake}, sidecars: [{name: s, image: fake}]}", "sidecars"),
         ("  - {name: bad, suspend: {}}", "suspend without a duration"),
-        ("  - {name: bad, container: {image: fake, volumeMounts: [{name: v, mountPath: /v}]}}", "volumeMounts"),
+        ("  - {name: bad, container: {image: fake, volumeMounts: [{name: v, mountPath: /v}]}}", "mounts volume 'v'"),
+        ("  - {name: bad, volumes: [{name: v, hostPath: {path: /etc}}], container: {image: fake}}", "hostPath"),
         ("  - {name: bad, container: {image: fake, args: ['{{=1+1}}']}}", "expression tag"),
         ("  - {name: bad, http: {url: 'http://x'}}", "HTTP templates"),
         (

@@ -617,3 +617,21 @@ spec:
     assert result.phase == "Failed"
     assert result.workflow["status"]["message"] == "Stopped with strategy 'Terminate'"
     assert len(engine.runs) == 1, "no exit handler after a stop"
+
+
+def test_an_empty_dir_volume_becomes_a_volume_of_the_container(run: Run, engine: FakeEngine) -> None:
+    result = run(
+        """
+kind: Workflow
+metadata: {name: volumes}
+spec:
+  entrypoint: main
+  volumes: [{name: scratch, emptyDir: {}}]
+  templates:
+  - name: main
+    volumes: [{name: own, emptyDir: {medium: Memory}}]
+    container: {image: fake, command: [fake], args: ["print ok"], volumeMounts: [{name: scratch, mountPath: /scratch}, {name: own, mountPath: /own}]}
+"""
+    )
+    assert result.phase == "Succeeded"
+    assert engine.runs[0].volumes == ("/scratch", "/own")
