@@ -39,17 +39,6 @@ from hera_build.errors import ConfigError, DiscoveryError, VersionError
 from hera_build.image.backends import BACKENDS, DEFAULT_BACKEND
 from hera_build.templates.discover import DiscoveredObject, discover
 
-__all__ = [
-    "IMAGE_PLACEHOLDER",
-    "InitOptions",
-    "InitResult",
-    "PackageSource",
-    "candidate_modules",
-    "find_packages",
-    "init_project",
-    "version_in_name",
-]
-
 IMAGE_PLACEHOLDER = "registry.example.com/<team>/{name}"
 """Shown, commented out, when no ``--image`` is given: a value that looked valid would emit wrong images."""
 _TEMPLATE_KINDS = ("WorkflowTemplate", "ClusterWorkflowTemplate")

@@ -28,8 +28,6 @@ from hera_build.templates.output import check_writable
 if TYPE_CHECKING:
     from hera_build.publish.pipeline import Shipped
 
-__all__ = ["register", "run", "add_check_args"]
-
 _EPILOG = """\
 examples:
   hera-build image                                 build {image}:{version tag} and check it

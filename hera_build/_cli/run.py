@@ -12,8 +12,6 @@ from typing import Any, TextIO
 from hera_build._cli._common import info, print_json
 from hera_build.errors import RunError
 
-__all__ = ["register", "run"]
-
 _EPILOG = """\
 examples:
   hera-build run train-pipeline                          run the project's template as emitted for this version
@@ -117,18 +115,6 @@ class _LiveTree:
             self.stream.flush()
 
 
-def _target(args: argparse.Namespace) -> Any:
-    from hera_build.run.project import project_target
-    from hera_build.run.target import file_target, find_project_dir
-
-    if args.file is not None:
-        project_dir = find_project_dir(args.project)
-        return file_target(args.file, args.name, project_dir=project_dir)
-    if not args.name:
-        raise RunError("no workflow named", "pass NAME (the object's name in the code), or --file FILE")
-    return project_target(args.project, args.name, digest=args.digest)
-
-
 def _report_failures(result: Any) -> None:
     for node in result.failed_nodes()[:3]:
         info(f"failed: {node['displayName']} ({node['phase']}: {node.get('message', '')})")
@@ -139,33 +125,26 @@ def _report_failures(result: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hera_build.run import RunOptions, run_workflow
-    from hera_build.run.docker_engine import DockerContainers
+    from hera_build.api import RunOptions, run_workflow
 
-    parameters = _pairs(args.parameter, "-p")
-    images = _pairs(args.image, "--image")
-    target = _target(args)
-    engine = DockerContainers.connect()
-    if args.build and target.project is not None and target.image is not None:
-        if engine.missing_images([str(target.image)]):
-            from hera_build.run.project import build_project_image
-
-            info(f"building {target.image}")
-            build_project_image(target.project, target.image, info)
     live = _LiveTree(sys.stderr)
     options = RunOptions(
-        parameters=parameters,
+        name=args.name,
+        project_dir=args.project,
+        file=args.file,
+        parameters=_pairs(args.parameter, "-p"),
         entrypoint=args.entrypoint,
+        digest=args.digest,
+        build=args.build,
         network=args.network,
-        images=images,
-        runs_dir=target.runs_dir,
+        images=_pairs(args.image, "--image"),
+        progress=info,
+        on_change=live.update,
     )
     stop = threading.Event()
     threading.Thread(target=live.tick, args=(stop,), daemon=True).start()
     try:
-        result = run_workflow(
-            target.manifest, engine=engine, library=target.library, options=options, on_change=live.update
-        )
+        result = run_workflow(options)
     finally:
         stop.set()
     live.update(result.nodes, final=True)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hera_build._cli._common import add_project_args, info, print_json
+from hera_build._cli._common import add_argo_args, add_project_args, add_uppercase_arg, info, print_json
 from hera_build._cli._template_args import add_template_args, options_from
 from hera_build.templates.build import TemplatesResult, build_templates
 from hera_build.templates.output import (
@@ -60,6 +60,8 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="emit what a release manifest records (version, image digest, backend): build and emit in separate steps",
     )
+    add_uppercase_arg(parser)
+    add_argo_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -98,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         result = templates_from_manifest(args.manifest, options_from(args))
     else:
         result = build_templates(options_from(args))
+    for finding in result.findings:  # warnings: errors have raised
+        info(str(finding))
     manifests = [obj.manifest for obj in result.objects]
     if args.stdout:
         sys.stdout.write(render_stream(manifests, args.format))

@@ -19,8 +19,6 @@ from pathlib import Path
 
 from hera_build.errors import OutputError
 
-__all__ = ["write_text_atomic", "unwritable"]
-
 
 def write_text_atomic(path: Path, text: str) -> bool:
     """Write ``text`` to ``path`` through a temporary file and a rename; keep the file's mode.

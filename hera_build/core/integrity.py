@@ -16,8 +16,6 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["file_sha256", "record_digest", "check_digest"]
-
 _CHUNK = 1 << 20
 
 

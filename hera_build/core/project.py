@@ -20,8 +20,6 @@ from hera_build.core.config import HeraBuildConfig, parse_config
 from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, VersionError
 
-__all__ = ["Project", "load_project", "find_pyproject", "read_pyproject", "check_metadata", "ENTRY_POINT_GROUP"]
-
 ENTRY_POINT_GROUP = "hera_build.templates"
 """Entry-point group through which a package says which of its modules define templates for others."""
 

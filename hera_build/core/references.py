@@ -11,17 +11,6 @@ from dataclasses import dataclass, replace
 
 from hera_build.errors import ConfigError
 
-__all__ = [
-    "ImageRef",
-    "parse_image_ref",
-    "parse_repository",
-    "parse_tag",
-    "is_local_image_spec",
-    "DIGEST_RE",
-    "TAG_RE",
-    "LOCAL_PREFIXES",
-]
-
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
 _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"

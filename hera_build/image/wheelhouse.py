@@ -45,25 +45,6 @@ from hera_build.core.project import Project
 from hera_build.errors import BuildError
 from hera_build.image.target import PythonTarget, default_cache_dir
 
-__all__ = [
-    "FIXED_EPOCH",
-    "RUNNER_DISTRIBUTION",
-    "Installed",
-    "DependencyPin",
-    "Wheelhouse",
-    "WheelCache",
-    "WheelFetcher",
-    "PipFetcher",
-    "WheelBuilder",
-    "ProjectWheelBuilder",
-    "installed_distribution",
-    "resolve_closure",
-    "prepare_wheelhouse",
-    "fetch_index_wheels",
-    "wheel_metadata_requires",
-    "file_digest",
-]
-
 FIXED_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
 RUNNER_DISTRIBUTION = "hera"

@@ -22,14 +22,6 @@ from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
 from hera_build.image.registry import RegistryClient, host_of, repository_path
 
-__all__ = [
-    "CHUNK_THRESHOLD",
-    "CHUNK_SIZE",
-    "BlobPush",
-    "PushResult",
-    "push_image",
-]
-
 CHUNK_THRESHOLD = 64 << 20
 """Blobs larger than this go up in chunks (PATCH …, PUT), smaller ones in one PUT."""
 CHUNK_SIZE = 16 << 20

@@ -75,26 +75,6 @@ from hera_build.templates.output import (
     write_output,
 )
 
-__all__ = [
-    "BACKEND_VERSION_LABEL",
-    "DEFAULT_OUT",
-    "DEFAULT_MANIFEST",
-    "DIRTY_HASH_LENGTH",
-    "Action",
-    "FileStatus",
-    "RegistryState",
-    "ReleaseOptions",
-    "ReleaseEnvironment",
-    "ReleaseFacts",
-    "PlannedObject",
-    "Plan",
-    "Release",
-    "plan",
-    "release",
-    "dirty_version",
-    "templates_from_manifest",
-]
-
 Action = Literal["build", "skip", "refuse"]
 """``skip``: the registry's image has the same inputs and is reused (the policy's ``reuse``)."""
 FileStatus = Literal["new", "unchanged", "pending", "conflicting"]
@@ -129,6 +109,9 @@ class ReleaseOptions:
     allow_dirty: bool = False
     lock: Path | None = None
     crd_files: tuple[Path, ...] = ()
+    argo: bool = False
+    """Also run Argo's own validator on the templates (see :class:`TemplateOptions`)."""
+    argo_path: Path | None = None
     verbose: bool = False
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
     check: Callable[[Project, str], Checker] | None = field(default=None, compare=False)
@@ -332,6 +315,8 @@ def _emit(project: Project, options: ReleaseOptions, backend: str, digest: str |
         lock=options.lock,
         runner_command=runner_command_for(backend),
         crd_files=options.crd_files,
+        argo=options.argo,
+        argo_path=options.argo_path,
     )
     return build_templates(template_options, project=project)
 

@@ -16,18 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from hera_build.errors import RunError
+from hera_build.run._core import ExecOptions
 from hera_build.run.containers import ContainerEngine
-from hera_build.run.executor import RUN_LABEL, ExecOptions, RunResult, execute
+from hera_build.run.executor import RunResult, execute
 from hera_build.run.nodes import NodeTree
 from hera_build.run.spec import TemplateLibrary, Workflow, images, prepare
-
-__all__ = ["RUN_LABEL", "RunOptions", "RunResult", "TemplateLibrary", "Workflow", "run_workflow", "prepare_run"]
 
 NETWORKS = ("none", "host")
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class RunSettings:
     parameters: Mapping[str, str] = field(default_factory=dict)
     """Workflow arguments (``-p name=value``); unknown names are refused."""
     entrypoint: str | None = None
@@ -41,7 +40,7 @@ class RunOptions:
 
 
 def prepare_run(
-    manifest: Mapping[str, Any], engine: ContainerEngine, library: TemplateLibrary, options: RunOptions
+    manifest: Mapping[str, Any], engine: ContainerEngine, library: TemplateLibrary, options: RunSettings
 ) -> Workflow:
     """Everything that can be refused before a container starts: features, arguments, templates, images."""
     if options.network not in NETWORKS:
@@ -64,7 +63,7 @@ def run_workflow(
     *,
     engine: ContainerEngine,
     library: TemplateLibrary | None = None,
-    options: RunOptions | None = None,
+    options: RunSettings | None = None,
     on_change: Callable[[NodeTree], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RunResult:
@@ -72,7 +71,7 @@ def run_workflow(
 
     Raises :class:`RunError` before anything starts; a run that fails is a result, not an exception.
     """
-    options = options or RunOptions()
+    options = options or RunSettings()
     library = library or TemplateLibrary()
     workflow = prepare_run(manifest, engine, library, options)
     exec_options = ExecOptions(

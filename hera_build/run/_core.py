@@ -24,8 +24,6 @@ from hera_build.run.nodes import Node, NodeTree, NodeType, Phase, timestamp
 from hera_build.run.spec import Scope, TemplateLibrary, Workflow, deep_merge, resolve_target
 from hera_build.run.variables import Unresolved, substitute, substitute_all
 
-__all__ = ["SCRIPT_PATH", "RUN_LABEL", "ExecOptions", "NodeRunner"]
-
 SCRIPT_PATH = "/argo/staging/script"
 """Where a script template's ``source`` is written (Argo's emissary uses the same folder)."""
 RUN_LABEL = "hera-build.dev/run"

@@ -15,8 +15,6 @@ from hera_build.run.nodes import Node, NodeType, Phase, timestamp
 from hera_build.run.spec import Scope, resolve_target
 from hera_build.run.variables import Unresolved, is_single_tag, substitute, substitute_all
 
-__all__ = ["GraphRunner"]
-
 
 class GraphRunner(NodeRunner):
     # ------------------------------------------------------------------------------------------------ references

@@ -13,8 +13,6 @@ from hera_build.run._core import RUN_LABEL, SCRIPT_PATH, NodeRunner, _Ctx, _dura
 from hera_build.run.containers import ContainerResult, ContainerSpec, file_from_tar, tar_file, tar_placed
 from hera_build.run.nodes import Node, Phase
 
-__all__ = ["PodRunner"]
-
 _RESULT_LIMIT = 256 * 1024
 _DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 

@@ -16,15 +16,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-__all__ = [
-    "ContainerSpec",
-    "ContainerResult",
-    "ContainerEngine",
-    "tar_file",
-    "tar_placed",
-    "file_from_tar",
-]
-
 
 @dataclass(frozen=True)
 class ContainerSpec:

@@ -20,8 +20,6 @@ from typing import Any
 from hera_build.image.engine import OWNER_LABEL
 from hera_build.run.containers import ContainerResult, ContainerSpec, tar_file
 
-__all__ = ["DockerContainers", "engine_reference"]
-
 _WAIT_SLICE = 2.0
 
 

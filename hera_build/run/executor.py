@@ -18,14 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hera_build.run._core import RUN_LABEL, SCRIPT_PATH, ExecOptions, _Ctx
+from hera_build.run._core import ExecOptions, _Ctx
 from hera_build.run._graph import GraphRunner
 from hera_build.run._pods import PodRunner
 from hera_build.run.containers import ContainerEngine
 from hera_build.run.nodes import Node, NodeTree, NodeType, Phase, timestamp
 from hera_build.run.spec import TemplateLibrary, Workflow
-
-__all__ = ["SCRIPT_PATH", "RUN_LABEL", "ExecOptions", "RunResult", "execute"]
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from hera_build.errors import RunError
 
-__all__ = ["TASK_RESULTS", "evaluate_when", "evaluate_depends", "depends_operands", "dependencies_logic"]
-
 TASK_RESULTS = ("Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed")
 """The results a ``depends`` operand can name (Argo's enhanced depends logic)."""
 

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["Phase", "NodeType", "Node", "NodeTree", "node_id", "timestamp"]
-
 
 class Phase:
     PENDING = "Pending"

@@ -28,8 +28,6 @@ from hera_build.run.spec import TemplateLibrary
 from hera_build.run.target import RUNNABLE, RunTarget
 from hera_build.templates.discover import SENTINEL_IMAGE
 
-__all__ = ["IMAGE_ATTRIBUTE", "project_objects", "project_target", "object_target", "build_project_image"]
-
 IMAGE_ATTRIBUTE = "__hera_build_image__"
 """A provider module attribute naming its image repository, for providers not installed from source."""
 

@@ -23,8 +23,6 @@ from hera_build.errors import RunError
 from hera_build.run.expressions import dependencies_logic, depends_operands
 from hera_build.run.variables import TAG_RE
 
-__all__ = ["TemplateLibrary", "Scope", "Workflow", "prepare", "deep_merge"]
-
 _TEMPLATE_KINDS = ("container", "script", "steps", "dag", "suspend")
 _REFUSED_KINDS = {
     "resource": "resource templates (they create Kubernetes objects)",

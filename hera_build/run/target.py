@@ -16,8 +16,6 @@ import yaml
 from hera_build.errors import RunError
 from hera_build.run.spec import TemplateLibrary
 
-__all__ = ["RUNNABLE", "RunTarget", "find_project_dir", "file_target"]
-
 RUNNABLE = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 
 

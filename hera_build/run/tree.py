@@ -10,8 +10,6 @@ from collections.abc import Iterable
 
 from hera_build.run.nodes import Node, NodeType, Phase
 
-__all__ = ["SYMBOLS", "render", "duration"]
-
 SYMBOLS = {
     Phase.SUCCEEDED: "✔",
     Phase.FAILED: "✖",

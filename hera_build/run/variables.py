@@ -11,8 +11,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["TAG_RE", "Unresolved", "substitute", "substitute_all", "tags", "is_single_tag"]
-
 TAG_RE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 

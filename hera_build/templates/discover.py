@@ -27,8 +27,6 @@ from typing import Any
 
 from hera_build.errors import DiscoveryError
 
-__all__ = ["SENTINEL_IMAGE", "KINDS", "DiscoveredObject", "discover", "sentinel_image", "stdout_to_stderr"]
-
 SENTINEL_IMAGE = "hera-build.invalid/default-image:sentinel"
 """Stands in for Hera's default image while user code is imported; never left in output."""
 KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")

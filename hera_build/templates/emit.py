@@ -20,18 +20,6 @@ from hera_build.errors import ConfigError, VersionError
 from hera_build.templates.discover import SENTINEL_IMAGE, DiscoveredObject
 from hera_build.templates.resolve import Pin, RefKey, find_ref_sites
 
-__all__ = [
-    "ANNOTATION_PREFIX",
-    "LABEL_VALUE_LIMIT",
-    "MANAGED_BY",
-    "EmitSettings",
-    "PinnedObject",
-    "is_runner_script",
-    "label_value",
-    "local_names",
-    "pin_objects",
-]
-
 ANNOTATION_PREFIX = "hera-build.dev/"
 MANAGED_BY = "hera-build"
 _RUNNER_ARGS = ["-m", "hera.workflows.runner"]

@@ -33,22 +33,6 @@ from hera_build.core.atomic import unwritable
 from hera_build.errors import OutputError
 from hera_build.templates.emit import PinnedObject
 
-__all__ = [
-    "DEFAULT_OUT",
-    "Format",
-    "KUSTOMIZATION",
-    "LOCK_TIMEOUT",
-    "SUBMIT",
-    "WriteResult",
-    "check_writable",
-    "layout",
-    "output_lock",
-    "plan_output",
-    "render",
-    "render_stream",
-    "write_output",
-]
-
 Format = Literal["yaml", "json"]
 KUSTOMIZATION = "kustomization.yaml"
 DEFAULT_OUT = Path("dist/argo")

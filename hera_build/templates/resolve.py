@@ -18,8 +18,6 @@ from hera_build.core.versions import DEFAULT_NAME_FORMAT, ProjectVersion, versio
 from hera_build.core.walk import walk_dicts
 from hera_build.errors import ResolveError
 
-__all__ = ["RefSite", "ProvidedTemplate", "Pin", "RefKey", "find_ref_sites", "is_templated", "resolve_refs"]
-
 RefKey = tuple[bool, str]
 """``(cluster_scope, name)``: a namespaced and a cluster-scoped template may share a name."""
 

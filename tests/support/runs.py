@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hera_build.run import RunResult
+from hera_build.run.executor import RunResult
 
 __all__ = ["ROOT", "EXAMPLES", "CORPUS", "node", "phases", "output"]
 

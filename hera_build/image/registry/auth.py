@@ -24,18 +24,6 @@ import requests
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "DOCKER_HUB",
-    "Credentials",
-    "Transport",
-    "docker_config_credentials",
-    "host_of",
-    "registry_host",
-    "repository_path",
-    "repository_scope",
-]
-
 DOCKER_HUB = "registry-1.docker.io"
 _INDEX_NAMES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')

@@ -38,18 +38,6 @@ from hera_build.image.registry.auth import (
     repository_scope,
 )
 
-__all__ = [
-    "INDEX_MEDIA_TYPES",
-    "MANIFEST_MEDIA_TYPES",
-    "ManifestInfo",
-    "RegistryApi",
-    "RegistryClient",
-    "RegistryView",
-    "RemoteImage",
-    "host_platform",
-    "open_registry",
-]
-
 INDEX_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",

@@ -164,7 +164,7 @@ def test_heras_system_test_runs_with_only_the_create_call_swapped(
         )
     )
     installed = any(ep.name == "hera_build" for ep in importlib.metadata.entry_points(group="pytest11"))
-    plugin = [] if installed else ["-p", "hera_build.pytest_plugin"]
+    plugin = [] if installed else ["-p", "hera_build.testing.pytest_plugin"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin, "test_hello_world.py"],

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_build.run import RunOptions, RunResult, TemplateLibrary, run_workflow
+from hera_build.run import RunSettings, run_workflow
+from hera_build.run.executor import RunResult
+from hera_build.run.spec import TemplateLibrary
 from tests.support.fake_engine import FakeEngine
 
 Run = Callable[..., RunResult]
@@ -29,7 +31,7 @@ def run(engine: FakeEngine, tmp_path: Path) -> Run:
             data,
             engine=engine,
             library=templates,
-            options=RunOptions(runs_dir=tmp_path / "runs", name=options.pop("name", "wf"), **options),
+            options=RunSettings(runs_dir=tmp_path / "runs", name=options.pop("name", "wf"), **options),
         )
 
     return run_

@@ -56,16 +56,6 @@ from hera_build.image.wheelhouse import (
     prepare_wheelhouse,
 )
 
-__all__ = [
-    "BACKEND_NAME",
-    "DEFAULT_USER",
-    "DEFAULT_WORKDIR",
-    "OciBuilder",
-    "OciOptions",
-    "OciPlan",
-    "OciBuildReport",
-]
-
 BACKEND_NAME = "oci"
 DEFAULT_USER = "65532:65532"
 """Numeric (distroless' ``nonroot``), as the Docker backend: it needs no account in the base image."""

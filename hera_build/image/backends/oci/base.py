@@ -44,18 +44,6 @@ from hera_build.image.backends.oci.model import (
 )
 from hera_build.image.registry import RegistryClient, repository_path
 
-__all__ = [
-    "BaseSpec",
-    "BaseLayer",
-    "BaseImage",
-    "BlobSource",
-    "RemoteRepository",
-    "parse_base_spec",
-    "is_local_base",
-    "load_base",
-    "ClientFactory",
-]
-
 ClientFactory = Callable[[str | None], RegistryClient]
 """Registry host (``None`` for Docker Hub) → a client; injected so tests and the builder share clients."""
 

@@ -23,8 +23,6 @@ from hera_build.errors import BuildError
 from hera_build.image.backends.oci.model import copy_and_hash, digest_hex, file_digest
 from hera_build.image.target import default_cache_dir as hera_build_cache_dir
 
-__all__ = ["default_cache_dir", "OciCache"]
-
 
 def default_cache_dir() -> Path:
     """``oci/`` in hera-build's cache directory (``$HERA_BUILD_CACHE_DIR``, else the XDG cache)."""

@@ -11,7 +11,7 @@ cluster keeps its assertions::
 
 The project's own objects (matched by name) run exactly as ``hera-build templates`` emits them for this version,
 in the project's image; ``templateRef``s reach the project's and its providers' templates. The pytest plugin
-(:mod:`hera_build.pytest_plugin`) provides this as the ``hera_run`` fixture.
+(:mod:`hera_build.testing.pytest_plugin`) provides this as the ``hera_run`` fixture.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hera_build.run import RunOptions, RunResult, run_workflow
+from hera_build.run import RunSettings, run_workflow
 from hera_build.run.containers import ContainerEngine
+from hera_build.run.executor import RunResult
 
 __all__ = ["LocalRunner", "run_locally"]
 
@@ -80,7 +81,7 @@ class LocalRunner:
             target = project_target(self.project_dir, workflow)
         else:
             target = object_target(workflow, project_dir=self.project_dir)
-        options = RunOptions(
+        options = RunSettings(
             parameters=dict(parameters or {}),
             entrypoint=entrypoint,
             network=self.network,

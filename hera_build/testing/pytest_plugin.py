@@ -17,8 +17,6 @@ import pytest
 
 from hera_build.testing import LocalRunner
 
-__all__ = ["hera_run", "hera_build_images", "pytest_addoption"]
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("hera_build_images", "FROM=TO image replacements for hera_run", type="linelist", default=[])
