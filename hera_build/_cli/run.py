@@ -125,7 +125,7 @@ def _report_failures(result: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hera_build.api import RunOptions, run_workflow
+    from hera_build.run.entry import RunOptions, run_workflow
 
     live = _LiveTree(sys.stderr)
     options = RunOptions(

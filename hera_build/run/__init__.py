@@ -1,6 +1,6 @@
 """Run whole Argo workflows locally, in containers, with Argo's semantics.
 
-The stage takes emitted objects (plain Argo-shaped dicts), never Hera objects or the CLI: :func:`run_workflow`
+The stage takes emitted objects (plain Argo-shaped dicts), never Hera objects or the CLI: :func:`run_manifest`
 checks everything a run can reach (:mod:`~hera_build.run.spec`), makes sure every image is there, then executes
 (:mod:`~hera_build.run.executor`) on a :class:`~hera_build.run.containers.ContainerEngine` and returns the run as an
 Argo Workflow object. :mod:`hera_build.run.project` wires a project's templates, its providers' templates and
@@ -58,7 +58,7 @@ def prepare_run(
     return workflow
 
 
-def run_workflow(
+def run_manifest(
     manifest: Mapping[str, Any],
     *,
     engine: ContainerEngine,

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hera_build.run import RunSettings, run_workflow
+from hera_build.run import RunSettings, run_manifest
 from hera_build.run.containers import ContainerEngine
 from hera_build.run.executor import RunResult
 
@@ -88,7 +88,7 @@ class LocalRunner:
             images=self.images,
             runs_dir=self.runs_dir or target.runs_dir,
         )
-        self.last = run_workflow(target.manifest, engine=self.engine, library=target.library, options=options)
+        self.last = run_manifest(target.manifest, engine=self.engine, library=target.library, options=options)
         return WorkflowModel.model_validate(self.last.workflow)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hera_build.run import RunSettings, run_workflow
+from hera_build.run import RunSettings, run_manifest
 from tests.integration.run.conftest import RecordingContainers
 from tests.support.runs import node, output
 
@@ -46,7 +46,7 @@ spec:
     container: {{image: {IMAGE}, command: [cat, /in/data/data.txt]}}
 """
     )
-    result = run_workflow(workflow, engine=run_engine, options=RunSettings(runs_dir=tmp_path))
+    result = run_manifest(workflow, engine=run_engine, options=RunSettings(runs_dir=tmp_path))
     assert result.phase == "Succeeded", result.workflow["status"]
     assert output(result, "write", "count") == "42"
     assert output(result, "read") == "from-volume"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hera_build.run import RunSettings, run_workflow
+from hera_build.run import RunSettings, run_manifest
 from hera_build.run.executor import RunResult
 from hera_build.run.spec import TemplateLibrary
 from tests.support.fake_engine import FakeEngine
@@ -27,7 +27,7 @@ def run(engine: FakeEngine, tmp_path: Path) -> Run:
     def run_(manifest: str | dict[str, Any], *, library: list[str] = (), **options: Any) -> RunResult:  # type: ignore[assignment]
         data = yaml.safe_load(manifest) if isinstance(manifest, str) else manifest
         templates = TemplateLibrary(yaml.safe_load(text) for text in library)
-        return run_workflow(
+        return run_manifest(
             data,
             engine=engine,
             library=templates,

@@ -596,7 +596,7 @@ spec:
 def test_cancelling_a_run_kills_its_containers_and_fails_it(engine: FakeEngine, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import yaml
 
-    from hera_build.run import RunSettings, run_workflow
+    from hera_build.run import RunSettings, run_manifest
 
     cancel = threading.Event()
     threading.Timer(0.2, cancel.set).start()
@@ -612,7 +612,7 @@ spec:
 """
     )
     started = time.monotonic()
-    result = run_workflow(manifest, engine=engine, options=RunSettings(runs_dir=tmp_path), cancel=cancel)
+    result = run_manifest(manifest, engine=engine, options=RunSettings(runs_dir=tmp_path), cancel=cancel)
     assert time.monotonic() - started < 5
     assert result.phase == "Failed"
     assert result.workflow["status"]["message"] == "Stopped with strategy 'Terminate'"
