@@ -40,11 +40,11 @@ class Published:
 
 
 def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushResult, ...]:
-    from hera_build.image.backends.oci.cache import OciCache
+    from hera_build.image.cache import BuildCache
     from hera_build.image.registry import RegistryClient, open_registry
     from hera_build.publish.oci import push_image
 
-    cache = OciCache()
+    cache = BuildCache()
     by_repository: dict[str, list[ImageRef]] = {}
     for ref in built.tags:
         by_repository.setdefault(ref.repository, []).append(ref)

@@ -140,6 +140,7 @@ def test_config_env_user_labels_and_history(tmp_path: Path, project: Project, ba
         "org.opencontainers.image.base.digest": index_digest,
         "dev.hera-build.backend-version": f"hera-build {__version__} (oci)",
         "dev.hera-build.input-digest": result.input_digest,
+        "dev.hera-build.inputs-schema": "2",
     }
     assert config["created"] == "2023-11-14T22:13:20Z"
     assert len(config["history"]) == 3 and config["history"][2]["created_by"].startswith("hera-build: proj-1.2.0")
