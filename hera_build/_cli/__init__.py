@@ -4,6 +4,10 @@ Each command lives in ``hera_build._cli.<name>`` with a ``register(subparsers)``
 sets ``run``. Errors are caught here once and printed as one line (``error: … (fix: …)``), exit 1;
 usage errors exit 2; ``--debug`` (before or after the command) shows the traceback. Exceptions that are not
 HeraBuildErrors (an OSError, a bug) get one line too: a traceback is never the interface.
+
+SIGTERM (what CI runners, ``timeout`` and Kubernetes send to stop a job) ends a command like Ctrl-C does: an
+exception, so every ``finally`` runs — the image check's container is removed, scratch folders are deleted —
+and the exit code is 143. Python's default SIGTERM handling would end the process on the spot and leave them.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
-from hera_build import __version__
 from hera_build.errors import ExitCode, HeraBuildError
 
-COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "init", "docs")
+COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "run", "init", "docs")
 """Command modules under hera_build.commands, in the order ``--help`` lists them."""
 
 _DESCRIPTION = """\
@@ -35,16 +41,36 @@ typical use:
 """
 
 
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser, or (``only``) the parser of one command: a command module imports what its command
-    needs (the image command the registry client, the templates command Hera), so a run imports one of them."""
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        import hera_build
+
+        parser.exit(message=f"hera-build {hera_build.__version__}\n")
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first argument that is one), if any."""
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command line, only the chosen command's module is imported (start-up time is what a
+    user waits for on every call), and every command's for ``--help`` or a mistyped command."""
+    chosen = _chosen(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="hera-build", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"hera-build {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show hera-build's version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in (only,) if only in COMMANDS else COMMANDS:
+    for name in (chosen,) if chosen else COMMANDS:
         try:
             module = importlib.import_module(f"hera_build._cli.{name}")
         except ModuleNotFoundError as exc:
@@ -59,15 +85,38 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _command_of(argv: Sequence[str]) -> str | None:
-    """The command named on the command line (the first argument that is not an option), if it is one."""
-    first = next((arg for arg in argv if not arg.startswith("-")), None)
-    return first if first in COMMANDS else None
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives; a BaseException, so no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    del frame
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated(signum)
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` (so ``finally`` blocks run); restored after."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called from a thread of an embedding program)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(_command_of(argv)).parse_args(argv)
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    with _sigterm_unwinds():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.run(args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not as an "Exception ignored" at exit
@@ -80,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated (SIGTERM); cleaned up", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # The reader of stdout went away (`hera-build templates --stdout | head`): nothing left to say to it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

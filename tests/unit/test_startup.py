@@ -10,8 +10,8 @@ import sys
 
 _PROBE = """
 import json, sys
-from hera_build._cli import _command_of, build_parser
-build_parser(_command_of(sys.argv[1:])).parse_args(sys.argv[1:])
+from hera_build._cli import build_parser
+build_parser(sys.argv[1:]).parse_args(sys.argv[1:])
 import hera_build.image.backends.oci, hera_build.publish.pipeline, hera_build.image.registry  # what a build runs
 print(json.dumps(sorted(sys.modules)))
 """
@@ -32,9 +32,9 @@ def test_the_image_command_imports_no_other_command_and_no_heavy_library_it_does
 
 
 def test_the_whole_parser_is_built_for_help_and_unknown_commands() -> None:
-    from hera_build._cli import COMMANDS, _command_of
+    from hera_build._cli import COMMANDS, _chosen
 
-    assert _command_of(["--debug", "image", "--push"]) == "image"
-    assert _command_of(["--help"]) is None
-    assert _command_of(["imgae"]) is None  # argparse then lists every command in its error
-    assert all(_command_of([name]) == name for name in COMMANDS)
+    assert _chosen(["--debug", "image", "--push"]) == "image"
+    assert _chosen(["--help"]) is None
+    assert _chosen(["imgae"]) is None  # argparse then lists every command in its error
+    assert all(_chosen([name]) == name for name in COMMANDS)
