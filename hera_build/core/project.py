@@ -11,11 +11,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from tomlkit.exceptions import TOMLKitError
 
+from hera_build.core import tomlread
 from hera_build.core.config import HeraBuildConfig, parse_config
 from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, VersionError
@@ -184,8 +183,8 @@ def load_project(path: Path | str = ".", *, version: str | None = None) -> Proje
     """Read a project's pyproject.toml; ``version`` overrides the declared one (and skips computing it)."""
     pyproject = find_pyproject(Path(path).resolve())
     try:
-        document = tomlkit.parse(read_pyproject(pyproject)).unwrap()
-    except (TOMLKitError, UnicodeDecodeError) as exc:
+        document = tomlread.loads(read_pyproject(pyproject))
+    except (tomlread.TomlError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}", "fix the syntax at the position shown") from None
     table = document.get("project")
     if not isinstance(table, dict) or not table.get("name"):

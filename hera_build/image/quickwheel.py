@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
+from hera_build.core import tomlread
 from hera_build.core.digests import canonical_json, sha256_digest
 from hera_build.image.cache import BuildCache
 from hera_build.image.wheelhouse import WheelBuilder
@@ -68,7 +67,7 @@ def _has_key(value: Any, key: str) -> bool:
 def _verbatim_project(source: Path) -> bool:
     """Whether the project's backend is known to copy sources verbatim, with nothing that could rewrite them."""
     try:
-        document = tomlkit.parse((source / "pyproject.toml").read_text(encoding="utf-8")).unwrap()
+        document = tomlread.loads((source / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     if (document.get("build-system") or {}).get("build-backend") not in VERBATIM_BACKENDS:

@@ -38,6 +38,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from hera_build.core import tomlread
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.integrity import check_digest, file_sha256, record_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
@@ -595,10 +596,8 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def _build_requires(tree: Path) -> list[str]:
-    import tomlkit
-
     try:
-        data = tomlkit.parse((tree / "pyproject.toml").read_text(encoding="utf-8")).unwrap()
+        data = tomlread.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return ["setuptools>=40.8.0"]  # PEP 517's default backend
     requires = data.get("build-system", {}).get("requires")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -145,4 +146,24 @@ def test_dynamic_version_that_nothing_gives_is_an_error(tmp_path: Path) -> None:
         '[build-system]\nbuild-backend = "nope.nope"\n',
     )
     with pytest.raises(ConfigError, match="version of 'not-installed-anywhere' is dynamic"):
+        load_project(tmp_path)
+
+
+def test_pyproject_is_read_as_tomlkit_read_it_and_bad_toml_keeps_tomlkits_error(tmp_path: Path) -> None:
+    """pyproject.toml is read with tomllib where there is one (several times faster); values and error messages
+    are the ones tomlkit gave."""
+    import tomlkit
+
+    from hera_build.core import tomlread
+
+    text = '[project]\nname = "x"\nversion = "1.0"\ndependencies = ["a>=1"]\n[tool.x]\nn = 3\nwhen = 1979-05-27\n'
+    assert tomlread.loads(text) == tomlkit.parse(text).unwrap()
+    bad = '[project]\nname = "x"\nname = "y"\n'
+    with pytest.raises(tomlread.TomlError) as info:
+        tomlread.loads(bad)
+    with pytest.raises(Exception) as expected:  # whatever tomlkit raises: its words are kept
+        tomlkit.parse(bad)
+    assert str(info.value) == str(expected.value)
+    (tmp_path / "pyproject.toml").write_text(bad)
+    with pytest.raises(ConfigError, match="is not valid TOML: " + re.escape(str(expected.value))):
         load_project(tmp_path)
