@@ -76,3 +76,28 @@ hb_debian_mirror() {
   done
   return 1
 }
+
+# hb_go_moddir MODULE@VERSION: download a Go module through the module proxy and print its directory in the
+# module cache (read-only there: copy it before editing).
+hb_go_moddir() {
+  local json dir
+  json="$(timeout --kill-after=30 900 go mod download -json "$1")" || { echo "$json" >&2; return 1; }
+  dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    echo "go mod download $1 gave no module directory:" >&2; echo "$json" >&2; return 1
+  fi
+  printf '%s\n' "$dir"
+}
+
+# hb_registry_has HOST:PORT/REPO:TAG: the registry (plain HTTP) has a manifest for that tag.
+hb_registry_has() {
+  local ref="$1" host repo tag
+  host="${ref%%/*}"; repo="${ref#*/}"; tag="${repo##*:}"; repo="${repo%:*}"
+  curl -sf --max-time 10 -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$host/v2/$repo/manifests/$tag"
+}
+
+# hb_image_label IMAGE KEY: the value of label KEY on IMAGE in the engine (empty when absent).
+hb_image_label() {
+  docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
+}
