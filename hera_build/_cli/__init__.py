@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from hera_build.errors import ExitCode, HeraBuildError
 
-COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "init", "docs")
+COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "publish", "init", "docs")
 """Command modules under hera_build.commands, in the order ``--help`` lists them."""
 
 _DESCRIPTION = """\
