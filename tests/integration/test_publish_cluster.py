@@ -67,7 +67,7 @@ def kubeconfig() -> Path:
 def core(kubeconfig: Path) -> Any:
     from kubernetes import client, config
 
-    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
+    api = client.CoreV1Api(config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
     try:
         api.list_namespace(limit=1, _request_timeout=10)
     except Exception as exc:  # noqa: BLE001 - any failure here means the component is not there
@@ -81,7 +81,7 @@ def core(kubeconfig: Path) -> Any:
 def objects(kubeconfig: Path) -> Any:
     from kubernetes import client, config
 
-    return client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))
+    return client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def _release(example: str, tmp: Path, run: str, cache: Path) -> Released:
         ROOT / "examples" / example, root, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info")
     )
     pyproject = tomlkit.parse((root / "pyproject.toml").read_text())
-    pyproject["tool"]["hera-build"]["image"] = f"{REGISTRY}/hera-build-test/publish-{run}/{example}"  # type: ignore[index]
+    pyproject["tool"]["hera-build"]["image"] = f"{REGISTRY}/hera-build-test/publish-{run}/{example}"
     (root / "pyproject.toml").write_text(tomlkit.dumps(pyproject))
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env |= {"HERA_BUILD_CACHE_DIR": str(cache), "PYTHONPATH": str(root / "src")}
@@ -198,6 +198,7 @@ def test_the_consumer_example_runs_on_argo_with_the_providers_pinned_template(
     assert set(_actions(again).values()) == {"unchanged"}
 
     from hera.workflows import Workflow, WorkflowsService
+    from hera.workflows.models import Workflow as WorkflowModel
     from hera.workflows.models import WorkflowTemplateRef
 
     w = Workflow(
@@ -208,6 +209,7 @@ def test_the_consumer_example_runs_on_argo_with_the_providers_pinned_template(
     )
     with _time_limit(WORKFLOW_TIMEOUT):
         model = w.create(wait=True, poll_interval=1)
+    assert isinstance(model, WorkflowModel)
     assert model.status is not None and model.status.phase == "Succeeded", model.status
     assert model.status.nodes is not None
     nodes = {n.display_name: n for n in model.status.nodes.values()}
