@@ -84,23 +84,32 @@ def objects(kubeconfig: Path) -> Any:
     return client.CustomObjectsApi(config.new_client_from_config(config_file=str(kubeconfig)))  # type: ignore[no-untyped-call]
 
 
+@contextmanager
+def _namespace(core: Any) -> Iterator[str]:
+    name = f"hb-publish-{uuid.uuid4().hex[:10]}"
+    core.create_namespace({"metadata": {"name": name}})
+    try:
+        deadline = time.monotonic() + 60
+        while not core.list_namespaced_service_account(name, field_selector="metadata.name=default").items:
+            assert time.monotonic() < deadline, f"no default service account in {name}"
+            time.sleep(0.5)
+        yield name
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
+
+
 @pytest.fixture
 def namespace(core: Any) -> Iterator[str]:
     """A fresh namespace per test: tests never see each other's objects."""
-    name = f"hb-publish-{uuid.uuid4().hex[:10]}"
-    core.create_namespace({"metadata": {"name": name}})
-    deadline = time.monotonic() + 60
-    while not core.list_namespaced_service_account(name, field_selector="metadata.name=default").items:
-        assert time.monotonic() < deadline, f"no default service account in {name}"
-        time.sleep(0.5)
-    yield name
-    core.delete_namespace(name, propagation_policy="Background")
+    with _namespace(core) as name:
+        yield name
 
 
 @dataclass(frozen=True)
 class Released:
     root: Path
     manifest: dict[str, Any]
+    stdout: str
 
     @property
     def dist(self) -> Path:
@@ -113,7 +122,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: int = 600) ->
     )
 
 
-def _release(example: str, tmp: Path, run: str, cache: Path) -> Released:
+def _release(example: str, tmp: Path, run: str, cache: Path, *extra: str) -> Released:
     root = tmp / example
     shutil.copytree(
         ROOT / "examples" / example, root, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info")
@@ -123,20 +132,33 @@ def _release(example: str, tmp: Path, run: str, cache: Path) -> Released:
     (root / "pyproject.toml").write_text(tomlkit.dumps(pyproject))
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env |= {"HERA_BUILD_CACHE_DIR": str(cache), "PYTHONPATH": str(root / "src")}
-    done = _run(["release", "--push", "--no-check"], root, env)
+    done = _run(["release", "--push", "--no-check", "--json", *extra], root, env)
     if done.returncode != 0 and "registry" in done.stderr and "answer" in done.stderr:
         require_component(f"the registry {REGISTRY} does not answer: {done.stderr.strip()[:300]}")
     assert done.returncode == 0, done.stderr
-    return Released(root, json.loads((root / "dist" / "release-manifest.json").read_text()))
+    return Released(root, json.loads((root / "dist" / "release-manifest.json").read_text()), done.stdout)
 
 
 @pytest.fixture(scope="module")
-def releases(tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path) -> tuple[Released, Released]:
-    """data-utils 1.4.0 and ml-pipeline 0.3.0, released with ``release --push`` into repositories of their own."""
+def releases(
+    tmp_path_factory: pytest.TempPathFactory, kubeconfig: Path, core: Any
+) -> Iterator[tuple[Released, Released]]:
+    """data-utils 1.4.0 and ml-pipeline 0.3.0, released with ``release --push`` into repositories of their own; the
+    consumer with ``--publish --with`` the provider, into a namespace of the module's."""
     tmp = tmp_path_factory.mktemp("publish")
     run = uuid.uuid4().hex[:12]
     cache = tmp_path_factory.mktemp("hera-build-cache")
-    return _release("data-utils", tmp, run, cache), _release("ml-pipeline", tmp, run, cache)
+    with _namespace(core) as namespace:
+        data_utils = _release("data-utils", tmp, run, cache)
+        publishing = ["--publish", "--with", str(data_utils.root), "--kubeconfig", str(kubeconfig), "-n", namespace]
+        ml_pipeline = _release("ml-pipeline", tmp, run, cache, *publishing)
+        published = json.loads(ml_pipeline.stdout)["published"]
+        assert [(o["name"], o["action"]) for o in published["objects"]] == [
+            (VALIDATE, "create"),
+            (TRAIN, "create"),
+            ("nightly-train-v0-3-0", "create"),
+        ]
+        yield data_utils, ml_pipeline
 
 
 def publish(
@@ -344,3 +366,20 @@ def test_prune_removes_an_unreferenced_old_version_and_keeps_referenced_ones(
         TRAIN,
     }
     assert names("cronworkflows") == {"nightly-train-v0-3-0"}
+
+
+def test_an_object_the_servers_validation_refuses_is_one_line_and_nothing_is_written(
+    releases: tuple[Released, Released], kubeconfig: Path, namespace: str, objects: Any, tmp_path: Path
+) -> None:
+    data_utils, ml_pipeline = releases
+    copy = tmp_path / "invalid"
+    shutil.copytree(ml_pipeline.dist, copy / "dist")
+    template = copy / "dist" / "argo" / f"workflowtemplate-{TRAIN}.yaml"
+    # the template's name (not the DAG task's): the CRD's pattern forbids "_"
+    template.write_text(re.sub(r"(?m)^    name: train$", "    name: train_model", template.read_text()))
+    refused = publish(kubeconfig, namespace, "--with", str(data_utils.root), cwd=copy, expect=1)
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert f'WorkflowTemplate.argoproj.io "{TRAIN}" is invalid' in lines[0] and "train_model" in lines[0]
+    listed = objects.list_namespaced_custom_object("argoproj.io", "v1alpha1", namespace, "workflowtemplates")
+    assert listed["items"] == []  # the provider's template was not written either: every object is checked first
