@@ -63,8 +63,6 @@ if [ "$PRINT_ONLY" = 1 ]; then print_env; exit 0; fi
 command -v go >/dev/null || hb_die "go not found on PATH"
 [ "$(go env GOARCH)" = amd64 ] || hb_die "only linux/amd64 is supported (GOARCH=$(go env GOARCH))"
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false"
-GO_TIMEOUT="${HERA_BUILD_GO_TIMEOUT:-2400}"
-gorun() { timeout --kill-after=30 "$GO_TIMEOUT" nice -n 10 go "$@"; }
 
 # `argo version` prints gitTag when commit, tag and a clean tree are all set (the module zip has no commit id).
 BUILD_DATE=1970-01-01T00:00:00Z
@@ -72,9 +70,7 @@ LDFLAGS="-s -w -X $MODULE.version=$VERSION -X $MODULE.gitTag=$VERSION -X $MODULE
 -X $MODULE.gitTreeState=clean -X $MODULE.buildDate=$BUILD_DATE"
 STAMP="$VERSION cgo=0 $(go env GOVERSION) $(printf '%s' "$LDFLAGS" | sha256sum | cut -c1-12)"
 
-built() { # built NAME: the binary exists and its stamp matches this build
-  [ "$FORCE" = 0 ] && [ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.stamp" 2>/dev/null)" = "$STAMP" ]
-}
+built() { [ "$FORCE" = 0 ] && hb_built "$BIN" "$1" "$STAMP"; }
 
 prepare_src() { # the module, made buildable: stub UI for the server's embed, signal_linux.go for argoexec
   [ -f "$SRC/.prepared" ] && [ "$(cat "$SRC/.prepared")" = "$VERSION" ] && return 0
@@ -92,20 +88,6 @@ prepare_src() { # the module, made buildable: stub UI for the server's embed, si
   rm -rf "$SRC"; mv "$SRC.tmp" "$SRC"
 }
 
-build() { # build NAME...: one `go build` for all the named ./cmd/NAME packages (shared build cache)
-  local names=("$@") pkgs=() n t0=$SECONDS
-  for n in "${names[@]}"; do pkgs+=("./cmd/$n"); done
-  hb_log "go build ${names[*]} ($VERSION; several minutes on 2 cores) ..."
-  rm -rf "$BIN/.tmp"; mkdir -p "$BIN/.tmp"
-  ( cd "$SRC" && gorun build -trimpath -ldflags "$LDFLAGS" -o "$BIN/.tmp/" "${pkgs[@]}" )
-  for n in "${names[@]}"; do
-    mv -f "$BIN/.tmp/$n" "$BIN/$n"
-    echo "$STAMP" > "$BIN/.$n.stamp"
-  done
-  rmdir "$BIN/.tmp"
-  hb_log "built ${names[*]} in $((SECONDS - t0))s"
-}
-
 mkdir -p "$BIN"
 T0=$SECONDS
 todo=()
@@ -116,7 +98,7 @@ if [ "$CLI_ONLY" = 0 ]; then
   done
 fi
 prepare_src   # also what scripts/cluster.sh applies the CRDs from
-if [ "${#todo[@]}" -gt 0 ]; then build "${todo[@]}"; fi
+if [ "${#todo[@]}" -gt 0 ]; then hb_go_build "$SRC" "$BIN" "$STAMP" "$LDFLAGS" "${todo[@]}"; fi
 v="$("$BIN/argo" version --short 2>/dev/null | head -n1 || true)"
 case "$v" in *"$VERSION"*) ;; *) hb_die "built argo reports '$v', expected $VERSION" ;; esac
 hb_log "$v ($BIN/argo); binaries took $((SECONDS - T0))s"

@@ -65,10 +65,8 @@ if [ "$PRINT_ONLY" = 1 ]; then print_env; exit 0; fi
 command -v go >/dev/null || hb_die "go not found on PATH"
 [ "$(go env GOARCH)" = amd64 ] || hb_die "only linux/amd64 is supported (GOARCH=$(go env GOARCH))"
 # GOWORK=off: the kubernetes module ships a go.work over ./staging, which the module zip lacks.
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false" GOWORK=off
-GO_TIMEOUT="${HERA_BUILD_GO_TIMEOUT:-2400}"
 # -mod=mod: the edited go.mod has no go.sum lines for the published staging modules yet.
-gobuild() { timeout --kill-after=30 "$GO_TIMEOUT" nice -n 10 go build -mod=mod -trimpath "$@"; }
+export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -mod=mod" GOWORK=off
 
 # Version variables as Kubernetes' hack/lib/version.sh sets them (client-go and component-base).
 kminor="${KV#v1.}"; kminor="${kminor%%.*}"
@@ -80,9 +78,7 @@ ELDFLAGS="-s -w"
 KSTAMP="$KV cgo=0 $(go env GOVERSION) $(printf '%s' "$KLDFLAGS" | sha256sum | cut -c1-12)"
 ESTAMP="$EV cgo=0 $(go env GOVERSION) $(printf '%s' "$ELDFLAGS" | sha256sum | cut -c1-12)"
 
-built() { # built DIR NAME STAMP
-  [ "$FORCE" = 0 ] && [ -x "$1/$2" ] && [ "$(cat "$1/.$2.stamp" 2>/dev/null)" = "$3" ]
-}
+built() { [ "$FORCE" = 0 ] && hb_built "$@"; }   # built DIR NAME STAMP
 
 # prepare_src MODULE@VERSION DEST PATTERN REQUIRE_VERSION: writable copy of the module with every
 # `replace X => <local path>` whose X matches PATTERN dropped and X required at REQUIRE_VERSION.
@@ -116,7 +112,8 @@ else
   t=$SECONDS
   prepare_src "go.etcd.io/etcd/server/v3@$EV" "$ESRC" 'go\.etcd\.io/etcd/.*' "$EV"
   hb_log "go build etcd $EV ..."
-  ( cd "$ESRC" && gobuild -ldflags "$ELDFLAGS" -o "$EBIN/etcd.tmp" . )
+  ( cd "$ESRC" && timeout --kill-after=30 "${HERA_BUILD_GO_TIMEOUT:-2400}" \
+      nice -n 10 go build -trimpath -ldflags "$ELDFLAGS" -o "$EBIN/etcd.tmp" . )
   mv -f "$EBIN/etcd.tmp" "$EBIN/etcd"; echo "$ESTAMP" > "$EBIN/.etcd.stamp"
   hb_log "built etcd in $((SECONDS - t))s"
 fi
@@ -129,15 +126,8 @@ for n in "${KUBE_CMDS[@]}"; do
   if built "$KBIN" "$n" "$KSTAMP"; then hb_log "$n $KV already built"; else todo+=("$n"); fi
 done
 if [ "${#todo[@]}" -gt 0 ]; then
-  t=$SECONDS
   prepare_src "k8s.io/kubernetes@$KV" "$KSRC" 'k8s\.io/.*' "v0.${KV#v1.}"
-  pkgs=(); for n in "${todo[@]}"; do pkgs+=("./cmd/$n"); done
-  hb_log "go build ${todo[*]} ($KV; about 10 minutes on 2 cores) ..."
-  rm -rf "$KBIN/.tmp"; mkdir -p "$KBIN/.tmp"
-  ( cd "$KSRC" && gobuild -ldflags "$KLDFLAGS" -o "$KBIN/.tmp/" "${pkgs[@]}" )
-  for n in "${todo[@]}"; do mv -f "$KBIN/.tmp/$n" "$KBIN/$n"; echo "$KSTAMP" > "$KBIN/.$n.stamp"; done
-  rmdir "$KBIN/.tmp"
-  hb_log "built ${todo[*]} in $((SECONDS - t))s"
+  hb_go_build "$KSRC" "$KBIN" "$KSTAMP" "$KLDFLAGS" "${todo[@]}"
 fi
 v="$("$KBIN/kube-apiserver" --version)"
 [ "$v" = "Kubernetes $KV" ] || hb_die "built kube-apiserver reports '$v', expected Kubernetes $KV"

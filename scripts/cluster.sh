@@ -14,6 +14,10 @@
 #   scripts/cluster.sh --print-env   the export lines for the tests
 #
 # State, logs (STATE/logs/*.log) and pid files (STATE/run/*.pid) live in ${HERA_BUILD_CLUSTER_DIR:-/var/lib/hera-build-cluster}.
+# The argo CLI talks to it either through the kubeconfig (argo --kubeconfig STATE/kubeconfig -n argo list) or
+# through the server: ARGO_SERVER=127.0.0.1:2746 ARGO_SECURE=false ARGO_HTTP1=true ARGO_TOKEN='Bearer unused'
+# (--auth-mode=server ignores the token, but the CLI wants one). Argo has no bind-address flags: the argo server
+# (:2746) and the controller (health :6060, metrics :9090) listen on all interfaces; the rest on 127.0.0.1 only.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/common.sh"
@@ -28,7 +32,7 @@ PKI="$STATE/pki"; LOGS="$STATE/logs"; RUN="$STATE/run"
 CTRD="$STATE/containerd"; CTRD_SOCK="$CTRD/containerd.sock"
 WAIT="${HERA_BUILD_CLUSTER_TIMEOUT:-120}"   # bound on each component's readiness wait, in seconds
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
 
 print_env() {
   echo "export HERA_BUILD_TEST_KUBECONFIG=$KUBECONFIG_FILE"

@@ -101,3 +101,26 @@ hb_registry_has() {
 hb_image_label() {
   docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
 }
+
+# hb_built DIR NAME STAMP: DIR/NAME exists and was built as STAMP says (DIR/.NAME.stamp, written by hb_go_build).
+hb_built() { [ -x "$1/$2" ] && [ "$(cat "$1/.$2.stamp" 2>/dev/null)" = "$3" ]; }
+
+# hb_go_build SRC BIN STAMP LDFLAGS NAME...: one `go build` (nice'd, bounded by $HERA_BUILD_GO_TIMEOUT, default
+# 2400 s) of SRC's ./cmd/NAME packages into BIN/NAME, each stamped with STAMP; prints how long it took. Packages
+# built together share compilation; other settings come from the environment (CGO_ENABLED, GOFLAGS, GOWORK).
+hb_go_build() {
+  local src="$1" bin="$2" stamp="$3" ldflags="$4" n t0=$SECONDS
+  shift 4
+  local pkgs=()
+  for n in "$@"; do pkgs+=("./cmd/$n"); done
+  hb_log "go build $* (several minutes on 2 cores) ..."
+  rm -rf "$bin/.tmp"; mkdir -p "$bin/.tmp"
+  ( cd "$src" && timeout --kill-after=30 "${HERA_BUILD_GO_TIMEOUT:-2400}" \
+      nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$bin/.tmp/" "${pkgs[@]}" )
+  for n in "$@"; do
+    mv -f "$bin/.tmp/$n" "$bin/$n"
+    echo "$stamp" > "$bin/.$n.stamp"
+  done
+  rmdir "$bin/.tmp"
+  hb_log "built $* in $((SECONDS - t0))s"
+}
