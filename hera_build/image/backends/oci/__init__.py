@@ -8,7 +8,9 @@ Stages, each its own module, data flowing one way:
 2. the shared wheelhouse (:mod:`hera_build.image.wheelhouse`) gets the wheels for that Python (with
    :mod:`.quickwheel` patching the project's wheel when only its ``.py`` files changed);
 3. :mod:`.venv` installs them with PyPA ``installer`` into a staged virtual environment and :mod:`.layers`
-   writes it as deterministic layers: the dependencies in one (cached by its inputs), the project in another;
+   writes it as deterministic layers: :mod:`.dependencies` the venv skeleton and the dependencies, grouped by
+   :mod:`.layering` (large ones alone, small ones in stable buckets), built in parallel and each cached by its
+   own inputs; then the project in the top layer;
 4. :mod:`.image` writes config and manifest;
 5. :mod:`.push` uploads what the registry lacks, :mod:`.layout` writes an OCI layout or ``docker load`` archive,
    :mod:`.engine` loads into a local engine when one answers (so the image check can run it).
@@ -20,7 +22,6 @@ import json
 import shutil
 import tempfile
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -34,15 +35,16 @@ from hera_build.errors import BuildError, EngineError, ImmutableTagError
 from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.oci.base import BaseImage, load_base
 from hera_build.image.backends.oci.cache import OciCache
+from hera_build.image.backends.oci.dependencies import DependencyLayer, build_dependency_layers
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
-from hera_build.image.backends.oci.inputs import content_digest, dependency_layer_key, wheel_inputs
-from hera_build.image.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
+from hera_build.image.backends.oci.inputs import content_digest
+from hera_build.image.backends.oci.layers import Layer, write_layer
 from hera_build.image.backends.oci.layout import is_archive_path, write_archive, write_layout
-from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor, Platform
+from hera_build.image.backends.oci.model import Platform
 from hera_build.image.backends.oci.probe import BasePython, probe_python
 from hera_build.image.backends.oci.push import CHUNK_SIZE, CHUNK_THRESHOLD, PushResult, check_tag_immutable, push_image
 from hera_build.image.backends.oci.quickwheel import IncrementalWheelBuilder
-from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
+from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels
 from hera_build.image.engine import connect_engine, load_archive
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs, wheelhouse_inputs
 from hera_build.image.labels import oci_labels
@@ -119,11 +121,16 @@ class OciBuildReport:
     image: BuiltImage | None
     python: BasePython | None
     pushes: tuple[PushResult, ...] = ()
-    dependency_layer_cached: bool = False
+    dependency_layers: tuple[DependencyLayer, ...] = ()
     wheel_patched: bool = False
     loaded: bool = False
     output: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dependency_layers_cached(self) -> bool:
+        """Every dependency layer came from the cache (nothing was installed or compressed)."""
+        return bool(self.dependency_layers) and all(layer.cached for layer in self.dependency_layers)
 
     @property
     def push(self) -> PushResult | None:
@@ -248,35 +255,6 @@ class OciBuilder:
         )
         return base, python
 
-    def _dependency_layer(
-        self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path, progress: Callable[[str], None]
-    ) -> tuple[Layer, bool]:
-        """The venv with every dependency, from the cache when its inputs were built before."""
-        key = dependency_layer_key(
-            wheels=wheel_inputs(wheelhouse.dependency_wheels, self.cache),
-            venv=str(venv.path),
-            python={"executable": str(venv.python_executable), "version": venv.python_version},
-            epoch=epoch,
-            compress_level=COMPRESS_LEVEL,
-            zlib=zlib.ZLIB_RUNTIME_VERSION,
-        )
-        count = len(wheelhouse.dependency_wheels)
-        record = self.cache.read_record("dependency-layers", key)
-        if record is not None and self.cache.has_blob(str(record["digest"]), int(record["size"])):
-            digest = str(record["digest"])
-            progress(f"dependency layer {digest[:19]} ({count} wheels): cached")
-            descriptor = Descriptor(OCI_LAYER_GZIP, digest, int(record["size"]))
-            return Layer(self.cache.blob_path(digest), descriptor, str(record["diff_id"])), True
-        root = work / "dependencies"
-        write_venv_skeleton(venv, root)
-        install_wheels(wheelhouse.dependency_wheels, venv, root)
-        layer = write_layer(root, self.cache.blobs, epoch=epoch)
-        shutil.rmtree(root, ignore_errors=True)
-        record = {"digest": layer.digest, "size": layer.descriptor.size, "diff_id": layer.diff_id}
-        self.cache.write_record("dependency-layers", key, record)
-        progress(f"dependency layer {layer.digest[:19]} ({count} wheels): built, {layer.descriptor.size} bytes")
-        return layer, False
-
     def _application_layer(self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path) -> Layer:
         """The project's wheel installed into the same venv path (its dist-info and RECORD included), and the
         working directory."""
@@ -363,7 +341,10 @@ class OciBuilder:
     def plan(self, request: BuildRequest) -> OciPlan:
         """Read and probe the base image; build nothing (``--dry-run``)."""
         refs = _refs(request)
-        notes = [f"layers: dependencies and the application in a virtual environment at {self.options.venv}"]
+        notes = [
+            f"layers: a virtual environment at {self.options.venv}, large dependencies in layers of their own, "
+            "small ones in stable buckets, the application on top"
+        ]
         target = None
         try:
             _, python = self._base(request)
@@ -390,16 +371,19 @@ class OciBuilder:
                 skipped = self._skip_if_released(request, input_digest, python, refs, engine, clock)
                 if skipped is not None:
                     return skipped
-            dependencies, cached = clock.time(
-                "layers", lambda: self._dependency_layer(wheelhouse, venv, epoch, work, request.progress)
-            )
+            dependencies = clock.time(
+                "layers",
+                lambda: build_dependency_layers(
+                    wheelhouse.dependency_wheels, venv, self.cache, work,
+                    base_layers=len(base.layers), progress=request.progress,
+                ),
+            )  # fmt: skip
             application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
         request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
-        layers = [
-            _image_layer(dependencies, "dependencies", f"hera-build: {len(wheelhouse.dependency_wheels)} wheels "
-                         f"installed into {venv.path}"),
-            _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed"),
-        ]  # fmt: skip
+        layers = [_image_layer(item.layer, "dependencies", item.created_by(venv)) for item in dependencies]
+        layers.append(
+            _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed")
+        )
         image = assemble(base, layers, self._settings(request, base, epoch, input_digest))
         pushes, output = clock.time("publish", lambda: self._publish(request, image, base, refs, epoch, engine))
         result = BuildResult(
@@ -415,7 +399,7 @@ class OciBuilder:
             layers=tuple(layer.descriptor.digest for layer in image.layers),
         )
         self.last_report = OciBuildReport(
-            result, image, python, pushes, cached, patched, engine is not None, output, clock.finish()
+            result, image, python, pushes, tuple(dependencies), patched, engine is not None, output, clock.finish()
         )  # fmt: skip
         return result
 
