@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hera_build.core.project import load_project  # noqa: E402
-from hera_build.image.backends.docker import DockerEngine  # noqa: E402
+from hera_build.image.engine import DockerEngine  # noqa: E402
 from hera_build.image.target import ContainerProber, ProbeCache, PythonTarget  # noqa: E402
 from hera_build.image.wheelhouse import WheelCache, prepare_wheelhouse  # noqa: E402
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from hera_build._cli._checks import run_check
 from hera_build._cli._common import add_project_args, info, print_json
-from hera_build._cli.image import run_check
 from hera_build.core.project import load_project
 from hera_build.image.backends import BACKENDS, backend_for
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hera_build._cli._common import add_project_args, info, print_json
-from hera_build._cli.templates import add_template_args, options_from
+from hera_build._cli._template_args import add_template_args, options_from
 from hera_build.templates.build import build_templates
 from hera_build.templates.output import check_writable
 from hera_build.templates.refdocs import page_name, reference_pages, write_pages

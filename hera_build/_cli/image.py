@@ -7,13 +7,13 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hera_build._cli._common import add_lock_arg, add_project_args, info, print_json
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef, parse_image_ref, parse_tag
-from hera_build.errors import ConfigError, EngineError
+from hera_build.errors import ConfigError
 from hera_build.image.backends import (
     BACKENDS,
     DEFAULT_BACKEND,
@@ -22,11 +22,13 @@ from hera_build.image.backends import (
     backend_for,
     get_builder,
     resolve_base_image,
-    runner_command_for,
 )
 from hera_build.templates.output import check_writable
 
-__all__ = ["register", "run", "add_check_args", "run_check", "check_summary"]
+if TYPE_CHECKING:
+    from hera_build.publish.pipeline import Shipped
+
+__all__ = ["register", "run", "add_check_args"]
 
 _EPILOG = """\
 examples:
@@ -143,8 +145,6 @@ def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
         image=_image(project),
         base_image=_base_image(args, project),
         extra_tags=_extra_tags(args.tag),
-        push=args.push,
-        force=args.force,
         lock=args.lock,
         source_date_epoch=source_date_epoch(),
         verbose=args.verbose,
@@ -165,11 +165,8 @@ class _GenericPlan:
     notes: tuple[str, ...] = ("this backend shows no details of its build",)
 
 
-def _generic_plan(request: BuildRequest) -> _GenericPlan:
-    extra = (
-        str(request.image.with_tag(tag)) if ":" not in tag and "/" not in tag else tag for tag in request.extra_tags
-    )
-    return _GenericPlan(request.image, (str(request.image), *extra), request.base_image, request.push)
+def _generic_plan(request: BuildRequest, push: bool) -> _GenericPlan:
+    return _GenericPlan(request.image, tuple(str(ref) for ref in request.tags), request.base_image, push)
 
 
 def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
@@ -182,7 +179,7 @@ def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
                 "tags": list(plan.tags),
                 "base_image": plan.base_image,
                 "python": target.to_json() if target else None,
-                "push": plan.push,
+                "push": args.push,
                 "dockerfile": getattr(plan, "dockerfile", None),
                 "notes": list(getattr(plan, "notes", ())),
             }
@@ -192,61 +189,17 @@ def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
     lines.append(f"base image: {plan.base_image}")
     if target is not None:
         lines.append(f"python:     {target.version} at {target.python} ({target.platform})")
-    lines.append(f"push:       {'yes' if plan.push else 'no'}")
+    lines.append(f"push:       {'yes' if args.push else 'no'}")
     lines += [f"note:       {note}" for note in getattr(plan, "notes", ())]
     print("\n".join(lines))
     if getattr(plan, "dockerfile", None):
         print("\n# Dockerfile\n" + plan.dockerfile, end="")
 
 
-def check_after_build(
-    project: Project, result: BuildResult, backend: str, *, json_output: bool
-) -> dict[str, Any] | None:
-    """The image check after a build; without an engine, non-docker backends say clearly that it did not run."""
-    image = result.image_id or str(result.image)
-    try:
-        check = run_check(project, image, backend, json_output=json_output)
-    except EngineError as exc:
-        if backend == "docker":
-            raise
-        info(
-            f"warning: image check not run ({exc.message}): not verified in the image are the installed "
-            f"{project.name} version, the hera version, the runner entrypoints' imports and the end-to-end runner "
-            f"run; run `hera-build image --check {result.image}` where a Docker engine is"
-        )
-        return None
-    return check
-
-
-def check_summary(result: Any) -> dict[str, Any]:
-    data: dict[str, Any] = result.to_json()
-    return data
-
-
-def run_check(project: Project, image: str, backend: str, *, json_output: bool) -> dict[str, Any]:
-    """Check ``image`` in the local Docker engine; prints the human summary unless ``json_output``."""
-    from hera_build.image.backends.docker import DockerEngine
-    from hera_build.image.check import CheckOptions, check_image
-
-    python = runner_command_for(backend) or ("python",)
-    if not json_output:
-        info(f"checking {image} (no network)")
-    # The end-to-end run uses the command that `templates` emits for this backend (buildpacks: the CNB launcher).
-    options = CheckOptions(python_command=python, runner_command=runner_command_for(backend))
-    result = check_image(image, project, runner=DockerEngine.from_env(), options=options)
-    if not json_output:
-        info(f"  {result.distribution} {result.version}, hera {result.hera_version}, Python {result.python_version}")
-        info(f"  {len(result.entrypoints)} runner entrypoint(s) import: {', '.join(result.entrypoints) or '-'}")
-        if result.run is not None:
-            case = result.run.case
-            info(f"  ran {case.object_name}/{case.template} ({case.entrypoint}) -> {result.run.output.strip()[-120:]}")
-        for note in result.notes:
-            info(f"  note: {note}")
-    return check_summary(result)
-
-
-def _result_json(result: BuildResult, check: dict[str, Any] | None) -> dict[str, Any]:
-    pinned = str(result.image.with_digest(result.digest)) if result.digest else None
+def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
+    pushed = result.pushed or result.skipped
+    pinned = str(result.image.with_digest(result.digest)) if result.digest and pushed else None
+    uploaded = shipped.published.uploaded_bytes if shipped.published else None
     return {
         "backend": result.backend,
         "image": str(result.image),
@@ -259,7 +212,10 @@ def _result_json(result: BuildResult, check: dict[str, Any] | None) -> dict[str,
         "input_digest": result.input_digest,
         "backend_version": result.backend_version,
         "layers": list(result.layers),
-        "check": check,
+        "reused": result.skipped,
+        "checked": result.checked,
+        "check": result.check,
+        "uploaded_bytes": uploaded,
     }
 
 
@@ -273,6 +229,8 @@ def _log_commands() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hera_build._cli._checks import checker_for, run_check
+
     if args.verbose:
         _log_commands()
     project = _project(args)
@@ -289,17 +247,23 @@ def run(args: argparse.Namespace) -> int:
     builder = get_builder(backend)
     if args.dry_run:
         plan = getattr(builder, "plan", None)
-        _print_plan(plan(request) if plan else _generic_plan(request), args, backend)
+        _print_plan(plan(request) if plan else _generic_plan(request, args.push), args, backend)
         return 0
-    result = builder.build(request)
-    check = None if args.no_check else check_after_build(project, result, backend, json_output=args.json)
+    from hera_build.image.registry.remote import RegistryApi
+    from hera_build.publish.pipeline import ShipOptions, ship
+
+    checker = None if args.no_check else checker_for(project, backend, json_output=args.json)
+    options = ShipOptions(push=args.push, force=args.force, checker=checker)
+    shipped = ship(builder, request, options, RegistryApi())
+    result = shipped.result
     if args.json:
-        print_json(_result_json(result, check))
+        print_json(_result_json(result, shipped))
         return 0
     info(f"image: {', '.join(result.tags)}")
     if result.image_id:
         info(f"id:     {result.image_id}")
     if result.digest:
         info(f"digest: {result.digest}")
+    if result.pushed or result.skipped:
         info(f"next:   hera-build templates --digest {result.digest}")
     return 0

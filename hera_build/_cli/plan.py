@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from hera_build._cli._common import print_json
-from hera_build._cli.release import add_release_args, options_from
+from hera_build._cli._release_args import add_release_args, options_from
 
 if TYPE_CHECKING:  # the release machinery loads only when the command runs
     from hera_build.release.pipeline import Plan

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from hera_build._cli._common import add_crd_arg, add_lock_arg, add_project_args, info, print_json
-from hera_build.release.manifest import DEFAULT_MANIFEST
-from hera_build.templates.output import DEFAULT_OUT
+from hera_build._cli._common import info, print_json
+from hera_build._cli._release_args import add_release_args, options_from
 
-if TYPE_CHECKING:  # the release machinery (registry client, requests) loads only when a command runs
-    from hera_build.core.project import Project
-    from hera_build.image.backends import BuildResult
-    from hera_build.release.pipeline import ReleaseOptions
-
-__all__ = ["register", "add_release_args", "options_from", "run"]
+__all__ = ["register", "run"]
 
 _EPILOG = """\
 examples:
@@ -29,74 +21,6 @@ Re-running is safe: when the registry already has this version built from the sa
 and its digest is reused; when it has other content, the release is refused (bump the version, or --force).
 An uncommitted git tree is released as <version>+dirty.<hash> unless --allow-dirty.
 """
-
-
-def add_release_args(parser: argparse.ArgumentParser) -> None:
-    """The flags ``release`` and ``plan`` share: a plan takes exactly the release's flags."""
-    add_project_args(parser)
-    parser.add_argument(
-        "--backend",
-        choices=("docker", "buildpacks", "oci"),
-        help="image backend (default: [tool.hera-build] backend, else oci)",
-    )
-    parser.add_argument("--base-image", metavar="IMAGE", help="base image (default: [tool.hera-build] base-image)")
-    parser.add_argument("--push", action="store_true", help="push the image (what a release pipeline does)")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        metavar="DIR",
-        help=f"output folder for the templates (default: {DEFAULT_OUT})",
-    )
-    parser.add_argument(
-        "--manifest",
-        type=Path,
-        default=DEFAULT_MANIFEST,
-        metavar="FILE",
-        help=f"release manifest to write (default: {DEFAULT_MANIFEST})",
-    )
-    parser.add_argument(
-        "--force", action="store_true", help="overwrite a released tag or emitted files that hold other content"
-    )
-    parser.add_argument(
-        "--allow-dirty",
-        action="store_true",
-        help="release an uncommitted tree under the plain version (no +dirty.<hash>)",
-    )
-    add_lock_arg(parser, "pin dependencies")
-    add_crd_arg(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-
-
-def options_from(args: argparse.Namespace) -> ReleaseOptions:
-    from hera_build.release.pipeline import ReleaseOptions
-
-    return ReleaseOptions(
-        project_dir=args.project,
-        version=args.project_version,
-        backend=args.backend,
-        base_image=args.base_image,
-        push=args.push,
-        out=args.out,
-        manifest=args.manifest,
-        force=args.force,
-        allow_dirty=args.allow_dirty,
-        lock=args.lock,
-        crd_files=tuple(args.crd),
-        verbose=getattr(args, "verbose", False),
-        progress=info,
-        check=None if getattr(args, "no_check", True) else _checker(args),
-    )
-
-
-def _checker(args: argparse.Namespace) -> Callable[[Project, BuildResult], None]:
-    """The same image check as ``hera-build image`` runs after a build."""
-    from hera_build._cli.image import check_after_build
-
-    def check(project: Project, result: BuildResult) -> None:
-        check_after_build(project, result, result.backend, json_output=args.json)
-
-    return check
 
 
 def register(subparsers: Any) -> None:

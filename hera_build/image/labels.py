@@ -4,11 +4,19 @@ oci builds describe themselves the same way (OCI ``org.opencontainers.image.*`` 
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from hera_build.core.gitinfo import GitInfo
 from hera_build.core.project import Project
 
-__all__ = ["oci_labels", "rfc3339", "source_url"]
+if TYPE_CHECKING:
+    from hera_build.image.wheelhouse import Wheelhouse
+
+__all__ = ["LABEL_BACKEND_VERSION", "LABEL_DEPENDENCY_DIGEST", "image_labels", "oci_labels", "rfc3339", "source_url"]
+
+LABEL_DEPENDENCY_DIGEST = "dev.hera-build.dependency-digest"
+LABEL_BACKEND_VERSION = "dev.hera-build.backend-version"
+"""Which backend (and version) built the image; the release manifest reads it back from the registry."""
 
 _URL_KEYS = ("source", "repository", "source code", "code", "homepage")
 """``[project.urls]`` keys that name the source, most specific first."""
@@ -45,4 +53,19 @@ def oci_labels(project: Project, *, base_image: str, git: GitInfo | None, create
         labels["org.opencontainers.image.source"] = source
     if created is not None:
         labels["org.opencontainers.image.created"] = rfc3339(created)
+    return labels
+
+
+def image_labels(
+    project: Project,
+    *,
+    base_image: str,
+    git: GitInfo | None,
+    source_date_epoch: int | None,
+    wheelhouse: Wheelhouse | None = None,
+) -> dict[str, str]:
+    """OCI annotations (``org.opencontainers.image.*``) and hera-build's digests, as image labels."""
+    labels = oci_labels(project, base_image=base_image, git=git, created=source_date_epoch)
+    if wheelhouse is not None:
+        labels[LABEL_DEPENDENCY_DIGEST] = wheelhouse.dependency_digest
     return labels

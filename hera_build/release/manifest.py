@@ -59,6 +59,12 @@ class ImageRecord(_Record):
     )
     id: str | None = Field(description="Image id: the `sha256:` digest of the image config.")
     reference: str = Field(description="What templates pin to: `repository:tag@digest` (or `repository:tag`).")
+    checked: bool | None = Field(
+        default=None,
+        description="`true`: the image check passed on this image (built, or reused and checked again); `false`: no "
+        "engine could run the check, and a later release checks the image before reusing it; `null`: not asked "
+        "(`--no-check`).",
+    )
 
     @property
     def ref(self) -> ImageRef:

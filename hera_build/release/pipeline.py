@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,25 +33,24 @@ from hera_build.core.lockfiles import read_lock_versions
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef
 from hera_build.core.versions import parse_version
-from hera_build.errors import BuildError, ConfigError, ImmutableTagError, PublishError, ResolveError
+from hera_build.errors import ConfigError, ImmutableTagError, PublishError, ResolveError
 from hera_build.image.backends import (
     Builder,
     BuildRequest,
     BuildResult,
+    Prepared,
     backend_for,
     get_builder,
     resolve_base_image,
     runner_command_for,
 )
-from hera_build.image.inputs import (
-    INPUT_DIGEST_LABEL,
-    BuildInputs,
-    dependency_closure,
-    project_wheel_digest,
-    resolve_base_digest,
-    with_local_content,
-)
+from hera_build.image.engine import DockerEngine, connect_engine
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs
+from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
+from hera_build.publish.policy import Decision, decide
+from hera_build.publish.push import Pusher, publish
 from hera_build.release.manifest import (
     DEFAULT_MANIFEST,
     BackendRecord,
@@ -79,7 +79,7 @@ __all__ = [
     "DEFAULT_OUT",
     "DEFAULT_MANIFEST",
     "DIRTY_HASH_LENGTH",
-    "Decision",
+    "Action",
     "FileStatus",
     "RegistryState",
     "ReleaseOptions",
@@ -92,15 +92,15 @@ __all__ = [
     "release",
     "dirty_version",
     "templates_from_manifest",
-    "compute_inputs",
 ]
 
-Decision = Literal["build", "skip", "refuse"]
+Action = Literal["build", "skip", "refuse"]
+"""``skip``: the registry's image has the same inputs and is reused (the policy's ``reuse``)."""
 FileStatus = Literal["new", "unchanged", "pending", "conflicting"]
 """``pending``: the file exists and matches except for the image digest, which the build has yet to produce."""
 RegistryState = Literal["absent", "present", "unknown"]
 
-BACKEND_VERSION_LABEL = "dev.hera-build.backend-version"
+BACKEND_VERSION_LABEL = LABEL_BACKEND_VERSION
 """Image label with the version of the backend that built it; the manifest reads it back from the registry."""
 """Beside, not inside, the output folder: everything in that folder is listed in its kustomization.yaml."""
 DIRTY_HASH_LENGTH = 8
@@ -130,9 +130,9 @@ class ReleaseOptions:
     crd_files: tuple[Path, ...] = ()
     verbose: bool = False
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
-    check: Callable[[Project, BuildResult], None] | None = field(default=None, compare=False)
-    """Checks a freshly built image (the CLI passes the image check); raising stops the release before any
-    template or manifest is written."""
+    check: Callable[[Project, str], Checker] | None = field(default=None, compare=False)
+    """Makes the image check for (the release's project, backend); ``None``: no check (``--no-check``). A failing
+    check stops the release before anything is pushed or written."""
 
     @property
     def manifest_path(self) -> Path:
@@ -149,11 +149,13 @@ class ReleaseEnvironment:
 
     registry: RegistryView = field(default_factory=RegistryApi)
     builder: Callable[[str], Builder] = get_builder
-    wheel_digest: Callable[[Path], str] = project_wheel_digest
     git: Callable[[Path], GitInfo | None] = git_info
     dirty: Callable[[Path, tuple[Path, ...]], str | None] = _dirty_state
-    base_digest: Callable[[str, RegistryView], str | None] = resolve_base_digest
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    pusher: Pusher | None = None
+    """``None``: the registry API for oci images, the engine for the others."""
+    engine: Callable[[], DockerEngine | None] = connect_engine
+    """Where a reused image is pulled to be checked again."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ class Plan:
     facts: ReleaseFacts
     registry_state: RegistryState
     remote: RemoteImage | None
-    decision: Decision
+    decision: Action
     reason: str
     objects: tuple[PlannedObject, ...]
     manifest: ReleaseManifest
@@ -296,23 +298,15 @@ def _release_project(options: ReleaseOptions, env: ReleaseEnvironment) -> tuple[
 # ---------------------------------------------------------------------------------------------------- the decision
 
 
-def _decide(
-    version: str, image: ImageRef, state: RegistryState, remote: RemoteImage | None, digest: str, force: bool
-) -> tuple[Decision, str]:
+def _decide(facts: ReleaseFacts, state: RegistryState, remote: RemoteImage | None, force: bool) -> Decision:
+    """The one publish policy (:mod:`hera_build.publish.policy`); a registry that cannot be asked means build
+    (a plan without ``--push`` may not know)."""
     if state == "unknown":
-        return "build", "the registry could not be asked; building"
-    if remote is None:
-        return "build", f"{image} is not in the registry yet"
-    theirs = remote.labels.get(INPUT_DIGEST_LABEL)
-    if theirs == digest:
-        return "skip", f"{image} already holds an image of the same inputs ({remote.digest}); reusing it"
-    what = f"input digest {theirs}" if theirs else f"no {INPUT_DIGEST_LABEL} label"
-    if force:
-        return "build", f"{image} holds other content ({what}); --force: building and overwriting the tag"
-    return (
-        "refuse",
-        f"version {version} is already released with other content: {image} has {what}, this source gives {digest}",
-    )
+        return Decision("build", "the registry could not be asked; building")
+    return decide(facts.image, facts.project.version.exact, remote, facts.inputs.digest, force=force)
+
+
+_ACTIONS: dict[str, Action] = {"build": "build", "reuse": "skip", "refuse": "refuse"}
 
 
 def _lookup(
@@ -430,6 +424,7 @@ def _manifest(
     digest: str | None,
     image_id: str | None,
     backend_version: str | None,
+    checked: bool | None = None,
 ) -> ReleaseManifest:
     image = plan_facts.image.with_digest(digest)
     git = plan_facts.git
@@ -437,7 +432,12 @@ def _manifest(
         package=plan_facts.project.distribution_name,
         version=plan_facts.project.version.exact,
         image=ImageRecord(
-            repository=image.repository, tag=image.tag or "", digest=digest, id=image_id, reference=str(image)
+            repository=image.repository,
+            tag=image.tag or "",
+            digest=digest,
+            id=image_id,
+            reference=str(image),
+            checked=checked,
         ),
         backend=BackendRecord(name=plan_facts.backend, version=backend_version),  # type: ignore[arg-type]
         base_image=BaseImageRecord(reference=plan_facts.inputs.base_image, digest=plan_facts.inputs.base_digest),
@@ -458,37 +458,12 @@ def _manifest(
 # ---------------------------------------------------------------------------------------------------- plan
 
 
-def compute_inputs(
-    project: Project,
-    *,
-    backend: str,
-    base_image: str,
-    lock: Path | None = None,
-    env: ReleaseEnvironment | None = None,
-) -> BuildInputs:
-    """The inputs of ``project``'s image, from cheap facts only (a wheel built in a temporary folder, installed
-    metadata, one registry or engine question about the base): what ``plan`` compares before any build."""
-    env = env or ReleaseEnvironment()
-    epoch = source_date_epoch(env.environ)  # first: a bad value would otherwise fail inside the wheel build
-    versions = read_lock_versions(lock) if lock else None
-    return BuildInputs(
-        project=project.distribution_name,
-        version=project.version.exact,
-        wheel=env.wheel_digest(project.root),
-        dependencies=with_local_content(
-            dependency_closure(project.dependencies, root=project.name, versions=versions),
-            wheel_digest=env.wheel_digest,
-        ),
-        base_image=base_image,
-        base_digest=env.base_digest(base_image, env.registry),
-        backend=backend,
-        hera_build_version=__version__,
-        source_date_epoch=epoch,
-    )
-
-
-def _facts(options: ReleaseOptions, env: ReleaseEnvironment) -> ReleaseFacts:
+def _facts(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple[ReleaseFacts, Prepared, Builder]:
+    """The release project and its image's inputs, prepared by the backend exactly as the build will use them
+    (same wheelhouse, same input digest: what a plan predicts is what a release builds)."""
     project, git, dirty = _release_project(options, env)
+    if options.lock is not None:
+        read_lock_versions(options.lock)  # a bad lock file is one line before the base image is read
     repository = project.config.image_ref
     if repository is None:
         raise ConfigError(
@@ -496,23 +471,29 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment) -> ReleaseFacts:
             'set image = "registry/repository" in [tool.hera-build]',
         )
     backend = backend_for(project, options.backend)
-    base_image = resolve_base_image(project, options.base_image)
-    inputs = compute_inputs(project, backend=backend, base_image=base_image, lock=options.lock, env=env)
-    return ReleaseFacts(project, git, dirty, repository.with_tag(project.version.tag), backend, inputs)
+    builder = env.builder(backend)
+    request = BuildRequest(
+        project=project,
+        image=repository.with_tag(project.version.tag),
+        base_image=resolve_base_image(project, options.base_image),
+        lock=options.lock,
+        source_date_epoch=source_date_epoch(env.environ),
+        verbose=options.verbose,
+        progress=options.progress,
+    )
+    prepared = builder.prepare(request, work)
+    facts = ReleaseFacts(project, git, dirty, request.image, backend, prepared.inputs)
+    return facts, prepared, builder
 
 
-def plan(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Plan:
-    """Decide what :func:`release` would do, without building, pushing or writing anything."""
-    env = env or ReleaseEnvironment()
+def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple[Plan, Prepared, Builder]:
     # Where the release writes must be writable before anything is built or pushed: no half-done release.
     check_writable(options.out, what="--out", folder=True)
     check_writable(options.manifest_path, what="--manifest", folder=False)
-    facts = _facts(options, env)
+    facts, prepared, builder = _facts(options, env, work)
     state, remote, error = _lookup(env.registry, facts.image, options.push)
-    decision, reason = _decide(
-        facts.project.version.exact, facts.image, state, remote, facts.inputs.digest, options.force
-    )
-    reused = remote if decision == "skip" else None
+    decision = _decide(facts, state, remote, options.force)
+    reused = remote if decision.action == "reuse" else None
     templates = _emit(facts.project, options, facts.backend, reused.digest if reused else None)
     files = _files(templates)
     statuses = _statuses(files, options.out, digest_known=reused is not None)
@@ -522,21 +503,28 @@ def plan(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Plan
         options.out,
         digest=reused.digest if reused else None,
         image_id=reused.config_digest if reused else None,
-        backend_version=reused.labels.get(BACKEND_VERSION_LABEL) if reused else None,
+        backend_version=reused.labels.get(LABEL_BACKEND_VERSION) if reused else None,
     )
-    return Plan(
+    the_plan = Plan(
         options=options,
         facts=facts,
         registry_state=state,
         remote=remote,
-        decision=decision,
-        reason=reason,
+        decision=_ACTIONS[decision.action],
+        reason=decision.reason,
         objects=_planned_objects(templates, options.out, statuses),
         manifest=manifest,
         templates=templates,
         files=files,
         registry_error=error,
     )
+    return the_plan, prepared, builder
+
+
+def plan(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Plan:
+    """Decide what :func:`release` would do, without building, pushing or writing anything."""
+    with tempfile.TemporaryDirectory(prefix="hera-build-plan-") as tmp:
+        return _plan(options, env or ReleaseEnvironment(), Path(tmp))[0]
 
 
 # ---------------------------------------------------------------------------------------------------- release
@@ -551,84 +539,51 @@ def _refuse_conflicts(the_plan: Plan) -> None:
         write_output(files, the_plan.options.out, force=False)
 
 
-def _build(the_plan: Plan, env: ReleaseEnvironment) -> BuildResult:
+def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnvironment, work: Path) -> BuildResult:
+    """Reuse (checked again where an engine is), or build → check → publish."""
     options = the_plan.options
-    builder = env.builder(the_plan.backend)
-    request = BuildRequest(
-        project=the_plan.project,
-        image=the_plan.image,
-        base_image=the_plan.inputs.base_image,
-        push=options.push,
-        force=options.force,
-        lock=options.lock,
-        source_date_epoch=the_plan.inputs.source_date_epoch,
-        verbose=options.verbose,
-        labels={INPUT_DIGEST_LABEL: the_plan.inputs.digest},
-        progress=options.progress,
-    )
-    return builder.build(request)
-
-
-def _pushed(the_plan: Plan, env: ReleaseEnvironment, result: BuildResult) -> RemoteImage:
-    """Read back what landed in the registry: the manifest records the registry's view, on every run alike."""
-    remote = env.registry.lookup(the_plan.image)
-    if remote is None:
-        raise PublishError(f"{the_plan.image} is not in the registry after the push", "check the registry's logs")
-    if result.digest and result.digest != remote.digest:
-        raise PublishError(
-            f"the backend pushed {result.digest} but {the_plan.image} points to {remote.digest}",
-            "something else pushed the same tag at the same time; release again",
+    checker = options.check(the_plan.project, the_plan.backend) if options.check is not None else None
+    if the_plan.decision == "skip":
+        assert the_plan.remote is not None
+        checked, summary = (
+            check_reused(checker, the_plan.remote, prepared.request, env.engine) if checker else (None, None)
         )
-    label = remote.labels.get(INPUT_DIGEST_LABEL)
-    if label != the_plan.inputs.digest:
-        raise BuildError(
-            f"the pushed image has {INPUT_DIGEST_LABEL}={label!r}, not {the_plan.inputs.digest}: backend "
-            f"{the_plan.backend!r} did not apply BuildRequest.labels",
-            "report this as a bug in hera-build",
-        )
-    return remote
-
-
-def _outcome(remote: RemoteImage | None, build: BuildResult | None) -> tuple[str | None, str | None, str | None]:
-    """Digest, image id and backend version: the registry's view whenever the image is there, so a release that
-    built and one that reused the image record the same."""
-    if remote is not None:
-        return remote.digest, remote.config_digest, remote.labels.get(BACKEND_VERSION_LABEL)
-    assert build is not None
-    return build.digest, build.image_id, build.backend_version
+        return result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary)
+    options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
+    built, checked, summary = build_checked(builder, prepared, work, checker)
+    published = None
+    if options.push:
+        published = publish(built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose)
+    return result_of(built, prepared, published=published, checked=checked, check=summary)
 
 
 def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Release:
-    """Build (or reuse), push, emit digest-pinned templates and write the manifest; safe to re-run."""
+    """Build (or reuse), check, push, emit digest-pinned templates and write the manifest; safe to re-run."""
     env = env or ReleaseEnvironment()
-    the_plan = plan(options, env)
-    if the_plan.decision != "refuse":  # a refusal is the error itself, said once
+    with tempfile.TemporaryDirectory(prefix="hera-build-release-") as tmp:
+        work = Path(tmp)
+        the_plan, prepared, builder = _plan(options, env, work)
+        if the_plan.decision == "refuse":  # a refusal is the error itself, said once
+            raise ImmutableTagError(the_plan.reason, "bump the version or use --force")
         options.progress(the_plan.reason)
-    if the_plan.decision == "refuse":
-        theirs = the_plan.remote.labels.get(INPUT_DIGEST_LABEL) if the_plan.remote else None
-        raise ImmutableTagError(
-            f"version {the_plan.version} is already released with other content ({the_plan.image} holds input "
-            f"digest {theirs}, this source gives {the_plan.input_digest})",
-            "bump the version or use --force",
-        )
-    _refuse_conflicts(the_plan)
-    build: BuildResult | None = None
-    remote, templates, files = the_plan.remote, the_plan.templates, the_plan.files
-    if the_plan.decision == "build":
-        options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
-        build = _build(the_plan, env)
-        if options.check is not None:
-            options.check(the_plan.project, build)
-        remote = _pushed(the_plan, env, build) if options.push else None
-        templates = _emit(the_plan.project, options, the_plan.backend, remote.digest if remote else build.digest)
+        _refuse_conflicts(the_plan)
+        image = _image(the_plan, prepared, builder, env, work)
+    templates, files = the_plan.templates, the_plan.files
+    if image.digest != (the_plan.remote.digest if the_plan.decision == "skip" and the_plan.remote else None):
+        templates = _emit(the_plan.project, options, the_plan.backend, image.digest)
         files = _files(templates)
     written = write_output(files, options.out, force=options.force)
-    digest, image_id, backend_version = _outcome(remote, build)
     manifest = _manifest(
-        the_plan.facts, templates, options.out, digest=digest, image_id=image_id, backend_version=backend_version
+        the_plan.facts,
+        templates,
+        options.out,
+        digest=image.digest,
+        image_id=image.image_id,
+        backend_version=image.backend_version,
+        checked=image.checked,
     )
     write_manifest(manifest, options.manifest_path)
-    return Release(the_plan, manifest, built=build is not None, written=written, build=build)
+    return Release(the_plan, manifest, built=not image.skipped, written=written, build=image)
 
 
 # ---------------------------------------------------------------------------------------------------- from a manifest

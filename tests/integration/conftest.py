@@ -31,7 +31,7 @@ DEFAULT_REGISTRY = "127.0.0.1:5000"
 def docker_engine() -> Any:
     """A connected :class:`hera_build.image.backends.docker.DockerEngine` (engine 20.10, API 1.41, in CI)."""
     from hera_build.errors import EngineError
-    from hera_build.image.backends.docker import DockerEngine
+    from hera_build.image.engine import DockerEngine
 
     try:
         return DockerEngine.from_env(timeout=600)

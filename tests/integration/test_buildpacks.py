@@ -59,7 +59,7 @@ class Tools:
 @pytest.fixture(scope="session")
 def tools(hera_build_cache: Path) -> Iterator[Tools]:
     from hera_build.errors import EngineError
-    from hera_build.image.backends.docker import DockerEngine
+    from hera_build.image.engine import DockerEngine
 
     try:
         engine = DockerEngine.from_env()

@@ -24,6 +24,8 @@ from hera_build.image.backends.oci import OciBuilder, OciOptions
 from hera_build.image.check import ARGS_PATH, RunnerCase, run_on_host, runner_cases, runner_entrypoints
 from hera_build.image.engine import connect_engine
 from hera_build.image.registry.oci import open_registry
+from hera_build.image.registry.remote import RegistryApi
+from hera_build.publish.pipeline import ShipOptions, ship
 from tests.integration.conftest import require_component
 
 pytestmark = [pytest.mark.docker, pytest.mark.registry, pytest.mark.slow]
@@ -78,8 +80,11 @@ def _build(
     monkeypatch.setenv("HERA_BUILD_CACHE_DIR", str(cache))
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     builder = OciBuilder(OciOptions(cache_dir=cache / "oci", load=False, incremental_wheels=incremental))
-    result = builder.build(BuildRequest(project=project, image=image, base_image=base, **kwargs))
-    return result, builder
+    push, force = kwargs.pop("push", False), kwargs.pop("force", False)
+    request = BuildRequest(project=project, image=image, base_image=base, **kwargs)
+    shipped = ship(builder, request, ShipOptions(push=push, force=force), RegistryApi(), engine=lambda: None)
+    builder.published = shipped.published  # type: ignore[attr-defined]
+    return shipped.result, builder
 
 
 def _cases(project: Project) -> list[RunnerCase]:
@@ -120,34 +125,35 @@ def test_build_without_engine_push_pull_run_reproduce_and_change_one_line(
 
     # 1. no engine, clean caches: build and push
     first, builder = _build(project, image, remote_base, tmp_path / "cache-a", monkeypatch, push=True)
-    report = builder.last_report
-    assert report is not None and report.push is not None and not report.loaded
-    assert {b.role: b.action for b in report.push.blobs} == {
+    report, push = builder.last_report, builder.published.pushes[0]  # type: ignore[attr-defined]
+    assert report is not None and not report.loaded
+    assert {b.role: b.action for b in push.blobs} == {
         "base": "mounted", "dependencies": "uploaded", "application": "uploaded", "config": "uploaded",
     }  # fmt: skip
     assert first.pushed and report.image is not None
     roles = [layer.role for layer in report.image.layers]
     assert roles[-1] == "application" and roles.count("dependencies") > 2, "venv, dependency groups, application"
     # the label is the shared input digest: what `hera-build plan` predicts without building
-    from hera_build.release.pipeline import compute_inputs
+    from hera_build.release.pipeline import ReleaseOptions, plan
 
-    assert first.input_digest == compute_inputs(project, backend="oci", base_image=remote_base).digest
+    predicted = plan(ReleaseOptions(project_dir=project_copy, backend="oci", base_image=remote_base, push=True,
+                                    out=tmp_path / "plan-out", manifest=tmp_path / "plan.json"))  # fmt: skip
+    assert predicted.input_digest == first.input_digest, "plan computes the inputs as the build does"
 
     # 2. again on other clean caches (wheels downloaded again): the same image, bit for bit
-    again, builder = _build(project, image, remote_base, tmp_path / "cache-b", monkeypatch, push=True, force=True)
+    again, builder = _build(project, image, remote_base, tmp_path / "cache-b", monkeypatch, output=tmp_path / "again")
     assert again.digest == first.digest and again.layers == first.layers and again.image_id == first.image_id
-    assert builder.last_report is not None and builder.last_report.push is not None
-    assert builder.last_report.push.count("uploaded") == 0
+    assert again.input_digest == first.input_digest
 
     # 3. one line of code changed: only the application layer changes, and only it (and the config) goes up
     steps = project_copy / "src/ml_pipeline/steps.py"
     steps.write_text(steps.read_text().replace('f"{data_uri}/model-lr', 'f"{data_uri}/model-v2-lr'))
     changed, builder = _build(project, image, remote_base, tmp_path / "cache-b", monkeypatch, push=True, force=True)
-    report = builder.last_report
-    assert report is not None and report.push is not None and report.dependency_layers_cached
+    report, push = builder.last_report, builder.published.pushes[0]  # type: ignore[attr-defined]
+    assert report is not None and report.dependency_layers_cached
     assert changed.layers[:-1] == first.layers[:-1] and changed.layers[-1] != first.layers[-1]
-    assert [blob.role for blob in report.push.uploaded] == ["application", "config"]
-    assert report.push.manifests_put == 1
+    assert [blob.role for blob in push.uploaded] == ["application", "config"]
+    assert push.manifests_put == 1
     assert report.wheel_patched, "only a .py file changed: the previous wheel is patched, the backend not run"
 
     # 3b. the patched wheel is what the build backend makes: a real build on clean caches gives the same image

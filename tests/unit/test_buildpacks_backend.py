@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from hera_build.core.gitinfo import GitInfo
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, ConfigError, EngineError, ImmutableTagError, PublishError
-from hera_build.image.backends import BuildRequest, get_builder, runner_command_for
+from hera_build.image.backends import BuildRequest, BuildResult, BuiltImage, get_builder, runner_command_for
 from hera_build.image.backends.buildpacks import (
     CONTEXT_DIR,
     BuilderInfo,
@@ -33,10 +35,12 @@ from hera_build.image.backends.buildpacks import (
     creation_time,
     pack_error,
 )
-from hera_build.image.backends.docker import LABEL_INPUT_DIGEST
+from hera_build.image.engine import DockerEngine
+from hera_build.image.inputs import INPUT_DIGEST_LABEL as LABEL_INPUT_DIGEST
 from hera_build.image.registry.remote import RemoteImage
 from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
 from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.publish.pipeline import ShipOptions, ship
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSUMER = ROOT / "examples" / "ml-pipeline"
@@ -97,9 +101,8 @@ class FakeImages:
         return self.pullable[full]
 
 
-class FakeEngine:
-    def __init__(self, images: FakeImages) -> None:
-        self.client = type("Client", (), {"images": images})()
+def fake_engine(images: FakeImages) -> DockerEngine:
+    return DockerEngine(type("Client", (), {"images": images})())
 
 
 @dataclass
@@ -120,11 +123,13 @@ def fake_wheelhouse(project: Project, target: PythonTarget, dest: Path, **kwargs
     (dest / "deps").mkdir(parents=True)
     app = dest / "app" / "ml_pipeline-0.3.0-py3-none-any.whl"
     dep = dest / "deps" / "hera-7.1.0-py3-none-any.whl"
-    app.write_bytes(b"app")
-    dep.write_bytes(b"dep")
+    pydantic = dest / "deps" / "pydantic-2.14.4-py3-none-any.whl"
+    for wheel, member in ((app, "ml_pipeline/__init__.py"), (dep, "hera/__init__.py"), (pydantic, "pydantic.py")):
+        with zipfile.ZipFile(wheel, "w") as archive:
+            archive.writestr(member, "")
     return Wheelhouse(
         project_wheel=app,
-        dependency_wheels=(dep,),
+        dependency_wheels=(dep, pydantic),
         pins={"hera": "7.1.0", "pydantic": "2.14.4"},
         dependency_digest="sha256:" + "e" * 64,
         project_digest="sha256:" + "f" * 64,
@@ -212,6 +217,7 @@ class Rig:
     registry: FakeRegistry
     progress: list[str]
     project: Project
+    pushes: list[list[str]] = field(default_factory=list)
 
     def request(self, **kwargs: Any) -> BuildRequest:
         values: dict[str, Any] = {
@@ -221,6 +227,21 @@ class Rig:
             "progress": self.progress.append,
         }
         return BuildRequest(**{**values, **kwargs})
+
+    def build(self, request: BuildRequest) -> BuiltImage:
+        """Prepare and build, as the pipeline does; nothing is pushed."""
+        with tempfile.TemporaryDirectory() as tmp:
+            return self.builder.build(self.builder.prepare(request, Path(tmp)), Path(tmp))
+
+    def ship(self, request: BuildRequest, *, force: bool = False, pushed: str = DIGEST) -> BuildResult:
+        """build → publish; the push is recorded in ``self.pushes`` and answered with ``pushed``."""
+
+        def push(built: BuiltImage, progress: Any, verbose: bool) -> tuple[str, tuple[Any, ...]]:
+            self.pushes.append([str(ref) for ref in built.tags])
+            return pushed, ()
+
+        options = ShipOptions(push=True, force=force)
+        return ship(self.builder, request, options, self.registry, engine=lambda: None, pusher=push).result
 
 
 def rig(
@@ -245,10 +266,9 @@ def rig(
     registry = registry or FakeRegistry()
     backend = BuildpacksBuilder(
         pack=bp.PackClient("/opt/pack", runner=pack),
-        engine_factory=lambda: FakeEngine(images),
+        engine_factory=lambda: fake_engine(images),
         prober_factory=lambda engine: prober,
         wheelhouse=fake_wheelhouse,
-        registry=registry,
         git=lambda root: git,
     )
     return Rig(backend, pack, images, prober, registry, [], project(tmp_path, extra_config, pull_policy))
@@ -334,7 +354,7 @@ def test_templates_for_buildpacks_images_start_python_through_the_launcher() -> 
 
 def test_a_daemon_build_hands_pack_the_context_and_reads_the_report(tmp_path: Path) -> None:
     r = rig(tmp_path)
-    result = r.builder.build(r.request(labels={"extra.label": "from the release"}))
+    built = r.build(r.request())
     (seen,) = r.pack.seen
     args = seen.args
     assert args[:3] == ["/opt/pack", "build", "127.0.0.1:5000/acme/ml-pipeline:0.3.0"]
@@ -356,34 +376,51 @@ def test_a_daemon_build_hands_pack_the_context_and_reads_the_report(tmp_path: Pa
     assert seen.labels["org.opencontainers.image.revision"] == GIT.commit
     assert seen.labels["org.opencontainers.image.created"] == "2023-11-14T22:13:20Z"
     assert seen.labels["org.opencontainers.image.base.name"] == RUN_IMAGE
-    assert seen.labels[LABEL_INPUT_DIGEST] == result.input_digest
-    assert seen.labels["extra.label"] == "from the release", "BuildRequest.labels are applied"
-    assert (result.backend, result.image_id, result.digest, result.pushed) == ("buildpacks", IMAGE_ID, None, False)
-    assert result.tags == ("127.0.0.1:5000/acme/ml-pipeline:0.3.0",)
-    assert result.layers == ("sha256:l1", "sha256:l2")
-    assert result.base_image == RUN_IMAGE and result.backend_version == "pack 0.40.3, lifecycle 0.21.17"
+    assert seen.labels[LABEL_INPUT_DIGEST] == built.inputs.digest
+    assert (built.backend, built.image_id, built.local, built.digest) == ("buildpacks", IMAGE_ID, IMAGE_ID, None)
+    assert [str(ref) for ref in built.tags] == ["127.0.0.1:5000/acme/ml-pipeline:0.3.0"]
+    assert built.layers == ("sha256:l1", "sha256:l2")
+    assert built.inputs.base_image == RUN_IMAGE and built.backend_version == "pack 0.40.3, lifecycle 0.21.17"
     assert "  ===> BUILDING" in r.progress and "  [hera-runner] installing ml-pipeline==0.3.0" in r.progress
     assert not any("noise" in line for line in r.progress), "compact progress unless --verbose"
 
 
 def test_verbose_shows_every_line_of_pack(tmp_path: Path) -> None:
     r = rig(tmp_path)
-    r.builder.build(r.request(verbose=True))
+    r.build(r.request(verbose=True))
     assert "noise" in r.progress
 
 
 def test_the_input_digest_is_stable_and_follows_the_inputs(tmp_path: Path) -> None:
-    first = rig(tmp_path / "a").builder.build(rig(tmp_path / "a2").request())
+    first = rig(tmp_path / "a").build(rig(tmp_path / "a2").request()).inputs
     r = rig(tmp_path / "b")
-    again = r.builder.build(r.request())
-    assert first.input_digest == again.input_digest
+    again = r.build(r.request()).inputs
+    assert first.digest == again.digest
+    identity = dict(first.backend_identity)
+    assert identity["builder-id"] == BUILDER_ID and identity["hera-runner"].startswith(
+        f"hera-build/hera-runner@{VERSION} "
+    )
     other = rig(tmp_path / "c", extra_config='buildpacks = ["paketo-buildpacks/cpython"]\n')
-    assert other.builder.build(other.request()).input_digest != first.input_digest
+    assert other.build(other.request()).inputs.digest != first.digest, "the buildpack group is an input"
+
+
+def test_an_upgraded_builder_changes_the_identity(tmp_path: Path) -> None:
+    """An image built before a builder (stack, lifecycle, buildpacks) upgrade must not be reused after it."""
+    before = rig(tmp_path / "a")
+    digest = before.build(before.request()).inputs.digest
+    after = rig(tmp_path / "b")
+    after.images.images[BUILDER] = FakeImage("sha256:" + "7" * 64, builder_labels(("hera-build/hera-runner", VERSION)))
+    assert after.build(after.request()).inputs.digest != digest
+    registry = FakeRegistry([RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: digest})])
+    upgraded = rig(tmp_path / "c", registry=registry)
+    upgraded.images.images[BUILDER] = after.images.images[BUILDER]
+    with pytest.raises(ImmutableTagError, match="already released with other content"):
+        upgraded.ship(upgraded.request())
 
 
 def test_a_builder_without_our_buildpack_gets_the_shipped_copy_as_a_trusted_extra(tmp_path: Path) -> None:
     r = rig(tmp_path, builder_buildpacks=(), extra_config='buildpacks = ["paketo-buildpacks/cpython"]\n')
-    r.builder.build(r.request())
+    r.build(r.request())
     (seen,) = r.pack.seen
     group = seen.project_toml["io"]["buildpacks"]["group"]
     assert group[0] == {"id": "paketo-buildpacks/cpython"} and set(group[1]) == {"uri"}
@@ -391,65 +428,48 @@ def test_a_builder_without_our_buildpack_gets_the_shipped_copy_as_a_trusted_extr
     assert "--trust-extra-buildpacks" in seen.args
 
 
-def test_publishing_to_a_loopback_registry(tmp_path: Path) -> None:
+def test_pack_builds_into_the_engine_and_the_image_is_pushed_after_it(tmp_path: Path) -> None:
+    """pack never publishes: the image must be checked before any tag reaches the registry."""
     registry = FakeRegistry([None, RemoteImage(DIGEST, CONFIG_DIGEST, {})])
-    pack = FakePackRunner(report=f'[image]\ntags = ["x"]\ndigest = "{DIGEST}"\n')
-    r = rig(tmp_path, registry=registry, pack=pack)
-    pulled = "127.0.0.1:5000/acme/ml-pipeline:0.3.0@" + DIGEST
-    r.images.pullable[pulled] = FakeImage(CONFIG_DIGEST, layers=("sha256:p1",))
-    result = r.builder.build(r.request(push=True, extra_tags=("latest",)))
+    r = rig(tmp_path, registry=registry)
+    registry.answers[1] = RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: r.build(r.request()).inputs.digest})
+    r.pack.seen.clear()
+    result = r.ship(r.request(extra_tags=("latest",)))
     args = r.pack.seen[0].args
-    assert "--publish" in args
-    assert option(args, "--network") == "host" and option(args, "--insecure-registry") == "127.0.0.1:5000"
+    assert "--publish" not in args and "--network" not in args and "--insecure-registry" not in args
     assert option(args, "--tag") == "127.0.0.1:5000/acme/ml-pipeline:latest"
+    assert r.pushes == [["127.0.0.1:5000/acme/ml-pipeline:0.3.0", "127.0.0.1:5000/acme/ml-pipeline:latest"]]
     assert (result.digest, result.image_id, result.pushed) == (DIGEST, CONFIG_DIGEST, True)
-    assert r.images.pulls == [pulled], "the published image is pulled so it can be checked"
-    assert result.layers == ("sha256:p1",)
-
-
-@pytest.mark.parametrize(
-    ("host", "loopback"),
-    [
-        ("127.0.0.1:5000", True),
-        ("localhost:5000", True),
-        ("[::1]:5000", True),
-        ("ghcr.io", False),
-        ("10.0.0.1:5000", False),
-    ],
-)
-def test_only_loopback_registries_get_the_host_network_and_plain_http(host: str, loopback: bool) -> None:
-    from hera_build.image.backends.buildpacks import _is_loopback
-
-    assert _is_loopback(host) is loopback
 
 
 def test_an_already_released_version_with_the_same_inputs_is_not_built_again(tmp_path: Path) -> None:
     first = rig(tmp_path / "a")
-    digest = first.builder.build(first.request()).input_digest
-    assert digest is not None
+    digest = first.build(first.request()).inputs.digest
     registry = FakeRegistry([RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: digest})])
     r = rig(tmp_path / "b", registry=registry)
-    result = r.builder.build(r.request(push=True))
-    assert r.pack.seen == [] and result.skipped and (result.digest, result.image_id) == (DIGEST, CONFIG_DIGEST)
+    result = r.ship(r.request())
+    assert r.pack.seen == [] and r.pushes == [] and result.skipped
+    assert (result.digest, result.image_id) == (DIGEST, CONFIG_DIGEST)
 
 
 def test_a_released_version_with_other_content_is_refused_unless_forced(tmp_path: Path) -> None:
     theirs = RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: "sha256:" + "0" * 64})
     r = rig(tmp_path / "a", registry=FakeRegistry([theirs]))
-    with pytest.raises(ImmutableTagError, match="already exists in the registry") as error:
-        r.builder.build(r.request(push=True))
+    with pytest.raises(ImmutableTagError, match="already released with other content") as error:
+        r.ship(r.request())
     assert error.value.fix and "--force" in error.value.fix and r.pack.seen == []
-    pack = FakePackRunner(report=f'[image]\ndigest = "{DIGEST}"\n')
-    forced = rig(tmp_path / "b", registry=FakeRegistry([theirs, RemoteImage(DIGEST, CONFIG_DIGEST)]), pack=pack)
-    assert forced.builder.build(forced.request(push=True, force=True)).pushed
-    assert any("because of --force" in line for line in forced.progress)
+    forced = rig(tmp_path / "b", registry=FakeRegistry([theirs]))
+    digest = forced.build(forced.request()).inputs.digest
+    forced.registry.answers = [theirs, RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: digest})]
+    assert forced.ship(forced.request(), force=True).pushed
+    assert any("--force" in line for line in forced.progress)
 
 
-def test_a_registry_that_disagrees_with_the_report_is_an_error(tmp_path: Path) -> None:
+def test_a_registry_that_disagrees_with_the_push_is_an_error(tmp_path: Path) -> None:
     registry = FakeRegistry([None, RemoteImage("sha256:" + "9" * 64, CONFIG_DIGEST)])
-    r = rig(tmp_path, registry=registry, pack=FakePackRunner(report=f'[image]\ndigest = "{DIGEST}"\n'))
-    with pytest.raises(PublishError, match="something else pushed|but the registry has"):
-        r.builder.build(r.request(push=True))
+    r = rig(tmp_path, registry=registry)
+    with pytest.raises(PublishError, match="something else pushed"):
+        r.ship(r.request())
 
 
 # -------------------------------------------------------------------------------------------- pre-flight and failures
@@ -459,7 +479,7 @@ def test_a_missing_builder_under_pull_policy_never_fails_before_pack_runs(tmp_pa
     r = rig(tmp_path)
     del r.images.images[BUILDER]
     with pytest.raises(BuildError, match="not in the Docker engine and pull-policy is never") as error:
-        r.builder.build(r.request())
+        r.build(r.request())
     assert error.value.fix and "pack builder create" in error.value.fix
     assert r.pack.seen == [] and r.images.pulls == []
 
@@ -467,7 +487,7 @@ def test_a_missing_builder_under_pull_policy_never_fails_before_pack_runs(tmp_pa
 def test_a_missing_builder_is_pulled_when_the_policy_allows(tmp_path: Path) -> None:
     r = rig(tmp_path, pull_policy="if-not-present")
     r.images.pullable[BUILDER] = r.images.images.pop(BUILDER)
-    r.builder.build(r.request())
+    r.build(r.request())
     assert r.images.pulls == [BUILDER] and option(r.pack.seen[0].args, "--pull-policy") == "if-not-present"
 
 
@@ -475,13 +495,13 @@ def test_an_image_that_is_no_builder_is_refused(tmp_path: Path) -> None:
     r = rig(tmp_path)
     r.images.images[BUILDER] = FakeImage(BUILDER_ID, {})
     with pytest.raises(BuildError, match="is not a buildpacks builder"):
-        r.builder.build(r.request())
+        r.build(r.request())
 
 
 def test_an_old_pack_is_refused_first(tmp_path: Path) -> None:
     r = rig(tmp_path, pack=FakePackRunner(version="0.40.1"))
     with pytest.raises(EngineError, match="pack 0.40.1 is too old"):
-        r.builder.build(r.request())
+        r.build(r.request())
 
 
 @pytest.mark.parametrize(
@@ -507,39 +527,39 @@ def test_pack_failures_are_clear_errors_and_show_pack_s_last_lines(
 ) -> None:
     r = rig(tmp_path, pack=FakePackRunner(returncode=1, output=output))
     with pytest.raises(kind, match=message):
-        r.builder.build(r.request())
+        r.build(r.request())
     assert any(line.startswith("  | ") for line in r.progress), "the tail of pack's output is shown"
 
 
 def test_a_builder_without_python_needs_a_python_buildpack(tmp_path: Path) -> None:
     r = rig(tmp_path, targets={})
     with pytest.raises(BuildError, match="has no python3 on PATH") as error:
-        r.builder.build(r.request())
+        r.build(r.request())
     assert error.value.fix and "paketo-buildpacks/cpython" in error.value.fix
 
 
 def test_with_a_python_buildpack_wheels_are_chosen_for_the_base_image_s_python(tmp_path: Path) -> None:
     r = rig(tmp_path, targets={"python:3.11-slim": TARGET}, extra_config='buildpacks = ["paketo-buildpacks/cpython"]\n')
     r.images.images["python:3.11-slim"] = FakeImage("sha256:" + "5" * 64)
-    r.builder.build(r.request())
+    r.build(r.request())
     assert r.prober.probed == [BUILDER, "python:3.11-slim"]
 
 
 def test_output_files_are_not_a_buildpacks_thing(tmp_path: Path) -> None:
     r = rig(tmp_path)
     with pytest.raises(ConfigError, match="--output"):
-        r.builder.build(r.request(output=tmp_path / "image.tar"))
+        r.build(r.request(output=tmp_path / "image.tar"))
 
 
 def test_the_plan_shows_project_toml_and_the_pack_command_without_building(tmp_path: Path) -> None:
     r = rig(tmp_path)
-    plan = r.builder.plan(r.request(push=True))
+    plan = r.builder.plan(r.request())
     assert r.pack.seen == []
     assert plan.base_image == RUN_IMAGE and plan.target == TARGET
     assert tomllib.loads(plan.project_toml)["io"]["buildpacks"]["group"] == [
         {"id": "hera-build/hera-runner", "version": VERSION}
     ]
-    assert plan.pack_args[:2] == ("/opt/pack", "build") and "--publish" in plan.pack_args
+    assert plan.pack_args[:2] == ("/opt/pack", "build") and "--publish" not in plan.pack_args
     broken = rig(tmp_path / "b", pack=FakePackRunner(version="0.1.0"))
     notes = broken.builder.plan(broken.request()).notes
     assert any("not checked: pack 0.1.0 is too old" in note for note in notes)

@@ -537,6 +537,9 @@ def test_checking_an_image_the_engine_does_not_have_is_one_error() -> None:
         def create(self, image: str, **kwargs: Any) -> None:
             raise self.error
 
+        def list(self, **kwargs: Any) -> list[Any]:
+            return []
+
     class Client:
         def __init__(self, error: Exception) -> None:
             self.containers = Containers(error)
@@ -547,28 +550,6 @@ def test_checking_an_image_the_engine_does_not_have_is_one_error() -> None:
     bad = APIError("400", explanation="invalid reference format: repository name must be lowercase")
     with pytest.raises(EngineError, match="cannot run Not A Ref: invalid reference format"):
         DockerEngine(Client(bad)).run("Not A Ref", entrypoint=["python"], command=[])
-
-
-def test_a_refused_docker_push_gives_the_released_tag_back_its_image(tmp_path: Path) -> None:
-    from hera_build.core.project import load_project
-    from hera_build.errors import ImmutableTagError
-    from hera_build.image.registry.client import ManifestInfo
-    from tests.unit.test_docker_backend import FakeImage, make_builder, push_ok, request
-
-    (tmp_path / "pyproject.toml").write_text(
-        '[project]\nname = "ml-pipeline"\nversion = "0.3.0"\ndependencies = ["hera"]\n'
-        '[tool.hera-build]\nimage = "registry.test/acme/ml-pipeline"\n'
-    )
-    project = load_project(tmp_path)
-    released = "sha256:" + "a" * 64
-    other = ManifestInfo(digest="sha256:" + "f" * 64, media_type="m", config_digest=released)
-    builder, _, images = make_builder(
-        tmp_path, existing=other, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")}
-    )
-    images[released] = images["registry.test/acme/ml-pipeline:0.3.0"] = FakeImage(released)
-    with pytest.raises(ImmutableTagError):
-        builder.build(request(project, push=True))
-    assert images[released].tags == [("registry.test/acme/ml-pipeline", "0.3.0")]
 
 
 def test_config_errors_from_validators_keep_their_fix() -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +19,23 @@ from hera_build.core.gitinfo import GitInfo
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import parse_image_ref
 from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
-from hera_build.image.backends import BuildRequest
+from hera_build.image.backends import BuildRequest, BuiltImage
 from hera_build.image.backends.docker import (
-    LABEL_DEPENDENCY_DIGEST,
-    LABEL_INPUT_DIGEST,
     DockerBuilder,
-    DockerEngine,
     DockerfileSpec,
     _StepTracker,
-    image_labels,
     render_dockerfile,
 )
-from hera_build.image.registry.client import ManifestInfo
+from hera_build.image.engine import DockerEngine
+from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.labels import LABEL_DEPENDENCY_DIGEST, image_labels
+from hera_build.image.registry.remote import RemoteImage
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.publish.pipeline import ShipOptions, Shipped, ship
+from hera_build.publish.push import make_pusher
+
+LABEL_INPUT_DIGEST = INPUT_DIGEST_LABEL
 
 BASE = "registry.test/base:py311"
 TARGET = PythonTarget("/usr/bin/python3", "3.11.2", "cp311", "cp311", ("manylinux_2_36_x86_64", "linux_x86_64"), {})
@@ -247,10 +252,16 @@ class FakeProber:
 
 
 class FakeRegistry:
-    def __init__(self, existing: ManifestInfo | None) -> None:
-        self.existing = existing
+    """What the registry holds under the version tag: ``existing`` until something is pushed, then the push."""
 
-    def manifest(self, repository: str, reference: str) -> ManifestInfo | None:
+    def __init__(self, api: FakeApi, existing: RemoteImage | None) -> None:
+        self.api = api
+        self.existing = existing
+        self.pushed_labels: dict[str, str] = {}
+
+    def lookup(self, ref: Any) -> RemoteImage | None:
+        if f"{ref.repository}:{ref.tag}" in self.api.pushed:
+            return RemoteImage(DIGEST, NEW_ID, self.pushed_labels)
         return self.existing
 
 
@@ -295,14 +306,38 @@ def write_app_wheel(app: Path) -> None:
         archive.writestr("ml_pipeline-0.3.0.dist-info/RECORD", "")
 
 
+@dataclass
+class Rig:
+    builder: DockerBuilder
+    api: FakeApi
+    images: dict[str, FakeImage]
+    registry: FakeRegistry
+
+    def build(self, req: BuildRequest) -> BuiltImage:
+        """Prepare and build, as the pipeline does; nothing is pushed."""
+        with tempfile.TemporaryDirectory() as tmp:
+            return self.builder.build(self.builder.prepare(req, Path(tmp)), Path(tmp))
+
+    def ship(self, req: BuildRequest, *, push: bool = True, force: bool = False) -> Shipped:
+        """build → publish with the engine push of the fake client, the registry faked around it."""
+        engine = self.builder.engine
+
+        def learn(built: BuiltImage, progress: Any, verbose: bool) -> tuple[str, tuple[Any, ...]]:
+            self.registry.pushed_labels = {INPUT_DIGEST_LABEL: built.inputs.digest}
+            return make_pusher(lambda: engine)(built, progress, verbose)
+
+        options = ShipOptions(push=push, force=force)
+        return ship(self.builder, req, options, self.registry, engine=lambda: None, pusher=learn)
+
+
 def make_builder(
     tmp_path: Path,
     *,
     build_stream: list[dict[str, Any]] | None = None,
     push_streams: Mapping[str, list[dict[str, Any]]] | None = None,
-    existing: ManifestInfo | None = None,
+    existing: RemoteImage | None = None,
     with_base: bool = True,
-) -> tuple[DockerBuilder, FakeApi, dict[str, FakeImage]]:
+) -> Rig:
     api = FakeApi(build_stream if build_stream is not None else OK_BUILD, push_streams or {})
     images = {NEW_ID: FakeImage(NEW_ID)}
     if with_base:
@@ -314,11 +349,9 @@ def make_builder(
         prober_factory=FakeProber,
         wheelhouse=fake_wheelhouse,
         tool_wheels=lambda pins, target, **kw: {"pip": pip},
-        registry_factory=lambda ref: FakeRegistry(existing),  # type: ignore[arg-type,return-value]
         git=lambda path: GIT,
-        base_digest=lambda base: "sha256:" + "b" * 64,
     )
-    return builder, api, images
+    return Rig(builder, api, images, FakeRegistry(api, existing))
 
 
 def request(project: Project, **overrides: Any) -> BuildRequest:
@@ -331,15 +364,15 @@ def request(project: Project, **overrides: Any) -> BuildRequest:
 
 
 def test_build_writes_the_context_and_builds_offline(project: Project, tmp_path: Path) -> None:
-    builder, api, images = make_builder(tmp_path)
-    result = builder.build(request(project, extra_tags=("latest",)))
-    kwargs = api.build_kwargs
+    rig = make_builder(tmp_path)
+    built = rig.build(request(project, extra_tags=("latest",)))
+    kwargs = rig.api.build_kwargs
     assert (
         kwargs["network_mode"] == "none"
         and kwargs["pull"] is False
         and kwargs["tag"] == "registry.test/acme/ml-pipeline:0.3.0"
     )
-    files = api.context_files
+    files = rig.api.context_files
     assert {
         "Dockerfile",
         "tools/pip.whl",
@@ -351,56 +384,39 @@ def test_build_writes_the_context_and_builds_offline(project: Project, tmp_path:
     assert not [name for name in files if name.startswith("app/") and name.endswith(".whl")]
     assert files["deps/requirements.txt"] == "hera==7.1.0\n"
     assert f'"{LABEL_DEPENDENCY_DIGEST}"="sha256:{"1" * 64}"' in files["Dockerfile"]
-    assert f'"{LABEL_INPUT_DIGEST}"="sha256:' in files["Dockerfile"]
-    assert images[NEW_ID].tags == [("registry.test/acme/ml-pipeline", "latest")]
-    assert result.image_id == NEW_ID and result.tags == (
+    assert f'"{LABEL_INPUT_DIGEST}"="{built.inputs.digest}"' in files["Dockerfile"]
+    assert rig.images[NEW_ID].tags == [("registry.test/acme/ml-pipeline", "latest")]
+    assert built.image_id == NEW_ID == built.local
+    assert [str(ref) for ref in built.tags] == [
         "registry.test/acme/ml-pipeline:0.3.0",
         "registry.test/acme/ml-pipeline:latest",
-    )
-    assert result.digest is None and not result.pushed and api.pushed == []
-    assert result.layers == ("sha256:base", "sha256:deps", "sha256:app")
+    ]
+    assert built.digest is None and rig.api.pushed == [], "backends never push"
+    assert built.layers == ("sha256:base", "sha256:deps", "sha256:app")
 
 
-def test_the_input_digest_is_the_release_pipelines_and_a_requested_label_wins(project: Project, tmp_path: Path) -> None:
-    from hera_build import __version__
-    from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs, DependencyPin, wheel_content_digest
-
-    builder, api, _ = make_builder(tmp_path)
-    result = builder.build(request(project))
-    write_app_wheel(tmp_path / "same-app.whl")
-    expected = BuildInputs(
-        project="ml-pipeline",
-        version="0.3.0",
-        wheel=wheel_content_digest(tmp_path / "same-app.whl"),
-        dependencies=(DependencyPin("hera", "7.1.0"),),
-        base_image=BASE,
-        base_digest="sha256:" + "b" * 64,
-        backend="docker",
-        hera_build_version=__version__,
-    )
-    assert result.input_digest == expected.digest, "the digest a release plan computes for the same inputs"
-    assert f'"{INPUT_DIGEST_LABEL}"="{expected.digest}"' in api.context_files["Dockerfile"]
-    other_epoch = make_builder(tmp_path)[0].build(request(project, source_date_epoch=1)).input_digest
-    assert other_epoch != result.input_digest, "SOURCE_DATE_EPOCH is an input (it changes the image's bytes)"
-    builder, api, _ = make_builder(tmp_path)
-    released = builder.build(request(project, labels={INPUT_DIGEST_LABEL: "sha256:" + "7" * 64, "team": "ml"}))
-    assert released.input_digest == "sha256:" + "7" * 64
-    assert f'"{INPUT_DIGEST_LABEL}"="sha256:{"7" * 64}"' in api.context_files["Dockerfile"]
-    assert '"team"="ml"' in api.context_files["Dockerfile"]
+def test_the_inputs_name_the_base_image_id_the_dockerfile_and_pip(project: Project, tmp_path: Path) -> None:
+    built = make_builder(tmp_path).build(request(project))
+    inputs = built.inputs
+    assert (inputs.backend, inputs.base_image, inputs.base_digest) == ("docker", BASE, "sha256:" + "b" * 64)
+    assert set(dict(inputs.backend_identity)) == {"dockerfile", "pip"}
+    assert [(pin.name, pin.version) for pin in inputs.dependencies] == [("hera", "7.1.0")]
+    other_epoch = make_builder(tmp_path).build(request(project, source_date_epoch=1)).inputs
+    assert other_epoch.digest != inputs.digest, "SOURCE_DATE_EPOCH is an input (it changes the image's bytes)"
 
 
 def test_a_missing_base_image_says_how_to_get_it(project: Project, tmp_path: Path) -> None:
-    builder, _, _ = make_builder(tmp_path, with_base=False)
+    rig = make_builder(tmp_path, with_base=False)
     with pytest.raises(BuildError, match=rf"base image {BASE} is not in the Docker engine") as info:
-        builder.build(request(project))
+        rig.build(request(project))
     assert f"docker pull {BASE}" in (info.value.fix or "")
 
 
 def test_push_reports_the_digest_from_the_push_stream(project: Project, tmp_path: Path) -> None:
-    builder, api, _ = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")})
-    result = builder.build(request(project, push=True))
+    rig = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")})
+    result = rig.ship(request(project)).result
     assert result.digest == DIGEST and result.pushed
-    assert api.pushed == ["registry.test/acme/ml-pipeline:0.3.0"]
+    assert rig.api.pushed == ["registry.test/acme/ml-pipeline:0.3.0"]
 
 
 def test_a_push_error_entry_fails_the_push(project: Project, tmp_path: Path) -> None:
@@ -412,64 +428,61 @@ def test_a_push_error_entry_fails_the_push(project: Project, tmp_path: Path) -> 
             "error": "unauthorized: authentication required",
         },
     ]
-    builder, _, _ = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": error})
+    rig = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": error})
     with pytest.raises(PublishError, match="registry registry.test refused the push") as info:
-        builder.build(request(project, push=True))
+        rig.ship(request(project))
     assert "docker login registry.test" in (info.value.fix or "")
 
 
 def test_an_unreachable_registry_during_push_is_one_line(project: Project, tmp_path: Path) -> None:
     error = [{"error": 'Get "https://registry.test/v2/": dial tcp 10.0.0.1:443: connect: connection refused'}]
-    builder, _, _ = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": error})
+    rig = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": error})
     with pytest.raises(PublishError, match="registry registry.test is unreachable while pushing"):
-        builder.build(request(project, push=True))
+        rig.ship(request(project))
 
 
 def test_a_push_without_a_digest_is_an_error(project: Project, tmp_path: Path) -> None:
-    builder, _, _ = make_builder(
-        tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": [{"status": "Pushing"}]}
-    )
+    rig = make_builder(tmp_path, push_streams={"registry.test/acme/ml-pipeline:0.3.0": [{"status": "Pushing"}]})
     with pytest.raises(PublishError, match="reported no digest"):
-        builder.build(request(project, push=True))
+        rig.ship(request(project))
 
 
-def test_an_existing_tag_with_other_content_is_refused_before_anything_is_pushed(
+def test_an_existing_tag_with_other_content_is_refused_before_anything_is_built(
     project: Project, tmp_path: Path
 ) -> None:
-    other = ManifestInfo(digest="sha256:" + "f" * 64, media_type="m", config_digest="sha256:" + "a" * 64)
-    builder, api, _ = make_builder(
+    other = RemoteImage("sha256:" + "f" * 64, "sha256:" + "a" * 64, {INPUT_DIGEST_LABEL: "sha256:" + "9" * 64})
+    rig = make_builder(
         tmp_path, existing=other, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")}
     )
-    with pytest.raises(
-        ImmutableTagError, match="already exists in the registry as sha256:f+ with other content"
-    ) as info:
-        builder.build(request(project, push=True))
+    with pytest.raises(ImmutableTagError, match="already released with other content") as info:
+        rig.ship(request(project))
     assert "--force" in (info.value.fix or "")
-    assert api.pushed == []
-    forced = builder.build(request(project, push=True, force=True))
-    assert forced.digest == DIGEST
+    assert rig.api.pushed == [] and rig.api.build_kwargs == {}, "refused before the build"
+    forced = rig.ship(request(project), force=True).result
+    assert forced.digest == DIGEST and forced.pushed
 
 
-def test_an_existing_tag_with_the_same_image_is_pushed_again(project: Project, tmp_path: Path) -> None:
-    same = ManifestInfo(digest=DIGEST, media_type="m", config_digest=NEW_ID)
-    builder, _, _ = make_builder(
-        tmp_path, existing=same, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")}
-    )
-    assert builder.build(request(project, push=True)).digest == DIGEST
+def test_an_existing_tag_with_the_same_inputs_is_reused_without_a_build(project: Project, tmp_path: Path) -> None:
+    rig = make_builder(tmp_path)
+    inputs = rig.build(request(project)).inputs
+    rig.api.build_kwargs = {}
+    rig.registry.existing = RemoteImage(DIGEST, NEW_ID, {INPUT_DIGEST_LABEL: inputs.digest})
+    result = rig.ship(request(project)).result
+    assert result.skipped and result.digest == DIGEST and not result.pushed
+    assert rig.api.build_kwargs == {} and rig.api.pushed == []
 
 
 def test_output_writes_a_docker_load_archive(project: Project, tmp_path: Path) -> None:
-    builder, _, _ = make_builder(tmp_path)
-    builder.build(request(project, output=tmp_path / "out" / "image.tar"))
+    make_builder(tmp_path).build(request(project, output=tmp_path / "out" / "image.tar"))
     assert (tmp_path / "out" / "image.tar").read_bytes() == b"tar-bytes"
 
 
 def test_plan_shows_the_dockerfile_without_building(project: Project, tmp_path: Path) -> None:
-    builder, api, _ = make_builder(tmp_path)
-    plan = builder.plan(request(project, extra_tags=("latest",), push=True))
-    assert plan.target == TARGET and plan.push
+    rig = make_builder(tmp_path)
+    plan = rig.builder.plan(request(project, extra_tags=("latest",)))
+    assert plan.target == TARGET
     assert plan.tags == ("registry.test/acme/ml-pipeline:0.3.0", "registry.test/acme/ml-pipeline:latest")
-    assert plan.dockerfile.startswith("# Generated by hera-build") and api.build_kwargs == {}
+    assert plan.dockerfile.startswith("# Generated by hera-build") and rig.api.build_kwargs == {}
 
 
 def test_engine_down_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -495,25 +508,47 @@ class FakeCommandBuilder:
 
     def __init__(self) -> None:
         self.requests: list[BuildRequest] = []
+        self.pushed: list[str] = []
 
     def plan(self, req: BuildRequest) -> Any:
         from hera_build.image.backends.docker import DockerPlan
 
         return DockerPlan(
-            req.image, (str(req.image),), req.base_image, "FROM base\n", None, req.push, ("base image not probed: x",)
+            req.image, (str(req.image),), req.base_image, "FROM base\n", None, False, ("base image not probed: x",)
         )
 
-    def build(self, req: BuildRequest) -> Any:
-        from hera_build.image.backends import BuildResult
+    def prepare(self, req: BuildRequest, work: Path) -> Any:
+        from tests.support.images import FakeBuilder
 
         self.requests.append(req)
-        return BuildResult("docker", req.image, (str(req.image),), NEW_ID, DIGEST if req.push else None, req.push)
+        return FakeBuilder(code=lambda: "code", name="docker").prepare(req, work)
+
+    def build(self, prepared: Any, work: Path) -> BuiltImage:
+        req = prepared.request
+        return BuiltImage("docker", req.image, req.tags, prepared.inputs, NEW_ID, NEW_ID, "docker 20.10")
 
 
 @pytest.fixture
 def cli(project: Project, monkeypatch: pytest.MonkeyPatch) -> FakeCommandBuilder:
     fake = FakeCommandBuilder()
     monkeypatch.setattr("hera_build._cli.image.get_builder", lambda name: fake)
+
+    class Registry:
+        def __init__(self) -> None:
+            self.labels: dict[str, str] = {}
+
+        def lookup(self, ref: Any) -> RemoteImage | None:
+            return RemoteImage(DIGEST, NEW_ID, self.labels) if str(ref) in fake.pushed else None
+
+    registry = Registry()
+
+    def push(built: BuiltImage, progress: Any, verbose: bool) -> tuple[str, tuple[Any, ...]]:
+        fake.pushed.extend(str(ref) for ref in built.tags)
+        registry.labels = {INPUT_DIGEST_LABEL: built.inputs.digest}
+        return DIGEST, ()
+
+    monkeypatch.setattr("hera_build.image.registry.remote.RegistryApi", lambda: registry)
+    monkeypatch.setattr("hera_build.publish.push.push_built", push)
     monkeypatch.chdir(project.root)
     return fake
 
@@ -538,7 +573,8 @@ def test_image_json_reports_tags_id_and_digest(cli: FakeCommandBuilder, capsys: 
     assert data["image"] == "registry.test/acme/ml-pipeline:0.3.1rc1" and data["image_id"] == NEW_ID
     assert data["digest"] == DIGEST and data["pinned"] == f"registry.test/acme/ml-pipeline:0.3.1rc1@{DIGEST}"
     req = cli.requests[0]
-    assert req.extra_tags == ("latest",) and req.push and req.project.version.exact == "0.3.1rc1"
+    assert req.extra_tags == ("latest",) and req.project.version.exact == "0.3.1rc1"
+    assert cli.pushed == ["registry.test/acme/ml-pipeline:0.3.1rc1", "registry.test/acme/ml-pipeline:latest"]
 
 
 def test_base_image_defaults_to_the_host_python_slim_image(cli: FakeCommandBuilder) -> None:
@@ -557,7 +593,7 @@ def test_image_runs_the_check_after_the_build_unless_told_not_to(
 
     checked: list[str] = []
     monkeypatch.setattr(
-        "hera_build._cli.image.run_check", lambda project, image, backend, json_output: checked.append(image) or {}
+        "hera_build._cli._checks.run_check", lambda project, image, backend, json_output: checked.append(image) or {}
     )
     main(["image", "--backend", "docker"])
     main(["image", "--backend", "docker", "--no-check"])

@@ -1,4 +1,4 @@
-"""The input digest: stable for equal inputs, different for any input that changes the image."""
+"""The input digest: one definition of "the same image", for every backend and for plan, image and release."""
 
 from __future__ import annotations
 
@@ -9,29 +9,25 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from packaging.requirements import Requirement
 
+from hera_build.core.project import load_project
 from hera_build.errors import BuildError
-from hera_build.image.inputs import (
-    INPUTS_SCHEMA,
-    BuildInputs,
-    DependencyPin,
-    dependency_closure,
-    wheel_content_digest,
-    with_local_content,
-)
+from hera_build.image.inputs import INPUTS_SCHEMA, BuildInputs, DependencyPin, compute_inputs, wheel_content_digest
 from hera_build.image.target import PythonFacts, target_from_facts
-from hera_build.image.wheelhouse import Installed
+from hera_build.image.wheelhouse import Wheelhouse
 
+HERA = DependencyPin("hera", "7.1.0", "sha256:" + "a" * 64)
+PYDANTIC = DependencyPin("pydantic", "2.9.0", "sha256:" + "b" * 64)
 INPUTS = BuildInputs(
     project="ml-pipeline",
     version="0.3.0",
     wheel="sha256:" + "1" * 64,
-    dependencies=(DependencyPin("hera", "7.1.0"), DependencyPin("pydantic", "2.9.0")),
+    dependencies=(HERA, PYDANTIC),
+    target="cp311-cp311-manylinux_2_36_x86_64",
     base_image="python:3.11-slim",
     base_digest="sha256:" + "2" * 64,
-    backend="oci",
-    hera_build_version="0.1.0",
+    backend="buildpacks",
+    backend_identity=(("builder-id", "sha256:" + "3" * 64), ("hera-runner", "hera-build/hera-runner@0.1.0")),
     source_date_epoch=None,
 )
 
@@ -45,17 +41,18 @@ def test_equal_inputs_give_equal_digests_whatever_the_dependency_order() -> None
 def test_the_digest_is_the_documented_hash_of_the_inputs_and_nothing_else() -> None:
     """Images in registries carry this digest as a label and later runs compare with it, so it must depend on the
     inputs alone (no interpreter path, host, time or hash seed) and keep its format: a change of format must come
-    with a new INPUTS_SCHEMA. The document below is the one BuildInputs.digest's docstring describes."""
+    with a new INPUTS_SCHEMA."""
     document = {
         "schema": INPUTS_SCHEMA,
         "project": "ml-pipeline",
         "version": "0.3.0",
         "wheel": "sha256:" + "1" * 64,
-        "dependencies": ["hera==7.1.0", "pydantic==2.9.0"],
+        "dependencies": [f"hera==7.1.0 (sha256:{'a' * 64})", f"pydantic==2.9.0 (sha256:{'b' * 64})"],
+        "target": "cp311-cp311-manylinux_2_36_x86_64",
         "base_image": "python:3.11-slim",
         "base_digest": "sha256:" + "2" * 64,
-        "backend": "oci",
-        "hera_build_version": "0.1.0",
+        "backend": "buildpacks",
+        "backend_identity": {"builder-id": "sha256:" + "3" * 64, "hera-runner": "hera-build/hera-runner@0.1.0"},
         "source_date_epoch": None,
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
@@ -67,13 +64,16 @@ def test_the_digest_is_the_documented_hash_of_the_inputs_and_nothing_else() -> N
     [
         {"version": "0.3.1"},
         {"wheel": "sha256:" + "3" * 64},
-        {"dependencies": (DependencyPin("hera", "7.1.1"), DependencyPin("pydantic", "2.9.0"))},
-        {"dependencies": (DependencyPin("hera", "7.1.0"),)},
-        {"dependencies": (DependencyPin("hera", "7.1.0", "sha256:" + "9" * 64), DependencyPin("pydantic", "2.9.0"))},
+        {"dependencies": (DependencyPin("hera", "7.1.1", HERA.content), PYDANTIC)},
+        {"dependencies": (HERA,)},
+        {"dependencies": (DependencyPin("hera", "7.1.0", "sha256:" + "9" * 64), PYDANTIC)},
+        {"target": "cp312-cp312-manylinux_2_36_x86_64"},
         {"base_image": "python:3.12-slim"},
         {"base_digest": None},
+        {"base_digest": "sha256:" + "4" * 64},
         {"backend": "docker"},
-        {"hera_build_version": "0.2.0"},
+        {"backend_identity": (("builder-id", "sha256:" + "5" * 64), INPUTS.backend_identity[1])},
+        {"backend_identity": (INPUTS.backend_identity[0], ("hera-runner", "hera-build/hera-runner@0.2.0"))},
         {"source_date_epoch": 1700000000},
     ],
 )
@@ -82,6 +82,7 @@ def test_every_input_changes_the_digest(change: dict[str, object]) -> None:
 
 
 def _wheel(path: Path, files: dict[str, bytes], date: tuple[int, int, int, int, int, int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in files.items():
             archive.writestr(zipfile.ZipInfo(name, date_time=date), data)
@@ -97,54 +98,33 @@ def test_wheel_digest_ignores_zip_timestamps_and_order_but_not_content(tmp_path:
     assert wheel_content_digest(first) != wheel_content_digest(changed)
 
 
+def test_a_corrupt_wheel_is_one_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-1.0-py3-none-any.whl"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(BuildError, match="cannot read wheel"):
+        wheel_content_digest(broken)
+
+
 TARGET = target_from_facts(
     PythonFacts("/usr/bin/python3", "3.11.2", markers={"python_version": "3.11", "sys_platform": "linux"})
 )
 
 
-def test_closure_follows_markers_and_extras_and_prefers_locked_versions() -> None:
-    installed = {
-        "app-dep": Installed("app-dep", "1.0", ("shared", 'extra-dep; extra == "fast"', "never; python_version < '3'")),
-        "extra-dep": Installed("extra-dep", "2.0"),
-        "never": Installed("never", "3.0"),
-        "shared": Installed("shared", "4.1"),
-        "lib": Installed("lib", "5.0", ("shared>=1",)),
-    }
-    pins = dependency_closure(
-        [Requirement("app-dep[fast]"), Requirement("lib"), Requirement("the-project")],
-        root="the-project",
-        lookup=installed.get,
-        target=TARGET,
-    )
-    assert [str(pin) for pin in pins] == ["app-dep==1.0", "extra-dep==2.0", "lib==5.0", "shared==4.1"]
-    locked = {"App-Dep": "1.0", "extra-dep": "2.0", "lib": "5.0", "shared": "4.1"}
-    assert (
-        dependency_closure(
-            [Requirement("app-dep[fast]"), Requirement("lib")],
-            root="p",
-            versions=locked,
-            lookup=installed.get,
-            target=TARGET,
-        )
-        == pins
-    )
+def test_compute_inputs_hashes_what_the_wheelhouse_installs(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "ml-pipeline"\nversion = "0.3.0"\n')
+    project = load_project(tmp_path)
+    date = (1980, 1, 1, 0, 0, 0)
+    app = _wheel(tmp_path / "w/ml_pipeline-0.3.0-py3-none-any.whl", {"ml_pipeline/__init__.py": b"A = 1\n"}, date)
+    dep = _wheel(tmp_path / "w/six-1.16.0-py2.py3-none-any.whl", {"six.py": b"# six\n"}, date)
+    wheelhouse = Wheelhouse(app, (dep,), {"six": "1.16.0"}, "", "", TARGET)
 
+    inputs = compute_inputs(project, wheelhouse, base_image="base:1", base_digest=None, backend="oci",
+                            identity={"layer-format": "1"})  # fmt: skip
 
-def test_closure_refuses_requirements_it_cannot_version() -> None:
-    with pytest.raises(BuildError, match="'missing' .*is not installed|missing .*not installed"):
-        dependency_closure([Requirement("missing")], root="p", lookup=lambda name: None, target=TARGET)
-
-
-def test_local_sources_add_their_wheel_content(tmp_path: Path) -> None:
-    wheel = _wheel(tmp_path / "local-1.0-py3-none-any.whl", {"local/__init__.py": b""}, (1980, 1, 1, 0, 0, 0))
-    sources = {"tree": tmp_path, "wheel": wheel}
-    pins = with_local_content(
-        [DependencyPin("tree", "1.0"), DependencyPin("wheel", "1.0"), DependencyPin("index", "1.0")],
-        wheel_digest=lambda root: f"built:{root.name}",
-        local_source=lambda name, version: sources.get(name),
-    )
-    assert {pin.name: pin.content for pin in pins} == {
-        "index": None,
-        "tree": f"built:{tmp_path.name}",
-        "wheel": wheel_content_digest(wheel),
-    }
+    assert inputs.wheel == wheel_content_digest(app)
+    assert inputs.dependencies == (DependencyPin("six", "1.16.0", wheel_content_digest(dep)),)
+    assert (inputs.target, inputs.backend_identity) == (TARGET.key, (("layer-format", "1"),))
+    _wheel(tmp_path / "w/six-1.16.0-py2.py3-none-any.whl", {"six.py": b"# patched six\n"}, date)
+    changed = compute_inputs(project, wheelhouse, base_image="base:1", base_digest=None, backend="oci",
+                             identity={"layer-format": "1"})  # fmt: skip
+    assert changed.digest != inputs.digest, "a dependency's content is an input, not only its version"

@@ -14,15 +14,19 @@ import pytest
 from hera_build import __version__
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import parse_image_ref
-from hera_build.errors import EngineError, ImmutableTagError
-from hera_build.image.backends import BuildRequest
+from hera_build.errors import ImmutableTagError
+from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.oci import OciBuilder, OciOptions
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.dependencies import build_dependency_layers
+from hera_build.image.backends.oci.inputs import FORMAT_VERSION
 from hera_build.image.backends.oci.layering import LARGE_BYTES, bucket_of
 from hera_build.image.backends.oci.venv import VenvLayout
+from hera_build.image.engine import DockerEngine
+from hera_build.image.registry.remote import RegistryApi
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.publish.pipeline import ShipOptions, ship
 from tests.support.oci_images import FakeRegistry, fake_registry, make_wheel, write_base_layout
 
 PYPROJECT = """\
@@ -73,7 +77,8 @@ def _wheelhouse(
                          console_scripts={"dep-tool": "dep_lib:main"})  # fmt: skip
         deps = [dep] + [make_wheel(dest / "deps", name, *EXTRA[name]) for name in extra]
         app = make_wheel(dest / "app", project.name, project.version.exact, {"proj/__init__.py": code})
-        return Wheelhouse(app, tuple(deps), {"dep-lib": "1.0"}, "unused", "unused", target)
+        pins = {"dep-lib": "1.0"} | {name: EXTRA[name][0] for name in extra}
+        return Wheelhouse(app, tuple(deps), pins, "unused", "unused", target)
 
     return prepare
 
@@ -91,14 +96,27 @@ def _request(project: Project, base: str, **kwargs: Any) -> BuildRequest:
     return BuildRequest(project=project, image=image, base_image=base, source_date_epoch=1_700_000_000, **kwargs)
 
 
+def _ship(builder: OciBuilder, project: Project, base: str, **kwargs: Any) -> BuildResult:
+    """Build (→ push) as ``hera-build image`` does: the one build → check → publish pipeline, no engine."""
+    push, force = kwargs.pop("push", False), kwargs.pop("force", False)
+    shipped = ship(builder, _request(project, base, **kwargs), ShipOptions(push=push, force=force), RegistryApi(),
+                   engine=lambda: None)  # fmt: skip
+    global _LAST_PUBLISHED
+    _LAST_PUBLISHED = shipped.published
+    return shipped.result
+
+
+_LAST_PUBLISHED: Any = None
+
+
 def _config(out: Path, digest: str) -> dict[str, Any]:
     manifest = json.loads((out / "blobs/sha256" / digest.split(":")[1]).read_text())
     return dict(json.loads((out / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_text()))
 
 
 def test_clean_builds_are_bit_for_bit_identical(tmp_path: Path, project: Project, base: str) -> None:
-    first = _builder(tmp_path, cache="cache-1").build(_request(project, base, output=tmp_path / "out1"))
-    second = _builder(tmp_path, cache="cache-2").build(_request(project, base, output=tmp_path / "out2"))
+    first = _ship(_builder(tmp_path, cache="cache-1"), project, base, output=tmp_path / "out1")
+    second = _ship(_builder(tmp_path, cache="cache-2"), project, base, output=tmp_path / "out2")
 
     assert first.digest == second.digest
     assert first.layers == second.layers and len(first.layers) == 4, "base, venv, dep-lib's bucket, application"
@@ -108,11 +126,11 @@ def test_clean_builds_are_bit_for_bit_identical(tmp_path: Path, project: Project
 
 def test_code_change_rebuilds_only_the_application_layer(tmp_path: Path, project: Project, base: str) -> None:
     builder = _builder(tmp_path)
-    before = builder.build(_request(project, base, output=tmp_path / "out"))
+    before = _ship(builder, project, base, output=tmp_path / "out")
     assert builder.last_report is not None and not any(d.cached for d in builder.last_report.dependency_layers)
 
     changed = _builder(tmp_path, "VALUE = 2\n")
-    after = changed.build(_request(project, base, output=tmp_path / "out"))
+    after = _ship(changed, project, base, output=tmp_path / "out")
 
     assert changed.last_report is not None and changed.last_report.dependency_layers_cached
     assert after.layers[:-1] == before.layers[:-1], "base and dependency layers are unchanged"
@@ -121,7 +139,7 @@ def test_code_change_rebuilds_only_the_application_layer(tmp_path: Path, project
 
 
 def test_config_env_user_labels_and_history(tmp_path: Path, project: Project, base: str) -> None:
-    result = _builder(tmp_path).build(_request(project, base, output=tmp_path / "out"))
+    result = _ship(_builder(tmp_path), project, base, output=tmp_path / "out")
     config = _config(tmp_path / "out", str(result.digest))
 
     container = config["config"]
@@ -158,7 +176,7 @@ def _members(out: Path, digest: str) -> dict[str, tarfile.TarInfo]:
 def test_layers_hold_the_venv_the_dependencies_the_app_and_the_workdir(
     tmp_path: Path, project: Project, base: str
 ) -> None:
-    result = _builder(tmp_path).build(_request(project, base, output=tmp_path / "out"))
+    result = _ship(_builder(tmp_path), project, base, output=tmp_path / "out")
     blobs = tmp_path / "out/blobs/sha256"
 
     venv, deps = _members(tmp_path / "out", result.layers[1]), _members(tmp_path / "out", result.layers[2])
@@ -177,7 +195,7 @@ def test_layers_hold_the_venv_the_dependencies_the_app_and_the_workdir(
 
 def test_wheelhouse_gets_the_probed_target(tmp_path: Path, project: Project, base: str) -> None:
     calls: list[PythonTarget] = []
-    _builder(tmp_path, calls=calls).build(_request(project, base, output=tmp_path / "out"))
+    _ship(_builder(tmp_path, calls=calls), project, base, output=tmp_path / "out")
 
     assert [(t.python, t.version, t.platforms[0]) for t in calls] == [
         ("/usr/bin/python3.11", "3.11.2", "manylinux_2_36_x86_64")
@@ -188,16 +206,15 @@ def test_push_after_a_code_change_uploads_only_the_app_layer_and_config(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
     image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
-    first = _builder(tmp_path).build(_request(project, base, image=image, push=True))
+    first = _ship(_builder(tmp_path), project, base, image=image, push=True)
     assert first.pushed and registry.manifests[("acme/proj", "1.2.0")][0]
     registry.clear_log()
 
     builder = _builder(tmp_path, "VALUE = 2\n")
-    second = builder.build(_request(project, base, image=image, push=True, force=True))
+    second = _ship(builder, project, base, image=image, push=True, force=True)
 
-    report = builder.last_report
-    assert report is not None and report.push is not None
-    assert [b.role for b in report.push.uploaded] == ["application", "config"]
+    assert _LAST_PUBLISHED is not None and len(_LAST_PUBLISHED.pushes) == 1
+    assert [b.role for b in _LAST_PUBLISHED.pushes[0].uploaded] == ["application", "config"]
     assert len(registry.requests("PUT", "manifests")) == 1
     assert second.digest != first.digest and second.pushed
     assert registry.manifests[("acme/proj", "1.2.0")][0] == registry.manifests[("acme/proj", str(second.digest))][0]
@@ -207,26 +224,21 @@ def test_released_version_is_reused_or_refused(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
     image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
-    first = _builder(tmp_path).build(_request(project, base, image=image, push=True))
+    first = _ship(_builder(tmp_path), project, base, image=image, push=True)
     registry.clear_log()
 
-    again = _builder(tmp_path).build(_request(project, base, image=image, push=True))
+    again = _ship(_builder(tmp_path), project, base, image=image, push=True)
     assert again.skipped and again.digest == first.digest
     assert not registry.requests("PUT") and not registry.requests("POST")
 
     with pytest.raises(ImmutableTagError, match="already released with other content"):
-        _builder(tmp_path, "VALUE = 2\n").build(_request(project, base, image=image, push=True))
+        _ship(_builder(tmp_path, "VALUE = 2\n"), project, base, image=image, push=True)
     assert registry.manifests[("acme/proj", "1.2.0")][0] == registry.manifests[("acme/proj", str(first.digest))][0]
 
 
-def test_without_push_output_or_engine_there_is_nowhere_to_put_the_image(
-    tmp_path: Path, project: Project, base: str
-) -> None:
-    with pytest.raises(EngineError, match="nowhere to put the image"):
-        _builder(tmp_path).build(_request(project, base))
+class _FakeClient:
+    """The part of a docker SDK client that loading uses: ``images.get`` (nothing found) and ``images.load``."""
 
-
-class _FakeEngine:
     def __init__(self) -> None:
         self.loaded: list[dict[str, Any]] = []
         self.api = type("Api", (), {"timeout": 0})()
@@ -239,41 +251,49 @@ class _FakeEngine:
         image_id = "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
         return [type("Image", (), {"id": image_id})()]
 
+    def get(self, name: str) -> Any:
+        from docker.errors import ImageNotFound
+
+        raise ImageNotFound(name)
+
 
 def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Project, base: str) -> None:
-    engine = _FakeEngine()
+    engine = _FakeClient()
     builder = OciBuilder(
-        OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: engine
+        OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: DockerEngine(engine)
     )
 
-    result = builder.build(_request(project, base, extra_tags=("latest",)))
+    result = _ship(builder, project, base, extra_tags=("latest",))
 
     assert engine.loaded[0]["RepoTags"] == ["registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest"]
     assert builder.last_report is not None and builder.last_report.loaded
     assert result.tags == ("registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest")
 
 
-def test_the_request_labels_win_and_the_input_digest_matches_the_shared_definition(
+def test_the_image_is_labelled_with_the_input_digest_of_the_shared_definition(
     tmp_path: Path, project: Project, base: str
 ) -> None:
-    given = "sha256:" + "ab" * 32
-    result = _builder(tmp_path).build(
-        _request(project, base, output=tmp_path / "out", labels={"dev.hera-build.input-digest": given, "team": "ml"})
-    )
+    builder = _builder(tmp_path)
+    result = _ship(builder, project, base, output=tmp_path / "out")
     labels = _config(tmp_path / "out", str(result.digest))["config"]["Labels"]
-
-    assert result.input_digest == given == labels["dev.hera-build.input-digest"]
-    assert labels["team"] == "ml"
-    own = _builder(tmp_path, cache="other").build(_request(project, base, output=tmp_path / "out2"))
-    assert own.input_digest != given and own.input_digest.startswith("sha256:")
+    assert result.input_digest == labels["dev.hera-build.input-digest"] == result.inputs.digest  # type: ignore[union-attr]
+    assert result.inputs is not None and result.inputs.backend == "oci"
+    assert dict(result.inputs.backend_identity)["layer-format"] == str(FORMAT_VERSION)
+    other = _ship(_builder(tmp_path, "VALUE = 2\n", cache="other"), project, base, output=tmp_path / "out2")
+    assert other.input_digest != result.input_digest, "the project wheel is an input"
 
 
 def test_extra_tags_may_name_other_repositories(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
     image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
-    result = _builder(tmp_path).build(
-        _request(project, base, image=image, push=True, extra_tags=("latest", f"{registry.host}/mirror/proj:stable"))
+    result = _ship(
+        _builder(tmp_path),
+        project,
+        base,
+        image=image,
+        push=True,
+        extra_tags=("latest", f"{registry.host}/mirror/proj:stable"),
     )
 
     assert result.tags == (
@@ -288,8 +308,7 @@ def test_extra_tags_may_name_other_repositories(
 def _push(tmp_path: Path, project: Project, base: str, registry: FakeRegistry, **kwargs: Any) -> tuple[Any, OciBuilder]:
     builder = _builder(tmp_path, extra=kwargs.pop("extra", ()))
     image = parse_image_ref(f"{registry.host}/acme/{project.name}:1.2.0")
-    result = builder.build(_request(project, base, image=image, push=True, force=True, **kwargs))
-    return result, builder
+    return _ship(builder, project, base, image=image, push=True, force=True, **kwargs), builder
 
 
 def test_adding_a_small_dependency_builds_and_uploads_only_its_bucket_layer(
@@ -301,19 +320,19 @@ def test_adding_a_small_dependency_builds_and_uploads_only_its_bucket_layer(
 
     after, builder = _push(tmp_path, project, base, registry, extra=("six",))
 
-    report = builder.last_report
-    assert report is not None and report.push is not None
+    report, push = builder.last_report, _LAST_PUBLISHED.pushes[0]
+    assert report is not None
     assert [(d.name, d.cached) for d in report.dependency_layers] == [
         ("venv", True), (f"bucket-{bucket_of('six'):02d}", False), (f"bucket-{bucket_of('dep-lib'):02d}", True)
     ], "buckets in bucket order"  # fmt: skip
-    assert [b.role for b in report.push.uploaded] == ["dependencies", "config"]
-    assert report.push.uploaded[0].size < 2000
+    assert [b.role for b in push.uploaded] == ["dependencies", "config"]
+    assert push.uploaded[0].size < 2000
     assert set(before.layers) < set(after.layers) and len(after.layers) == len(before.layers) + 1
 
 
 def test_a_large_dependency_gets_a_layer_of_its_own(tmp_path: Path, project: Project, base: str) -> None:
     builder = _builder(tmp_path, extra=("big-lib", "other-lib"))
-    result = builder.build(_request(project, base, output=tmp_path / "out"))
+    result = _ship(builder, project, base, output=tmp_path / "out")
 
     assert builder.last_report is not None
     layers = {d.name: d.layer.digest for d in builder.last_report.dependency_layers}
@@ -334,9 +353,9 @@ def test_another_project_reuses_the_dependency_layers_and_mounts_their_blobs(
 
     _, builder = _push(tmp_path, load_project(tmp_path / "other"), base, registry, extra=("six",))
 
-    report = builder.last_report
-    assert report is not None and report.dependency_layers_cached and report.push is not None
-    assert {b.action for b in report.push.blobs if b.role == "dependencies"} == {"mounted"}
+    assert builder.last_report is not None and builder.last_report.dependency_layers_cached
+    push = _LAST_PUBLISHED.pushes[0]
+    assert {b.action for b in push.blobs if b.role == "dependencies"} == {"mounted"}
 
 
 def test_layers_built_in_parallel_are_those_built_one_at_a_time(tmp_path: Path) -> None:

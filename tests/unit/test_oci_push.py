@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from hera_build.core.references import parse_image_ref
-from hera_build.errors import ImmutableTagError, PublishError
+from hera_build.errors import PublishError
 from hera_build.image.backends.oci.base import load_base
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
 from hera_build.image.backends.oci.layers import write_layer
 from hera_build.image.backends.oci.model import Platform
-from hera_build.image.backends.oci.push import check_tag_immutable, push_image
 from hera_build.image.registry.oci import open_registry
+from hera_build.publish.oci import push_image
 from tests.support.oci_images import FakeRegistry, fake_registry, write_base_layout
 
 AMD64 = Platform("linux", "amd64")
@@ -143,21 +143,6 @@ def test_large_blobs_go_up_in_chunks(tmp_path: Path, registry: FakeRegistry) -> 
     assert pushed["dependencies"].chunks == -(-dependency.size // 64)
     assert len(registry.requests("PATCH")) == sum(blob.chunks for blob in result.uploaded if blob.size > 100)
     assert registry.blobs[dependency.digest] == image.layers[1].fetch().read_bytes()
-
-
-def test_version_tags_are_immutable(tmp_path: Path, registry: FakeRegistry) -> None:
-    cache = OciCache(tmp_path / "cache")
-    target = parse_image_ref(f"{registry.host}/acme/app:1.0")
-    client = open_registry(target.registry)
-    released = _image(tmp_path, registry, "print(1)\n", cache)
-    push_image(released, target, ["1.0"], client, cache)
-    changed = _image(tmp_path, registry, "print(2)\n", cache)
-
-    assert check_tag_immutable(client, target, released.digest, force=False) == released.digest
-    with pytest.raises(ImmutableTagError, match="already released with other content"):
-        check_tag_immutable(client, target, changed.digest, force=False)
-    assert check_tag_immutable(client, target, changed.digest, force=True) == released.digest
-    assert check_tag_immutable(client, target.with_tag("2.0"), changed.digest, force=False) is None
 
 
 def test_token_auth_covers_the_mount_source(tmp_path: Path, token_registry: FakeRegistry) -> None:

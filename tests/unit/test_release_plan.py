@@ -15,12 +15,10 @@ import yaml
 from hera_build.core.gitinfo import GitInfo, dirty_fingerprint
 from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
-from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, resolve_base_digest
 from hera_build.image.registry.remote import RegistryApi, RemoteImage
 from hera_build.release.manifest import load_manifest
 from hera_build.release.pipeline import (
-    BACKEND_VERSION_LABEL,
     ReleaseEnvironment,
     ReleaseOptions,
     dirty_version,
@@ -30,6 +28,7 @@ from hera_build.release.pipeline import (
 )
 from hera_build.templates.build import TemplateOptions
 from tests.support.components import require_executable
+from tests.support.images import FakeBuilder, FakeRegistry, fake_pusher
 
 REPOSITORY = "registry.test/acme/relpkg"
 BASE_DIGEST = "sha256:" + "b" * 64
@@ -66,54 +65,6 @@ with WorkflowTemplate(name="pipeline", entrypoint="main") as pipeline:
 """
 
 
-def _sha(text: str) -> str:
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-class FakeRegistry:
-    """Tags → images; unreachable on request."""
-
-    def __init__(self) -> None:
-        self.images: dict[str, RemoteImage] = {}
-        self.down = False
-
-    def lookup(self, ref: ImageRef) -> RemoteImage | None:
-        if self.down:
-            raise PublishError("registry registry.test is unreachable (connection refused)", "start it")
-        return self.images.get(f"{ref.repository}:{ref.tag}")
-
-
-class FakeBuilder:
-    """Builds by hashing the request; pushes into the fake registry with the request's labels (unless told not
-    to apply them, as a broken backend would)."""
-
-    name = "oci"
-
-    def __init__(self, registry: FakeRegistry, *, apply_labels: bool = True) -> None:
-        self.registry = registry
-        self.apply_labels = apply_labels
-        self.requests: list[BuildRequest] = []
-
-    def build(self, request: BuildRequest) -> BuildResult:
-        self.requests.append(request)
-        labels = dict(request.labels) if self.apply_labels else {}
-        labels[BACKEND_VERSION_LABEL] = "9.9.9"
-        config = _sha(json.dumps([str(request.image), labels, len(self.requests)]))
-        digest = _sha(config)
-        if request.push:
-            key = f"{request.image.repository}:{request.image.tag}"
-            self.registry.images[key] = RemoteImage(digest=digest, config_digest=config, labels=labels)
-        return BuildResult(
-            backend=self.name,
-            image=request.image,
-            tags=(request.image.tag or "",),
-            image_id=config,
-            digest=digest if request.push else None,
-            pushed=request.push,
-            backend_version="9.9.9",
-        )
-
-
 @dataclasses.dataclass
 class World:
     root: Path
@@ -124,14 +75,18 @@ class World:
 
     @property
     def env(self) -> ReleaseEnvironment:
+        def builder(name: str) -> FakeBuilder:
+            self.builder.name = name
+            return self.builder
+
         return ReleaseEnvironment(
             registry=self.registry,
-            builder=lambda name: self.builder,
-            wheel_digest=lambda root: _sha((root / "relpkg" / "flows.py").read_text()) if root == self.root else "x",
+            builder=builder,
             git=lambda path: self.git,
             dirty=lambda path, exclude: self.fingerprint,
-            base_digest=lambda base, registry: BASE_DIGEST,
             environ={},
+            pusher=fake_pusher(self.registry, self.builder),
+            engine=lambda: None,
         )
 
     def options(self, **changes: object) -> ReleaseOptions:
@@ -156,7 +111,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     (root / "relpkg" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(root))
     registry = FakeRegistry()
-    w = World(root, registry, FakeBuilder(registry))
+    builder = FakeBuilder(code=lambda: (root / "relpkg" / "flows.py").read_text(), base_digest=BASE_DIGEST)
+    w = World(root, registry, builder)
     w.change_code(2)
     yield w
 
@@ -194,9 +150,9 @@ def test_release_builds_pushes_labels_and_pins_templates_to_the_digest(world: Wo
     done = release(world.options(), world.env)
     assert done.built and len(world.builder.requests) == 1
     request = world.builder.requests[0]
-    assert request.labels == {INPUT_DIGEST_LABEL: done.plan.input_digest}
-    assert request.push and request.base_image == "python:3.11-slim"
+    assert request.base_image == "python:3.11-slim"
     pushed = world.registry.images[f"{REPOSITORY}:0.1.0"]
+    assert pushed.labels[INPUT_DIGEST_LABEL] == done.plan.input_digest
     assert done.manifest.image.digest == pushed.digest and done.manifest.image.id == pushed.config_digest
     assert done.manifest.backend.version == "9.9.9", "read back from the image's label"
     template = yaml.safe_load((world.root / "deploy" / "workflowtemplate-pipeline-v0-1-0.yaml").read_text())
@@ -251,6 +207,7 @@ def test_changed_code_under_a_released_version_is_refused(world: World) -> None:
         release(world.options(), world.env)
     assert info.value.message.startswith("version 0.1.0 is already released with other content")
     assert info.value.fix == "bump the version or use --force"
+    assert len(world.builder.prepared) == 3, "the plan and both releases computed the inputs"
     assert len(world.builder.requests) == 1
     assert world.options().manifest_path.read_bytes() == manifest_bytes
 
@@ -274,7 +231,7 @@ def test_force_rebuilds_and_overwrites_a_released_version(world: World) -> None:
     the_plan = plan(world.options(force=True), world.env)
     assert the_plan.decision == "build" and "--force" in the_plan.reason
     done = release(world.options(force=True), world.env)
-    assert done.built and world.builder.requests[-1].force
+    assert done.built and len(world.builder.requests) == 2
     assert done.manifest.image.digest != first.manifest.image.digest
     assert done.written.replaced == ("workflowtemplate-pipeline-v0-1-0.yaml",)
 
@@ -324,7 +281,7 @@ def test_a_release_without_push_pins_the_tag_and_records_the_local_image(world: 
 
 def test_a_backend_that_drops_the_labels_is_caught(world: World) -> None:
     world.builder.apply_labels = False
-    with pytest.raises(BuildError, match="did not apply BuildRequest.labels"):
+    with pytest.raises(BuildError, match="did not label the image with its inputs"):
         release(world.options(), world.env)
 
 

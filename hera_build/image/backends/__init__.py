@@ -12,10 +12,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hera_build.core.project import Project
 from hera_build.core.references import ImageRef, is_local_image_spec, parse_image_ref
+
+if TYPE_CHECKING:
+    from hera_build.image.inputs import BuildInputs
+    from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.errors import ConfigError
 
 __all__ = [
@@ -23,6 +27,8 @@ __all__ = [
     "DEFAULT_BACKEND",
     "BuildRequest",
     "BuildResult",
+    "BuiltImage",
+    "Prepared",
     "Builder",
     "backend_for",
     "default_base_image",
@@ -49,28 +55,75 @@ def _no_progress(message: str) -> None:
 
 @dataclass(frozen=True)
 class BuildRequest:
-    """What to build and where it goes; backends never read flags or pyproject themselves."""
+    """What to build; backends never read flags or pyproject themselves, and never push (publishing is
+    :mod:`hera_build.publish`'s job, after the image check)."""
 
     project: Project
     image: ImageRef
     """``repository:tag`` (the version's tag)."""
     base_image: str
     extra_tags: tuple[str, ...] = ()
-    push: bool = False
-    force: bool = False
     lock: Path | None = None
     source_date_epoch: int | None = None
     verbose: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
-    """Extra image labels every backend must apply (e.g. the release pipeline's input digest)."""
     output: Path | None = None
-    """Write the image to a file or folder (OCI layout, ``docker load`` archive) instead of / as well as pushing."""
+    """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+
+    @property
+    def tags(self) -> tuple[ImageRef, ...]:
+        """The version's reference, then ``--tag`` values (a bare tag for the same repository, or a reference)."""
+        refs = [self.image]
+        for extra in self.extra_tags:
+            if "/" in extra or ":" in extra:
+                ref = parse_image_ref(extra, what="--tag")
+                ref = ref if ref.tag else ref.with_tag("latest")
+            else:
+                ref = self.image.with_tag(extra)
+            if ref not in refs:
+                refs.append(ref)
+        return tuple(refs)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a backend settled before building: the wheelhouse it installs and the inputs they hash to.
+
+    ``inputs.digest`` is the image's identity (:mod:`hera_build.image.inputs`): the publish policy compares it
+    with the registry's before anything is built, and the built image carries it as a label.
+    """
+
+    request: BuildRequest
+    wheelhouse: Wheelhouse
+    inputs: BuildInputs
+    state: Any = field(default=None, repr=False, compare=False)
+    """The backend's own facts for :meth:`Builder.build` (base image, builder, Python target …)."""
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """What came out of a build, before anything is published: enough to check it, push it and report it."""
+
+    backend: str
+    image: ImageRef
+    tags: tuple[ImageRef, ...]
+    inputs: BuildInputs
+    image_id: str
+    """The config digest, which is also the image id in an engine."""
+    local: str | None
+    """What a local engine can run for the image check (its id there), ``None`` when it is in no engine."""
+    backend_version: str
+    layers: tuple[str, ...] = ()
+    digest: str | None = None
+    """The manifest digest when the backend knows it before pushing (the oci backend writes the manifest)."""
+    oci: Any = field(default=None, repr=False, compare=False)
+    """The oci backend's image (manifest, config and cached layer blobs), pushed without an engine."""
+    output: Path | None = None
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    """What came out: enough for ``--json``, the release manifest and ``templates --digest``."""
+    """What ``image`` and ``release`` did: built or reused, checked or not, pushed or not."""
 
     backend: str
     image: ImageRef
@@ -84,12 +137,20 @@ class BuildResult:
     base_image: str | None = None
     backend_version: str | None = None
     layers: tuple[str, ...] = ()
+    checked: bool | None = None
+    """True when the image check passed, False when it could not run (no engine), None when not asked."""
+    check: dict[str, Any] | None = None
+    inputs: BuildInputs | None = None
 
 
 class Builder(Protocol):
+    """A backend: ``prepare`` settles the inputs (cheap, no image is made), ``build`` makes the image."""
+
     name: str
 
-    def build(self, request: BuildRequest) -> BuildResult: ...
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared: ...
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage: ...
 
 
 def get_builder(name: str) -> Builder:

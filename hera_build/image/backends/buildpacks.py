@@ -18,11 +18,9 @@ venv's ``python`` on PATH), templates for these images call the launcher themsel
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import shlex
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -36,10 +34,11 @@ import buildpacks as bp
 from hera_build import __version__
 from hera_build.core.gitinfo import GitInfo, git_info
 from hera_build.core.references import ImageRef, parse_image_ref
-from hera_build.errors import BuildError, ConfigError, EngineError, HeraBuildError, ImmutableTagError, PublishError
-from hera_build.image.backends import BuildRequest, BuildResult
-from hera_build.image.backends.docker import LABEL_INPUT_DIGEST, DockerEngine, image_labels
-from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.errors import BuildError, ConfigError, EngineError, HeraBuildError, PublishError
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.image.engine import DockerEngine
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
 from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import FIXED_EPOCH, Wheelhouse, prepare_wheelhouse
 
@@ -47,7 +46,6 @@ __all__ = [
     "CONTEXT_DIR",
     "CONTEXT_FORMAT",
     "DEFAULT_PULL_POLICY",
-    "LABEL_BACKEND_VERSION",
     "PACK_ENV",
     "BuilderInfo",
     "BuildpacksSettings",
@@ -64,7 +62,6 @@ CONTEXT_DIR = ".hera-build"
 CONTEXT_FORMAT = "1"
 """Version of the ``.hera-build/`` contract between hera-build and the hera-runner buildpack."""
 DEFAULT_PULL_POLICY = bp.PullPolicy.IF_NOT_PRESENT
-LABEL_BACKEND_VERSION = "dev.hera-build.backend-version"
 _BUILDER_METADATA_LABEL = "io.buildpacks.builder.metadata"
 PACK_ENV = "HERA_BUILD_PACK"
 """Path of the ``pack`` executable, when it is not ``pack`` on PATH."""
@@ -235,14 +232,6 @@ def _buildpack_digest(directory: Path) -> str:
     return f"sha256:{digest.hexdigest()}"
 
 
-def _input_digest(wheelhouse: Wheelhouse, builder_id: str, runner: Path, descriptor: bp.ProjectDescriptor) -> str:
-    """Everything that decides the image: wheels, builder (stack, lifecycle, buildpacks), our buildpack, group."""
-    text = json.dumps(
-        [wheelhouse.input_digest, builder_id, _buildpack_digest(runner), [e.to_table() for e in descriptor.group]]
-    )
-    return f"sha256:{hashlib.sha256(text.encode()).hexdigest()}"
-
-
 # ---------------------------------------------------------------------------------------------------- errors
 
 
@@ -288,30 +277,6 @@ class _PackOutput:
 # ---------------------------------------------------------------------------------------------------- the builder
 
 
-def _is_loopback(host: str) -> bool:
-    """``127.0.0.1:5000``, ``localhost:5000``, ``[::1]:5000``: registries Docker reaches over plain HTTP."""
-    if host.startswith("["):
-        name = host[1 : host.find("]")]
-    else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _all_tags(request: BuildRequest) -> tuple[ImageRef, ...]:
-    refs = [request.image]
-    for extra in request.extra_tags:
-        ref = parse_image_ref(extra, what="--tag") if ("/" in extra or ":" in extra) else request.image.with_tag(extra)
-        ref = ref if ref.tag else ref.with_tag("latest")
-        if ref not in refs:
-            refs.append(ref)
-    return tuple(refs)
-
-
 class BuildpacksBuilder:
     """Builds the runner image with pack. Collaborators are injectable for tests."""
 
@@ -324,14 +289,12 @@ class BuildpacksBuilder:
         engine_factory: Callable[[], Any] | None = None,
         prober_factory: Callable[[Any], Prober] = ContainerProber,
         wheelhouse: Callable[..., Wheelhouse] = prepare_wheelhouse,
-        registry: RegistryView | None = None,
         git: Callable[[Path], GitInfo | None] = git_info,
     ) -> None:
         self.pack = pack or bp.PackClient(_pack_executable())
         self._engine_factory = engine_factory or _docker_engine
         self._prober_factory = prober_factory
         self._wheelhouse = wheelhouse
-        self._registry = registry
         self._git = git
         self._engine: Any = None
 
@@ -340,12 +303,6 @@ class BuildpacksBuilder:
         if self._engine is None:
             self._engine = self._engine_factory()
         return self._engine
-
-    @property
-    def registry(self) -> RegistryView:
-        if self._registry is None:
-            self._registry = RegistryApi()
-        return self._registry
 
     # --- pre-flight ---------------------------------------------------------------------------------------
 
@@ -426,7 +383,7 @@ class BuildpacksBuilder:
         except HeraBuildError as exc:
             notes.append(f"not checked: {exc.message}")
         git = self._git(request.project.root)
-        refs = _all_tags(request)
+        refs = request.tags
         runner = Path("<hera-runner>")
         group, trust_extra = buildpack_group(settings, builder, runner)
         epoch = creation_time(request, git)
@@ -440,7 +397,7 @@ class BuildpacksBuilder:
             tags=tuple(str(ref) for ref in refs),
             base_image=run_images[0] if run_images else settings.builder,
             target=target,
-            push=request.push,
+            push=False,
             builder=settings.builder,
             project_toml=descriptor.to_toml(),
             pack_args=pack_args,
@@ -449,45 +406,79 @@ class BuildpacksBuilder:
 
     # --- build --------------------------------------------------------------------------------------------
 
-    def build(self, request: BuildRequest) -> BuildResult:
-        progress = request.progress
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
+        """pack, engine and builder → the builder's Python → wheelhouse → inputs (builder image digest, our
+        buildpack's version and content, the group); nothing is built."""
         if request.output is not None:
             raise ConfigError(
                 "the buildpacks backend writes images to the Docker engine or a registry, not to a file (--output)",
                 "use --backend oci for an OCI layout or archive, or docker save the built image",
             )
         settings = BuildpacksSettings.from_request(request)
+        pack_version, builder = self.preflight(settings, request.progress)
+        target = self._target(settings, request, request.progress)
+        request.progress(
+            f"builder {settings.builder}: Python {target.version} ({target.platform}); pack {pack_version}"
+        )
+        app_dir, runner = work / "app", bp.copy_buildpack(work)
+        wheelhouse = self._wheelhouse(
+            request.project, target, app_dir / CONTEXT_DIR, lock=request.lock,
+            source_date_epoch=request.source_date_epoch, progress=request.progress,
+        )  # fmt: skip
+        group, trust_extra = buildpack_group(settings, builder, runner)
+        run_image = builder.run_images[0] if builder.run_images else settings.builder
+        run_found = _local_image(self.engine, run_image)
+        identity = {
+            "builder": settings.builder,
+            "builder-id": builder.image_id,
+            "hera-runner": f"{bp.BUILDPACK_ID}@{bp.buildpack_version()} {_buildpack_digest(runner)}",
+            "group": json.dumps([entry.to_table() for entry in group], sort_keys=True),
+            "context-format": CONTEXT_FORMAT,
+        }
+        inputs = compute_inputs(
+            request.project,
+            wheelhouse,
+            base_image=run_image,
+            base_digest=str(run_found.id) if run_found is not None else None,
+            backend=self.name,
+            identity=identity,
+            source_date_epoch=request.source_date_epoch,
+        )
+        state = (settings, pack_version, builder, target, app_dir, group, trust_extra)
+        return Prepared(request, wheelhouse, inputs, state=state)
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        """``pack build`` into the Docker engine (never ``--publish``: the image is checked before it is pushed)."""
+        del work
+        request, wheelhouse = prepared.request, prepared.wheelhouse
+        settings, pack_version, builder, target, app_dir, group, trust_extra = prepared.state
         started = time.monotonic()
-        pack_version, builder = self.preflight(settings, progress)
-        target = self._target(settings, request, progress)
-        progress(f"builder {settings.builder}: Python {target.version} ({target.platform}); pack {pack_version}")
         git = self._git(request.project.root)
-        refs = _all_tags(request)
-        with tempfile.TemporaryDirectory(prefix="hera-build-cnb-") as tmp:
-            app_dir, runner = Path(tmp) / "app", bp.copy_buildpack(Path(tmp))
-            wheelhouse = self._wheelhouse(
-                request.project, target, app_dir / CONTEXT_DIR, lock=request.lock,
-                source_date_epoch=request.source_date_epoch, progress=progress,
-            )  # fmt: skip
-            group, trust_extra = buildpack_group(settings, builder, runner)
-            descriptor = self._descriptor(request, git, group, creation_time(request, git), target)
-            input_digest = _input_digest(wheelhouse, builder.image_id, runner, descriptor)
-            labels = self._labels(request, git, wheelhouse, input_digest, pack_version, builder)
-            existing = self._released(request, labels[LABEL_INPUT_DIGEST], progress) if request.push else None
-            if existing is not None:
-                return self._skipped(request, refs, existing, labels, pack_version)
-            write_build_context(
-                app_dir,
-                wheelhouse=wheelhouse,
-                descriptor=descriptor,
-                app_requirement=f"{request.project.distribution_name}=={request.project.version.canonical}",
-                labels=labels,
-            )
-            options = self._options(request, settings, app_dir, refs, trust_extra, creation_time(request, git))
-            progress(f"pack build {refs[0]} with {settings.builder} ({len(wheelhouse.dependency_wheels)} wheels)")
-            report = self._run_pack(options, request)
-        progress(f"built {refs[0]} in {time.monotonic() - started:.1f}s")
-        return self._result(request, refs, report, labels, pack_version, builder)
+        refs = request.tags
+        descriptor = self._descriptor(request, git, group, creation_time(request, git), target)
+        labels = self._labels(request, git, wheelhouse, prepared.inputs.digest, pack_version, builder)
+        write_build_context(
+            app_dir,
+            wheelhouse=wheelhouse,
+            descriptor=descriptor,
+            app_requirement=f"{request.project.distribution_name}=={request.project.version.canonical}",
+            labels=labels,
+        )
+        options = self._options(request, settings, app_dir, refs, trust_extra, creation_time(request, git))
+        request.progress(f"pack build {refs[0]} with {settings.builder} ({len(wheelhouse.dependency_wheels)} wheels)")
+        report = self._run_pack(options, request)
+        request.progress(f"built {refs[0]} in {time.monotonic() - started:.1f}s")
+        image_id = report.image_id or self.engine.image_id(str(refs[0]))
+        return BuiltImage(
+            backend=self.name,
+            image=request.image,
+            tags=refs,
+            inputs=prepared.inputs,
+            image_id=image_id,
+            local=image_id,
+            backend_version=_backend_version(pack_version, builder),
+            layers=_layers(_local_image(self.engine, image_id)),
+        )
 
     def _descriptor(
         self,
@@ -527,9 +518,9 @@ class BuildpacksBuilder:
         labels = image_labels(
             request.project, base_image=run_image, git=git, source_date_epoch=epoch, wheelhouse=wheelhouse
         )
-        labels[LABEL_INPUT_DIGEST] = input_digest
+        labels[INPUT_DIGEST_LABEL] = input_digest
         labels[LABEL_BACKEND_VERSION] = _backend_version(pack_version, builder)
-        return {**labels, **request.labels}
+        return labels
 
     def _options(
         self,
@@ -540,21 +531,15 @@ class BuildpacksBuilder:
         trust_extra: bool,
         epoch: int | None,
     ) -> bp.BuildOptions:
-        registry = refs[0].registry
-        loopback = request.push and registry is not None and _is_loopback(registry)
         return bp.BuildOptions(
             image=str(refs[0]),
             path=app_dir,
             builder=settings.builder,
             pull_policy=settings.pull_policy,
             creation_time=epoch,
-            publish=request.push,
+            publish=False,
             tags=tuple(str(ref) for ref in refs[1:]),
             trust_extra_buildpacks=trust_extra,
-            # A registry on the host's loopback: the lifecycle container must share the host's network, and
-            # may use plain HTTP there, as Docker does for 127.0.0.0/8.
-            network="host" if loopback else None,
-            insecure_registries=(registry,) if loopback and registry else (),
             default_process="runner",
             no_color=True,
         )
@@ -568,91 +553,6 @@ class BuildpacksBuilder:
             raise pack_error(exc) from None
         except bp.PackError as exc:
             raise pack_error(exc) from None
-
-    # --- registry -----------------------------------------------------------------------------------------
-
-    def _released(self, request: BuildRequest, input_digest: str, progress: Progress) -> RemoteImage | None:
-        """Versions are immutable: the registry's image when it has the same inputs (nothing to build); ``None``
-        when the tag is free (or ``force``); other inputs under the tag are refused."""
-        existing = self.registry.lookup(request.image)
-        if existing is None:
-            return None
-        theirs = existing.labels.get(LABEL_INPUT_DIGEST)
-        if theirs == input_digest:
-            progress(f"{request.image} is already in the registry with the same inputs ({existing.digest})")
-            return existing
-        if request.force:
-            progress(f"overwriting {request.image} (was {existing.digest}) because of --force")
-            return None
-        raise ImmutableTagError(
-            f"{request.image} already exists in the registry as {existing.digest} with other content "
-            f"({LABEL_INPUT_DIGEST} {theirs or 'missing'}, this build {input_digest}; versions are immutable)",
-            "bump the version, or pass --force to overwrite the tag",
-        )
-
-    def _skipped(
-        self,
-        request: BuildRequest,
-        refs: tuple[ImageRef, ...],
-        existing: RemoteImage,
-        labels: Mapping[str, str],
-        version: bp.PackVersion,
-    ) -> BuildResult:
-        image = _pull_published(self.engine, request.image.with_digest(existing.digest), request.progress)
-        return BuildResult(
-            backend=self.name,
-            image=request.image,
-            tags=tuple(str(ref) for ref in refs),
-            image_id=existing.config_digest,
-            layers=_layers(image),
-            digest=existing.digest,
-            pushed=False,
-            skipped=True,
-            input_digest=labels[LABEL_INPUT_DIGEST],
-            base_image=labels.get("org.opencontainers.image.base.name"),
-            backend_version=f"pack {version}",
-        )
-
-    # --- result -------------------------------------------------------------------------------------------
-
-    def _result(
-        self,
-        request: BuildRequest,
-        refs: tuple[ImageRef, ...],
-        report: bp.BuildReport,
-        labels: Mapping[str, str],
-        version: bp.PackVersion,
-        builder: BuilderInfo,
-    ) -> BuildResult:
-        image_id = report.image_id
-        layers: tuple[str, ...] = ()
-        if request.push:
-            remote = self.registry.lookup(request.image)
-            if remote is None or remote.digest != report.digest:
-                raise PublishError(
-                    f"pack published {request.image}@{report.digest}, but the registry has "
-                    f"{remote.digest if remote else 'no such tag'}",
-                    "something else pushed the same tag at the same time; build again",
-                )
-            image_id = remote.config_digest
-            request.progress(f"published {request.image}@{report.digest}")
-            # pack wrote the image to the registry only; pull it, so it can be checked and run like a local build.
-            image = _pull_published(self.engine, request.image.with_digest(report.digest), request.progress)
-            layers = _layers(image)
-        elif image_id is not None:
-            layers = _layers(_local_image(self.engine, image_id))
-        return BuildResult(
-            backend=self.name,
-            image=request.image,
-            tags=tuple(str(ref) for ref in refs),
-            image_id=image_id,
-            digest=report.digest,
-            pushed=request.push,
-            input_digest=labels[LABEL_INPUT_DIGEST],
-            base_image=labels.get("org.opencontainers.image.base.name"),
-            backend_version=_backend_version(version, builder),
-            layers=layers,
-        )
 
 
 def _backend_version(version: bp.PackVersion, builder: BuilderInfo) -> str:
@@ -681,17 +581,6 @@ def _layers(image: Any) -> tuple[str, ...]:
     if image is None:
         return ()
     return tuple(str(layer) for layer in (image.attrs.get("RootFS") or {}).get("Layers") or ())
-
-
-def _pull_published(engine: Any, ref: ImageRef, progress: Progress) -> Any:
-    """Pull what was published (by digest); a failure only costs the local copy, so it is a warning."""
-    from docker.errors import APIError
-
-    try:
-        return engine.client.images.pull(str(ref))
-    except APIError as exc:
-        progress(f"warning: could not pull {ref} into the engine ({exc.explanation or exc}); it cannot be checked")
-        return None
 
 
 def _pull(engine: Any, name: str) -> Any:

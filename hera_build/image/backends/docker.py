@@ -16,16 +16,14 @@ the legacy builder, which has no cache or bind mounts for ``RUN``, hence:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
-import io
 import json
 import os
 import shutil
-import tarfile
-import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,28 +31,23 @@ from typing import Any
 from hera_build import __version__
 from hera_build.core.atomic import unwritable
 from hera_build.core.gitinfo import GitInfo, git_info
-from hera_build.core.project import Project
-from hera_build.core.references import ImageRef, parse_image_ref
-from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
-from hera_build.image.backends import BuildRequest, BuildResult
+from hera_build.core.references import ImageRef
+from hera_build.errors import BuildError, EngineError
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
-from hera_build.image.labels import oci_labels
-from hera_build.image.registry.client import RegistryClient, registry_host, repository_path
-from hera_build.image.target import ContainerProber, Prober, PythonTarget, RunOutcome
+from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
+from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse, fetch_index_wheels, prepare_wheelhouse
 
 __all__ = [
     "APP_DIR",
     "VENV_DIR",
     "RUN_USER",
-    "LABEL_DEPENDENCY_DIGEST",
-    "LABEL_BACKEND_VERSION",
     "LABEL_INPUT_DIGEST",
-    "DockerEngine",
     "DockerfileSpec",
     "DockerPlan",
     "DockerBuilder",
-    "image_labels",
     "install_application",
     "render_dockerfile",
 ]
@@ -63,139 +56,13 @@ VENV_DIR = "/opt/venv"
 APP_DIR = "/opt/app"
 RUN_USER = "65532:65532"
 """Numeric, so it needs no account in the base image (the convention of distroless' ``nonroot``)."""
-LABEL_DEPENDENCY_DIGEST = "dev.hera-build.dependency-digest"
 LABEL_INPUT_DIGEST = INPUT_DIGEST_LABEL
 """What release pipelines compare before building (:mod:`hera_build.image.inputs`)."""
-LABEL_BACKEND_VERSION = "dev.hera-build.backend-version"
-"""Read back by the release pipeline; the OCI backend sets the same label."""
 _STAGING = "/tmp/hera-build"
 _PTH_FILE = "_hera_build_app.pth"
 _TAIL_LINES = 15
 
 Progress = Callable[[str], None]
-
-
-# ---------------------------------------------------------------------------------------------------- the engine
-
-
-def _engine_address() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-class DockerEngine:
-    """A connected Docker engine: image lookups and throwaway containers (it is a ``probe.ContainerRunner``)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    @classmethod
-    def from_env(cls, *, timeout: int = 300) -> DockerEngine:
-        """Connect as the docker CLI would (``DOCKER_HOST``, TLS variables); one clear error if nothing answers.
-
-        The API version is negotiated (``auto``) unless ``DOCKER_API_VERSION`` pins it, so Debian's engine 20.10
-        (API 1.41) works with docker-py's newer default.
-        """
-        import docker
-        import requests
-        from docker.errors import DockerException
-
-        version = os.environ.get("DOCKER_API_VERSION") or "auto"
-        try:
-            client = docker.from_env(version=version, timeout=timeout)
-            client.ping()
-        except (DockerException, requests.exceptions.RequestException) as exc:
-            text = str(exc)
-            if "Permission denied" in text or "PermissionError" in text:
-                raise EngineError(
-                    f"permission denied on the Docker engine's socket ({_engine_address()})",
-                    "add your user to the docker group, or run where the socket is accessible",
-                ) from None
-            raise EngineError(
-                f"no Docker engine answers at {_engine_address()} (not installed or not running)",
-                "install and start Docker (e.g. `sudo systemctl start docker`; in this repository "
-                "scripts/start-docker.sh), or set DOCKER_HOST",
-            ) from None
-        return cls(client)
-
-    def version(self) -> str:
-        try:
-            return str(self.client.version().get("Version", "unknown"))
-        except Exception:  # noqa: BLE001 - only for reporting
-            return "unknown"
-
-    def image(self, name: str) -> Any:
-        from docker.errors import ImageNotFound
-
-        try:
-            return self.client.images.get(name)
-        except ImageNotFound:
-            raise BuildError(
-                f"image {name} is not in the Docker engine",
-                f"pull it (`docker pull {name}`), load it (`docker load`) or build it first",
-            ) from None
-
-    def image_id(self, image: str) -> str:
-        return str(self.image(image).id)
-
-    def run(
-        self,
-        image: str,
-        *,
-        entrypoint: list[str],
-        command: list[str],
-        files: Mapping[str, bytes] | None = None,
-        env: Mapping[str, str] | None = None,
-        timeout: float = 120.0,
-    ) -> RunOutcome:
-        """Run a command in a fresh container with no network; put ``files`` in first; always remove it."""
-        import requests
-        from docker.errors import APIError, ImageNotFound
-
-        try:
-            container = self.client.containers.create(
-                image, entrypoint=entrypoint, command=command, environment=dict(env or {}), network_mode="none",
-                detach=True,
-            )  # fmt: skip
-        except ImageNotFound:
-            raise BuildError(
-                f"image {image} is not in the Docker engine",
-                f"build it first, or get it with `docker pull {image}` or `docker load -i FILE`",
-            ) from None
-        except APIError as exc:
-            raise EngineError(
-                f"the Docker engine cannot run {image}: {exc.explanation or exc}",
-                "pass an image reference (registry/repository:tag) or an image id that `docker images` lists",
-            ) from None
-        try:
-            if files:
-                container.put_archive("/", _tar_files(files))
-            container.start()
-            try:
-                status = container.wait(timeout=timeout)
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                container.kill()
-                return RunOutcome(-1, "", f"timed out after {timeout:.0f}s")
-            stdout = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
-            stderr = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
-            return RunOutcome(int(status.get("StatusCode", -1)), stdout, stderr)
-        except APIError as exc:
-            raise EngineError(f"the Docker engine could not run {image}: {exc.explanation or exc}", None) from None
-        finally:
-            try:
-                container.remove(force=True)
-            except APIError:
-                pass
-
-
-def _tar_files(files: Mapping[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for path, data in sorted(files.items()):
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size = len(data)
-            info.mode = 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------------- Dockerfile
@@ -300,21 +167,6 @@ def _readable_by_all(root: Path) -> None:
             os.chmod(path, 0o755 if path.stat().st_mode & 0o111 else 0o644)
 
 
-def image_labels(
-    project: Project,
-    *,
-    base_image: str,
-    git: GitInfo | None,
-    source_date_epoch: int | None,
-    wheelhouse: Wheelhouse | None = None,
-) -> dict[str, str]:
-    """OCI annotations (``org.opencontainers.image.*``) and hera-build's digests, as image labels."""
-    labels = oci_labels(project, base_image=base_image, git=git, created=source_date_epoch)
-    if wheelhouse is not None:
-        labels[LABEL_DEPENDENCY_DIGEST] = wheelhouse.dependency_digest
-    return labels
-
-
 # ---------------------------------------------------------------------------------------------------- build stream
 
 
@@ -403,67 +255,6 @@ def _stream_build(engine: DockerEngine, context: Path, tag: str, progress: Progr
     return tracker.image_id
 
 
-# ---------------------------------------------------------------------------------------------------- push
-
-
-def _push(engine: DockerEngine, ref: ImageRef, progress: Progress, verbose: bool) -> str:
-    """Push one tag; the digest comes from the stream's ``aux`` entry, and an ``error`` entry fails the push.
-
-    docker-py's push does not raise when the push fails: the failure is only an entry in the stream.
-    """
-    from docker.errors import APIError
-
-    digest: str | None = None
-    last_status = ""
-    try:
-        stream = engine.client.api.push(ref.repository, tag=ref.tag, stream=True, decode=True)
-        for entry in stream:
-            if "error" in entry or "errorDetail" in entry:
-                detail = entry.get("errorDetail") or {}
-                message = str(entry.get("error") or detail.get("message") or "unknown error").strip()
-                raise _push_error(ref, message)
-            aux = entry.get("aux")
-            if isinstance(aux, dict) and aux.get("Digest"):
-                digest = str(aux["Digest"])
-            status = str(entry.get("status", ""))
-            if verbose and status and status != last_status:
-                progress(f"  {entry.get('id', '')} {status}".rstrip())
-            last_status = status
-    except APIError as exc:
-        raise _push_error(ref, str(exc.explanation or exc)) from None
-    if digest is None:
-        raise PublishError(f"pushing {ref} reported no digest", "check the registry's logs; push again")
-    return digest
-
-
-def _push_error(ref: ImageRef, message: str) -> PublishError:
-    host = registry_host(ref)
-    lowered = message.lower()
-    if "unauthorized" in lowered or "authentication required" in lowered or "denied" in lowered:
-        return PublishError(
-            f"registry {host} refused the push of {ref}: {message}", f"log in with `docker login {host}`"
-        )
-    if "connection refused" in lowered or "no such host" in lowered or "dial tcp" in lowered or "timeout" in lowered:
-        return PublishError(
-            f"registry {host} is unreachable while pushing {ref}: {message}",
-            "check the image repository's host and port, and that the registry is running",
-        )
-    return PublishError(f"pushing {ref} failed: {message}", None)
-
-
-def _check_tag_is_free(registry: RegistryClient, ref: ImageRef, image_id: str, force: bool) -> str | None:
-    """Refuse to move a released version's tag to other content; returns the existing digest, if any."""
-    existing = registry.manifest(repository_path(ref), ref.tag or "latest")
-    if existing is None:
-        return None
-    if existing.config_digest == image_id or force:
-        return existing.digest
-    raise ImmutableTagError(
-        f"{ref} already exists in the registry as {existing.digest} with other content (versions are immutable)",
-        "bump the version, or pass --force to overwrite the tag",
-    )
-
-
 # ---------------------------------------------------------------------------------------------------- the builder
 
 
@@ -478,17 +269,6 @@ class DockerPlan:
     target: PythonTarget | None
     push: bool
     notes: tuple[str, ...] = ()
-
-
-def _all_tags(request: BuildRequest) -> tuple[ImageRef, ...]:
-    refs = [request.image]
-    for extra in request.extra_tags:
-        ref = parse_image_ref(extra, what="--tag") if ("/" in extra or ":" in extra) else request.image.with_tag(extra)
-        if ref.tag is None:
-            ref = ref.with_tag("latest")
-        if ref not in refs:
-            refs.append(ref)
-    return tuple(refs)
 
 
 def _pip_version() -> str:
@@ -515,17 +295,13 @@ class DockerBuilder:
         prober_factory: Callable[[DockerEngine], Prober] = ContainerProber,
         wheelhouse: WheelhouseFn = prepare_wheelhouse,
         tool_wheels: Callable[..., dict[str, Path]] = fetch_index_wheels,
-        registry_factory: Callable[[ImageRef], RegistryClient] = RegistryClient.for_image,
         git: Callable[[Path], GitInfo | None] = git_info,
-        base_digest: Callable[[str], str | None] | None = None,
     ) -> None:
         self._engine_factory = engine_factory
         self._prober_factory = prober_factory
         self._wheelhouse = wheelhouse
         self._tool_wheels = tool_wheels
-        self._registry_factory = registry_factory
         self._git = git
-        self._base_digest = base_digest or _resolve_base_digest
         self._engine: DockerEngine | None = None
 
     @property
@@ -543,12 +319,12 @@ class DockerBuilder:
     def _spec(
         self, request: BuildRequest, python: str, wheelhouse: Wheelhouse | None, extra: Mapping[str, str] | None = None
     ) -> DockerfileSpec:
-        """Labels: OCI annotations, hera-build's digests, then the request's own labels (they win)."""
+        """Labels: OCI annotations, then hera-build's digests."""
         labels = image_labels(
             request.project, base_image=request.base_image, git=self._git(request.project.root),
             source_date_epoch=request.source_date_epoch, wheelhouse=wheelhouse,
         )  # fmt: skip
-        labels |= {LABEL_BACKEND_VERSION: f"hera-build {__version__} (docker)", **(extra or {}), **request.labels}
+        labels |= {LABEL_BACKEND_VERSION: f"hera-build {__version__} (docker)", **(extra or {})}
         return DockerfileSpec(
             base_image=request.base_image,
             python=python,
@@ -568,76 +344,75 @@ class DockerBuilder:
         spec = self._spec(request, target.python if target else "python3", None)
         return DockerPlan(
             image=request.image,
-            tags=tuple(str(ref) for ref in _all_tags(request)),
+            tags=tuple(str(ref) for ref in request.tags),
             base_image=request.base_image,
             dockerfile=render_dockerfile(spec),
             target=target,
-            push=request.push,
+            push=False,
             notes=tuple(notes),
         )
 
     # --- build --------------------------------------------------------------------------------------------
 
-    def build(self, request: BuildRequest) -> BuildResult:
-        progress = request.progress
-        started = time.monotonic()
-        engine = self.engine
-        if request.push:  # an unreachable registry or refused credentials fail now, not after the build
-            registry = self._registry_factory(request.image)
-            registry.manifest(repository_path(request.image), request.image.tag or "latest")
-        self._base_image_id(request.base_image)
+    def _identity(self) -> dict[str, str]:
+        """What of this backend decides the image besides wheels and base: the Dockerfile and the pip in it."""
+        probe = DockerfileSpec(base_image="<base>", python="<python>", project="<p>", version="<v>", labels={})
+        return {"dockerfile": hashlib.sha256(render_dockerfile(probe).encode()).hexdigest()[:16], "pip": _pip_version()}
+
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
+        """Base image (in the engine) → its Python → wheelhouse → inputs; nothing is built."""
+        from hera_build.image.inputs import compute_inputs
+
+        base_id = self._base_image_id(request.base_image)
         target = self._target(request.base_image)
-        progress(f"base image {request.base_image}: Python {target.version} ({target.platform}) at {target.python}")
-        refs = _all_tags(request)
-        before = {ref: _local_id(engine, ref) for ref in refs} if request.push else {}
-        with tempfile.TemporaryDirectory(prefix="hera-build-context-") as tmp:
-            context = Path(tmp) / "context"
-            wheelhouse = self._wheelhouse(
-                request.project, target, Path(tmp) / "wheelhouse", lock=request.lock,
-                source_date_epoch=request.source_date_epoch, progress=progress,
-            )  # fmt: skip
-            self._write_context(context, wheelhouse, target, progress)
-            input_digest = request.labels.get(LABEL_INPUT_DIGEST) or self._input_digest(request, wheelhouse)
-            spec = self._spec(request, target.python, wheelhouse, {LABEL_INPUT_DIGEST: input_digest})
-            (context / "Dockerfile").write_text(render_dockerfile(spec), encoding="utf-8")
-            progress(f"building {refs[0]} ({len(wheelhouse.dependency_wheels)} dependency wheels)")
-            image_id = _stream_build(engine, context, str(refs[0]), progress, request.verbose)
-        image = engine.image(image_id)
-        for ref in refs[1:]:
-            image.tag(ref.repository, tag=ref.tag)
-        progress(f"built {refs[0]} as {image_id[:19]} in {time.monotonic() - started:.1f}s")
-        try:
-            digest = self._push(request, refs, image_id, progress) if request.push else None
-        except ImmutableTagError:
-            _retag(engine, before)  # a refused build must not take over the released version's local tags
-            raise
-        if request.output is not None:
-            _save(image, request.output, progress)
-        return BuildResult(
-            backend=self.name,
-            image=request.image,
-            tags=tuple(str(ref) for ref in refs),
-            image_id=image_id,
-            digest=digest,
-            pushed=digest is not None,
-            input_digest=input_digest,
-            base_image=request.base_image,
-            backend_version=f"hera-build {__version__} (docker, engine {engine.version()})",
-            layers=tuple(str(layer) for layer in image.attrs.get("RootFS", {}).get("Layers", [])),
+        request.progress(
+            f"base image {request.base_image}: Python {target.version} ({target.platform}) at {target.python}"
         )
-
-    def _input_digest(self, request: BuildRequest, wheelhouse: Wheelhouse) -> str:
-        """The shared input digest (:mod:`hera_build.image.inputs`); a release passes its own in the labels."""
-        from hera_build.image.inputs import wheelhouse_inputs
-
-        return wheelhouse_inputs(
+        wheelhouse = self._wheelhouse(
+            request.project, target, work / "wheelhouse", lock=request.lock,
+            source_date_epoch=request.source_date_epoch, progress=request.progress,
+        )  # fmt: skip
+        inputs = compute_inputs(
             request.project,
             wheelhouse,
             base_image=request.base_image,
-            base_digest=self._base_digest(request.base_image),
+            base_digest=base_id,
             backend=self.name,
+            identity=self._identity(),
             source_date_epoch=request.source_date_epoch,
-        ).digest
+        )
+        return Prepared(request, wheelhouse, inputs, state=target)
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        request, wheelhouse, target = prepared.request, prepared.wheelhouse, prepared.state
+        started = time.monotonic()
+        engine = self.engine
+        refs = request.tags
+        context = work / "context"
+        self._write_context(context, wheelhouse, target, request.progress)
+        spec = self._spec(request, target.python, wheelhouse, {LABEL_INPUT_DIGEST: prepared.inputs.digest})
+        (context / "Dockerfile").write_text(render_dockerfile(spec), encoding="utf-8")
+        request.progress(f"building {refs[0]} ({len(wheelhouse.dependency_wheels)} dependency wheels)")
+        image_id = _stream_build(engine, context, str(refs[0]), request.progress, request.verbose)
+        image = engine.image(image_id)
+        for ref in refs[1:]:
+            image.tag(ref.repository, tag=ref.tag)
+        request.progress(f"built {refs[0]} as {image_id[:19]} in {time.monotonic() - started:.1f}s")
+        output = None
+        if request.output is not None:
+            _save(image, request.output, request.progress)
+            output = request.output
+        return BuiltImage(
+            backend=self.name,
+            image=request.image,
+            tags=refs,
+            inputs=prepared.inputs,
+            image_id=image_id,
+            local=image_id,
+            backend_version=f"hera-build {__version__} (docker, engine {engine.version()})",
+            layers=tuple(str(layer) for layer in image.attrs.get("RootFS", {}).get("Layers", [])),
+            output=output,
+        )
 
     def _base_image_id(self, base_image: str) -> str:
         try:
@@ -660,50 +435,12 @@ class DockerBuilder:
         (context / "deps" / "requirements.txt").write_text(wheelhouse.requirements_text(), encoding="utf-8")
         install_application(wheelhouse.project_wheel, context / "app")
 
-    def _push(self, request: BuildRequest, refs: Iterable[ImageRef], image_id: str, progress: Progress) -> str:
-        version_ref = request.image
-        registry = self._registry_factory(version_ref)
-        existing = _check_tag_is_free(registry, version_ref, image_id, request.force)
-        if existing is not None and request.force:
-            progress(f"overwriting {version_ref} (was {existing}) because of --force")
-        digest = ""
-        for ref in refs:
-            progress(f"pushing {ref}")
-            pushed = _push(self.engine, ref, progress, request.verbose)
-            if ref == version_ref:
-                digest = pushed
-        progress(f"pushed {version_ref}@{digest}")
-        return digest
-
-
-def _local_id(engine: DockerEngine, ref: ImageRef) -> str | None:
-    from docker.errors import ImageNotFound
-
-    try:
-        return str(engine.client.images.get(str(ref)).id)
-    except ImageNotFound:
-        return None
-
-
-def _retag(engine: DockerEngine, tags: Mapping[ImageRef, str | None]) -> None:
-    """Point each tag back at the image it named before the build (tags that were new keep the new image)."""
-    for ref, image_id in tags.items():
-        if image_id is not None:
-            engine.client.images.get(image_id).tag(ref.repository, tag=ref.tag)
-
 
 def _link(source: Path, target: Path) -> None:
     try:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-
-
-def _resolve_base_digest(base_image: str) -> str | None:
-    from hera_build.image.inputs import resolve_base_digest
-    from hera_build.image.registry.remote import RegistryApi
-
-    return resolve_base_digest(base_image, RegistryApi())
 
 
 def _save(image: Any, output: Path, progress: Progress) -> None:

@@ -18,10 +18,10 @@ Stages, each its own module, data flowing one way:
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -30,25 +30,24 @@ from typing import Any, TypeVar
 from hera_build import __version__
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.gitinfo import GitInfo, git_info
-from hera_build.core.references import ImageRef, parse_image_ref
-from hera_build.errors import BuildError, EngineError, ImmutableTagError
-from hera_build.image.backends import BuildRequest, BuildResult
+from hera_build.core.references import ImageRef
+from hera_build.errors import BuildError, EngineError
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.backends.oci.base import BaseImage, load_base
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.dependencies import DependencyLayer, build_dependency_layers
-from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
-from hera_build.image.backends.oci.inputs import content_digest
-from hera_build.image.backends.oci.layers import Layer, write_layer
+from hera_build.image.backends.oci.image import BuiltImage as OciImage
+from hera_build.image.backends.oci.image import ImageLayer, ImageSettings, assemble
+from hera_build.image.backends.oci.inputs import FORMAT_VERSION, content_digest
+from hera_build.image.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
 from hera_build.image.backends.oci.layout import is_archive_path, write_archive, write_layout
 from hera_build.image.backends.oci.model import Platform
 from hera_build.image.backends.oci.probe import BasePython, probe_python
-from hera_build.image.backends.oci.push import CHUNK_SIZE, CHUNK_THRESHOLD, PushResult, check_tag_immutable, push_image
 from hera_build.image.backends.oci.quickwheel import IncrementalWheelBuilder
 from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels
-from hera_build.image.engine import connect_engine, load_archive
-from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs, wheelhouse_inputs
-from hera_build.image.labels import oci_labels
-from hera_build.image.registry.client import repository_path
+from hera_build.image.engine import DockerEngine, connect_engine
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.labels import LABEL_BACKEND_VERSION, oci_labels
 from hera_build.image.registry.oci import OciRegistry, host_of, open_registry
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import (
@@ -62,7 +61,6 @@ from hera_build.image.wheelhouse import (
 
 __all__ = [
     "BACKEND_NAME",
-    "BACKEND_VERSION_LABEL",
     "DEFAULT_USER",
     "DEFAULT_WORKDIR",
     "OciBuilder",
@@ -72,7 +70,6 @@ __all__ = [
 ]
 
 BACKEND_NAME = "oci"
-BACKEND_VERSION_LABEL = "dev.hera-build.backend-version"
 DEFAULT_USER = "65532:65532"
 """Numeric (distroless' ``nonroot``), as the Docker backend: it needs no account in the base image."""
 DEFAULT_WORKDIR = "/app"
@@ -91,10 +88,8 @@ class OciOptions:
     working_dir: str = DEFAULT_WORKDIR
     cache_dir: Path | None = None
     load: bool | None = None
-    """Load into a local engine: ``None`` when one answers (and required when there is no push or output),
-    ``True`` always (an error without an engine), ``False`` never."""
-    chunk_threshold: int = CHUNK_THRESHOLD
-    chunk_size: int = CHUNK_SIZE
+    """Load into a local engine (where the image check runs it): ``None`` when one answers, ``True`` always (an
+    error without an engine), ``False`` never."""
     incremental_wheels: bool = True
     """Patch the previous project wheel when only ``.py`` files changed (:mod:`.quickwheel`), instead of
     starting the build backend; it falls back to a real build whenever it cannot be sure."""
@@ -115,12 +110,10 @@ class OciPlan:
 
 @dataclass(frozen=True)
 class OciBuildReport:
-    """Everything one build did beyond :class:`BuildResult`: for tests, benchmarks and ``--verbose``."""
+    """Everything one build did beyond :class:`BuiltImage`: for tests, benchmarks and ``--verbose``."""
 
-    result: BuildResult
-    image: BuiltImage | None
+    image: OciImage | None
     python: BasePython | None
-    pushes: tuple[PushResult, ...] = ()
     dependency_layers: tuple[DependencyLayer, ...] = ()
     wheel_patched: bool = False
     loaded: bool = False
@@ -132,11 +125,6 @@ class OciBuildReport:
         """Every dependency layer came from the cache (nothing was installed or compressed)."""
         return bool(self.dependency_layers) and all(layer.cached for layer in self.dependency_layers)
 
-    @property
-    def push(self) -> PushResult | None:
-        """The push of the version's repository (the first one)."""
-        return self.pushes[0] if self.pushes else None
-
 
 def _epoch(request: BuildRequest) -> tuple[int, int | None]:
     """(the epoch of every timestamp, the explicit ``SOURCE_DATE_EPOCH`` if one was given)."""
@@ -147,26 +135,12 @@ def _epoch(request: BuildRequest) -> tuple[int, int | None]:
 
 
 def _labels(request: BuildRequest, base: BaseImage, git: GitInfo | None, epoch: int) -> dict[str, str]:
-    """The OCI annotations as labels (as the Docker backend writes them), then the request's own labels."""
+    """The OCI annotations as labels, as every backend writes them."""
     labels = oci_labels(request.project, base_image=request.base_image, git=git, created=epoch)
-    labels[BACKEND_VERSION_LABEL] = f"hera-build {__version__} ({BACKEND_NAME})"
+    labels[LABEL_BACKEND_VERSION] = f"hera-build {__version__} ({BACKEND_NAME})"
     if base.reference_digest:
         labels["org.opencontainers.image.base.digest"] = base.reference_digest
-    return labels | dict(request.labels)
-
-
-def _refs(request: BuildRequest) -> list[ImageRef]:
-    """The version's reference, then ``--tag`` values: a bare tag for the same repository, or a full reference."""
-    refs = [request.image]
-    for extra in request.extra_tags:
-        if "/" in extra or ":" in extra:
-            ref = parse_image_ref(extra, what="--tag")
-            ref = ref if ref.tag else ref.with_tag("latest")
-        else:
-            ref = request.image.with_tag(extra)
-        if ref not in refs:
-            refs.append(ref)
-    return refs
+    return labels
 
 
 class _Clock:
@@ -187,17 +161,9 @@ class _Clock:
         return self.stages | {"total": time.monotonic() - self.started}
 
 
-def _write_layout(image: BuiltImage, directory: Path, names: list[str], epoch: int) -> Path:
+def _write_layout(image: OciImage, directory: Path, names: list[str], epoch: int) -> Path:
     del epoch  # a layout's files carry no timestamps of hera-build's
     return write_layout(image, directory, names)
-
-
-def _pull(engine: Any, ref: ImageRef) -> str | None:
-    """Pull a released image into the local engine (through the SDK) for the image check; ``None`` on failure."""
-    try:
-        return str(engine.images.pull(ref.repository, tag=ref.tag).id)
-    except Exception:  # noqa: BLE001 - the check then says it could not find the image
-        return None
 
 
 def _image_layer(layer: Layer, role: str, created_by: str) -> ImageLayer:
@@ -265,82 +231,44 @@ class OciBuilder:
         shutil.rmtree(root, ignore_errors=True)
         return layer
 
-    def _inputs(
-        self, request: BuildRequest, base: BaseImage, wheelhouse: Wheelhouse, explicit_epoch: int | None
-    ) -> BuildInputs:
-        """The shared input digest's inputs (:mod:`hera_build.image.inputs`), taken from what is really installed."""
-        return wheelhouse_inputs(
-            request.project,
-            wheelhouse,
-            base_image=request.base_image,
-            base_digest=base.reference_digest,
-            backend=BACKEND_NAME,
-            source_date_epoch=explicit_epoch,
-            content=lambda wheel: content_digest(wheel, self.cache),
-        )
+    def _identity(self, python: BasePython, epoch: int) -> dict[str, str]:
+        """What of this backend decides the image's bytes besides the wheels and the base."""
+        return {
+            "layer-format": str(FORMAT_VERSION),
+            "venv": str(self.options.venv),
+            "user": self.options.user,
+            "workdir": self.options.working_dir,
+            "python": python.executable,
+            "epoch": str(epoch),
+            "gzip": f"{COMPRESS_LEVEL}/{zlib.ZLIB_RUNTIME_VERSION}",
+        }
 
-    def _released(self, ref: ImageRef) -> tuple[str, str | None] | None:
-        """(digest, input-digest label) of what the registry has under ``ref``'s tag, or ``None``."""
-        registry = self.registry(ref.registry)
-        repository = repository_path(ref)
-        digest = registry.manifest_digest(repository, ref.tag or "latest")
-        if digest is None:
-            return None
-        manifest = json.loads(registry.get_manifest(repository, digest).data)
-        config_digest = (manifest.get("config") or {}).get("digest")
-        if not config_digest:
-            return digest, None
-        config = json.loads(registry.get_blob(repository, str(config_digest)))
-        labels = (config.get("config") or {}).get("Labels") or {}
-        return digest, labels.get(INPUT_DIGEST_LABEL)
-
-    def _engine_for(self, request: BuildRequest) -> Any | None:
-        """The engine to load into, if any; fails early when the image would have nowhere to go."""
+    def _engine_for(self, request: BuildRequest) -> DockerEngine | None:
+        """The engine to load into (where the image check runs the image), if any."""
         if self.options.load is False:
             return None
         engine = self._engine()
-        if engine is None and (self.options.load or not (request.push or request.output)):
+        if engine is None and self.options.load:
             raise EngineError(
-                "the oci backend has nowhere to put the image: no --push, no --output and no engine to load into",
-                "pass --push, or --output DIR (OCI layout) / --output FILE.tar (docker load archive)",
+                "no Docker engine answers, and the oci backend was asked to load the image into one",
+                "start a Docker engine, or build without loading (the image can still be pushed or --output)",
             )
         return engine
 
-    def _load(self, engine: Any, image: BuiltImage, base: BaseImage, names: list[str], epoch: int) -> None:
+    def _load(self, engine: DockerEngine, image: OciImage, base: BaseImage, names: list[str], epoch: int) -> None:
         """``docker load`` through the SDK. When the engine already has the base image, its layers are left out
         of the archive: the engine reads only the layers it lacks, so the load costs the two small layers."""
         omit: set[str] = set()
-        try:
-            engine.images.get(base.config_descriptor.digest)
+        if engine.find(base.config_descriptor.digest) is not None:
             omit = {layer.descriptor.digest for layer in base.layers}
-        except Exception:  # noqa: BLE001 - any failure to look the base up just means a full archive
-            omit = set()
         with tempfile.TemporaryDirectory(prefix="hera-build-load-") as tmp:
             archive = write_archive(image, Path(tmp) / "image.tar", names, epoch, omit=omit)
-            load_archive(engine, archive, image.image_id)
-
-    def _push_all(self, request: BuildRequest, image: BuiltImage, refs: list[ImageRef]) -> tuple[PushResult, ...]:
-        """Push to every repository the tags name (usually one), the version's repository first."""
-        check_tag_immutable(self.registry(request.image.registry), request.image, image.digest, force=request.force)
-        by_repository: dict[str, list[ImageRef]] = {}
-        for ref in refs:
-            by_repository.setdefault(ref.repository, []).append(ref)
-        results = []
-        for group in by_repository.values():
-            target = group[0]
-            registry = self.registry(target.registry)
-            result = push_image(
-                image, target, [ref.tag or "latest" for ref in group], registry, self.cache,
-                chunk_threshold=self.options.chunk_threshold, chunk_size=self.options.chunk_size,
-            )  # fmt: skip
-            results.append(result)
-        return tuple(results)
+            engine.load(archive, image.image_id)
 
     # ---------------------------------------------------------------------------------------------- API
 
     def plan(self, request: BuildRequest) -> OciPlan:
         """Read and probe the base image; build nothing (``--dry-run``)."""
-        refs = _refs(request)
         notes = [
             f"layers: a virtual environment at {self.options.venv}, large dependencies in layers of their own, "
             "small ones in stable buckets, the application on top"
@@ -351,57 +279,74 @@ class OciBuilder:
             target = python.target()
         except BuildError as exc:
             notes.append(f"base image not read: {exc.message}")
-        return OciPlan(request.image, tuple(map(str, refs)), request.base_image, target, request.push, tuple(notes))
+        tags = tuple(str(ref) for ref in request.tags)
+        return OciPlan(request.image, tags, request.base_image, target, False, tuple(notes))
 
-    def build(self, request: BuildRequest) -> BuildResult:
-        """Base → wheels → layers → image → registry / file / engine; each stage timed in the report."""
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
+        """Base → Python → wheelhouse → inputs: everything but the layers."""
         clock = _Clock()
-        engine = self._engine_for(request)
         epoch, explicit_epoch = _epoch(request)
         base, python = clock.time("base", lambda: self._base(request))
+        wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
+        inputs = compute_inputs(
+            request.project,
+            wheelhouse,
+            base_image=request.base_image,
+            base_digest=base.reference_digest,
+            backend=BACKEND_NAME,
+            identity=self._identity(python, epoch),
+            source_date_epoch=explicit_epoch,
+            content=lambda wheel: content_digest(wheel, self.cache),
+        )
+        return Prepared(request, wheelhouse, inputs, state=(base, python, epoch, patched, clock))
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        """Layers → image → ``--output`` file / local engine; each stage timed in :attr:`last_report`."""
+        request, wheelhouse = prepared.request, prepared.wheelhouse
+        base, python, epoch, patched, clock = prepared.state
+        engine = self._engine_for(request)
         venv = VenvLayout(self.options.venv, PurePosixPath(python.executable), python.version)
-        refs = _refs(request)
-        with tempfile.TemporaryDirectory(prefix="hera-build-oci-") as tmp:
-            work = Path(tmp)
-            wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
-            input_digest = (
-                request.labels.get(INPUT_DIGEST_LABEL) or self._inputs(request, base, wheelhouse, explicit_epoch).digest
-            )
-            if request.push and not request.output and not request.force:
-                skipped = self._skip_if_released(request, input_digest, python, refs, engine, clock)
-                if skipped is not None:
-                    return skipped
-            dependencies = clock.time(
-                "layers",
-                lambda: build_dependency_layers(
-                    wheelhouse.dependency_wheels, venv, self.cache, work,
-                    base_layers=len(base.layers), progress=request.progress,
-                ),
-            )  # fmt: skip
-            application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
+        dependencies = clock.time(
+            "layers",
+            lambda: build_dependency_layers(
+                wheelhouse.dependency_wheels, venv, self.cache, work,
+                base_layers=len(base.layers), progress=request.progress,
+            ),
+        )  # fmt: skip
+        application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
         request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
         layers = [_image_layer(item.layer, "dependencies", item.created_by(venv)) for item in dependencies]
         layers.append(
             _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed")
         )
-        image = assemble(base, layers, self._settings(request, base, epoch, input_digest))
-        pushes, output = clock.time("publish", lambda: self._publish(request, image, base, refs, epoch, engine))
-        result = BuildResult(
+        image = assemble(base, layers, self._settings(request, base, epoch, prepared.inputs.digest))
+        names = [str(ref) for ref in request.tags]
+        output = None
+        if request.output is not None:
+            archive = is_archive_path(request.output)
+            output = clock.time(
+                "output", lambda: (write_archive if archive else _write_layout)(image, request.output, names, epoch)
+            )
+            request.progress(f"wrote {output}")
+        if engine is not None:
+            clock.time("load", lambda: self._load(engine, image, base, names, epoch))
+            request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
+        self.last_report = OciBuildReport(
+            image, python, tuple(dependencies), patched, engine is not None, output, clock.finish()
+        )
+        return BuiltImage(
             backend=BACKEND_NAME,
             image=request.image,
-            tags=tuple(str(ref) for ref in refs),
+            tags=request.tags,
+            inputs=prepared.inputs,
             image_id=image.image_id,
-            digest=image.digest,
-            pushed=bool(pushes),
-            input_digest=input_digest,
-            base_image=request.base_image,
+            local=image.image_id if engine is not None else None,
             backend_version=f"hera-build {__version__}",
             layers=tuple(layer.descriptor.digest for layer in image.layers),
+            digest=image.digest,
+            oci=image,
+            output=output,
         )
-        self.last_report = OciBuildReport(
-            result, image, python, pushes, tuple(dependencies), patched, engine is not None, output, clock.finish()
-        )  # fmt: skip
-        return result
 
     def _wheels(
         self, request: BuildRequest, python: BasePython, work: Path, explicit_epoch: int | None
@@ -427,61 +372,3 @@ class OciBuilder:
             labels=labels,
             env={"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"},
         )
-
-    def _publish(
-        self, request: BuildRequest, image: BuiltImage, base: BaseImage, refs: list[ImageRef], epoch: int, engine: Any
-    ) -> tuple[tuple[PushResult, ...], Path | None]:
-        """Push, write ``--output``, load into the engine: whichever apply, in that order."""
-        names = [str(ref) for ref in refs]
-        pushes = self._push_all(request, image, refs) if request.push else ()
-        for pushed in pushes:
-            request.progress(
-                f"pushed {pushed.repository}@{image.digest[:19]}: {pushed.count('uploaded')} blob(s) uploaded "
-                f"({pushed.uploaded_bytes} bytes), {pushed.count('mounted')} mounted, {pushed.count('exists')} present"
-            )
-        output = None
-        if request.output is not None:
-            archive = is_archive_path(request.output)
-            output = (write_archive if archive else _write_layout)(image, request.output, names, epoch)
-            request.progress(f"wrote {output}")
-        if engine is not None:
-            self._load(engine, image, base, names, epoch)
-            request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
-        return pushes, output
-
-    def _skip_if_released(
-        self,
-        request: BuildRequest,
-        input_digest: str,
-        python: BasePython,
-        refs: list[ImageRef],
-        engine: Any | None,
-        clock: _Clock,
-    ) -> BuildResult | None:
-        """A version is released once: the same inputs reuse the registry's image (pulled into a local engine,
-        if there is one, so that it can be checked), other inputs are refused before anything is built."""
-        released = self._released(request.image)
-        if released is None:
-            return None
-        digest, label = released
-        if label != input_digest:
-            raise ImmutableTagError(
-                f"version {request.project.version.exact} is already released with other content ({request.image} "
-                f"is {digest}, built from inputs {label or 'unknown'}, this source gives {input_digest})",
-                "bump the version or use --force",
-            )
-        request.progress(f"{request.image} is already released from the same inputs ({digest}): nothing to build")
-        image_id = _pull(engine, request.image) if engine is not None else None
-        result = BuildResult(
-            backend=BACKEND_NAME,
-            image=request.image,
-            tags=tuple(str(ref) for ref in refs),
-            image_id=image_id,
-            digest=digest,
-            skipped=True,
-            input_digest=input_digest,
-            base_image=request.base_image,
-            backend_version=f"hera-build {__version__}",
-        )
-        self.last_report = OciBuildReport(result, None, python, timings=clock.finish())
-        return result

@@ -1,5 +1,6 @@
-"""Push a built image: every blob is checked before it is sent, mounted when the registry already has it in
-another repository, and uploaded only as a last resort — monolithically, or in chunks when it is large.
+"""Push an image the oci backend wrote (no engine involved): every blob is checked before it is sent, mounted
+when the registry already has it in another repository, and uploaded only as a last resort — monolithically,
+or in chunks when it is large.
 
 The result counts what each blob cost (``exists``, ``mounted``, ``uploaded``), so tests and benchmarks can prove
 that a code-only change uploads nothing but the application layer, the config and the manifest. Blobs pushed
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import IO
 
 from hera_build.core.references import ImageRef
-from hera_build.errors import ImmutableTagError
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
@@ -29,7 +29,6 @@ __all__ = [
     "BlobPush",
     "PushResult",
     "push_image",
-    "check_tag_immutable",
 ]
 
 CHUNK_THRESHOLD = 64 << 20
@@ -65,18 +64,6 @@ class PushResult:
     @property
     def uploaded_bytes(self) -> int:
         return sum(blob.size for blob in self.uploaded)
-
-
-def check_tag_immutable(client: OciRegistry, ref: ImageRef, digest: str, *, force: bool) -> str | None:
-    """Refuse to move a version tag: returns the digest the registry has for ``ref`` (``None``: no such tag)."""
-    assert ref.tag is not None
-    existing = client.manifest_digest(repository_path(ref), ref.tag)
-    if existing is not None and existing != digest and not force:
-        raise ImmutableTagError(
-            f"{ref} is already released with other content ({existing}, this build is {digest})",
-            "bump the version, or pass --force to move the tag",
-        )
-    return existing
 
 
 def _pushed_record_key(host: str, digest: str) -> str:

@@ -1,0 +1,46 @@
+"""The image check as every command runs it: one summary printed for people, a dict for ``--json``.
+
+Shared by ``image``, ``check`` and ``release`` (commands never import each other)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hera_build._cli._common import info
+from hera_build.image.backends import runner_command_for
+
+if TYPE_CHECKING:
+    from hera_build.core.project import Project
+    from hera_build.publish.pipeline import Checker
+
+
+def run_check(project: Project, image: str, backend: str, *, json_output: bool) -> dict[str, Any]:
+    """Check ``image`` in the local Docker engine; prints the human summary unless ``json_output``."""
+    from hera_build.image.check import CheckOptions, check_image
+    from hera_build.image.engine import DockerEngine
+
+    python = runner_command_for(backend) or ("python",)
+    if not json_output:
+        info(f"checking {image} (no network)")
+    # The end-to-end run uses the command that `templates` emits for this backend (buildpacks: the CNB launcher).
+    options = CheckOptions(python_command=python, runner_command=runner_command_for(backend))
+    result = check_image(image, project, runner=DockerEngine.from_env(), options=options)
+    if not json_output:
+        info(f"  {result.distribution} {result.version}, hera {result.hera_version}, Python {result.python_version}")
+        info(f"  {len(result.entrypoints)} runner entrypoint(s) import: {', '.join(result.entrypoints) or '-'}")
+        if result.run is not None:
+            case = result.run.case
+            info(f"  ran {case.object_name}/{case.template} ({case.entrypoint}) -> {result.run.output.strip()[-120:]}")
+        for note in result.notes:
+            info(f"  note: {note}")
+    summary: dict[str, Any] = result.to_json()
+    return summary
+
+
+def checker_for(project: Project, backend: str, *, json_output: bool) -> Checker:
+    """The publish pipeline's check step for ``project`` built with ``backend``."""
+
+    def check(image: str) -> dict[str, Any]:
+        return run_check(project, image, backend, json_output=json_output)
+
+    return check

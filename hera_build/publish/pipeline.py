@@ -1,0 +1,163 @@
+"""Build → check → publish: the one order in which an image reaches the registry, for every backend.
+
+1. *prepare*: the backend settles the wheelhouse and the input digest (nothing is built);
+2. *decide* (only when publishing): the policy (:mod:`.policy`) compares the digest with the registry's image
+   under the version tag — reuse it, refuse, or build;
+3. *build*: the backend makes the image, in an engine or as OCI blobs; nothing is pushed;
+4. *check*: the image check runs it as Argo will; a failing check stops here, so a broken image never gets a
+   version tag in the registry and the next run builds and checks again;
+5. *publish*: push under every tag and read back what landed (:mod:`.push`).
+
+When no engine can run the check (the oci backend needs none to build), the image is published and the result
+says ``checked: false``; a later run that reuses it checks it first, where an engine is. A reused image is
+checked too (pulled by digest), so "released" always means "checked" wherever a check can run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hera_build.errors import EngineError
+from hera_build.image.backends import Builder, BuildRequest, BuildResult, BuiltImage, Prepared
+from hera_build.image.engine import DockerEngine, connect_engine
+from hera_build.image.labels import LABEL_BACKEND_VERSION
+from hera_build.image.registry.remote import RegistryView, RemoteImage
+from hera_build.publish.policy import Decision, decide
+from hera_build.publish.push import Published, Pusher, publish
+
+Checker = Callable[[str], dict[str, Any]]
+"""Checks the image the engine knows by this reference; raises :class:`~hera_build.errors.CheckError` when it
+would not run the templates, :class:`~hera_build.errors.EngineError` when no engine can run it."""
+
+
+@dataclass(frozen=True)
+class ShipOptions:
+    push: bool = False
+    force: bool = False
+    checker: Checker | None = field(default=None, compare=False)
+    """``None``: no check (``--no-check``)."""
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """The result, with what only tests and benchmarks look at."""
+
+    result: BuildResult
+    decision: Decision | None
+    built: BuiltImage | None
+    published: Published | None
+
+
+def lookup(registry: RegistryView, request: BuildRequest) -> RemoteImage | None:
+    return registry.lookup(request.image)
+
+
+def decision_for(prepared: Prepared, registry: RegistryView, *, force: bool) -> Decision:
+    request = prepared.request
+    remote = lookup(registry, request)
+    return decide(request.image, request.project.version.exact, remote, prepared.inputs.digest, force=force)
+
+
+def _run_check(
+    checker: Checker, local: str | None, progress: Callable[[str], None]
+) -> tuple[bool, dict[str, Any] | None]:
+    """(checked, summary); an engine that is missing or lacks the image means "could not check", not a failure."""
+    if local is None:
+        progress("warning: the image check did not run: no Docker engine has the image")
+        return False, None
+    try:
+        return True, checker(local)
+    except EngineError as exc:
+        progress(f"warning: the image check did not run ({exc.message})")
+        return False, None
+
+
+def check_reused(
+    checker: Checker,
+    remote: RemoteImage,
+    request: BuildRequest,
+    engine: Callable[[], DockerEngine | None] = connect_engine,
+) -> tuple[bool, dict[str, Any] | None]:
+    """Check the registry's image before reusing it (pulled by digest): a version published where no engine
+    could check it is checked the first time an engine can."""
+    connected = engine()
+    pulled = connected.pull(request.image.with_digest(remote.digest)) if connected is not None else None
+    return _run_check(checker, str(pulled.id) if pulled is not None else None, request.progress)
+
+
+def build_checked(
+    builder: Builder, prepared: Prepared, work: Path, checker: Checker | None
+) -> tuple[BuiltImage, bool | None, dict[str, Any] | None]:
+    """Build, then check (a failing check raises before anything is published)."""
+    built = builder.build(prepared, work)
+    if checker is None:
+        return built, None, None
+    checked, summary = _run_check(checker, built.local, prepared.request.progress)
+    return built, checked, summary
+
+
+def result_of(
+    built: BuiltImage | None,
+    prepared: Prepared,
+    *,
+    published: Published | None = None,
+    reused: RemoteImage | None = None,
+    checked: bool | None = None,
+    check: dict[str, Any] | None = None,
+) -> BuildResult:
+    request = prepared.request
+    remote = published.remote if published else reused
+    return BuildResult(
+        backend=prepared.inputs.backend,
+        image=request.image,
+        tags=tuple(str(ref) for ref in request.tags),
+        image_id=(remote.config_digest if remote else None) or (built.image_id if built else None),
+        digest=remote.digest if remote else (built.digest if built else None),
+        pushed=published is not None,
+        skipped=reused is not None,
+        input_digest=prepared.inputs.digest,
+        base_image=request.base_image,
+        backend_version=(remote.labels.get(LABEL_BACKEND_VERSION) if remote else None)
+        or (built.backend_version if built else None),
+        layers=built.layers if built else (),
+        checked=checked,
+        check=check,
+        inputs=prepared.inputs,
+    )
+
+
+def ship(
+    builder: Builder,
+    request: BuildRequest,
+    options: ShipOptions,
+    registry: RegistryView,
+    *,
+    engine: Callable[[], DockerEngine | None] = connect_engine,
+    pusher: Pusher | None = None,
+) -> Shipped:
+    """Prepare → (decide) → build → check → (publish), in a scratch folder that is gone afterwards."""
+    with tempfile.TemporaryDirectory(prefix="hera-build-") as tmp:
+        work = Path(tmp)
+        prepared = builder.prepare(request, work)
+        decision = None
+        if options.push:
+            decision = decision_for(prepared, registry, force=options.force)
+            decision.raise_if_refused()
+            request.progress(decision.reason)
+            if decision.action == "reuse":
+                assert decision.remote is not None
+                checked, summary = (
+                    check_reused(options.checker, decision.remote, request, engine) if options.checker else (None, None)
+                )
+                result = result_of(None, prepared, reused=decision.remote, checked=checked, check=summary)
+                return Shipped(result, decision, None, None)
+        built, checked, summary = build_checked(builder, prepared, work, options.checker)
+        published = None
+        if options.push:
+            published = publish(built, registry, pusher=pusher, progress=request.progress, verbose=request.verbose)
+        result = result_of(built, prepared, published=published, checked=checked, check=summary)
+        return Shipped(result, decision, built, published)

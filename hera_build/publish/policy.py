@@ -1,0 +1,55 @@
+"""The one publish policy: what happens when the registry already has the version's tag.
+
+A released version never changes, and re-running a release that changed nothing must succeed. So the registry's
+image under ``image:tag`` is compared by its input digest label (:mod:`hera_build.image.inputs`) with the inputs
+of this source, before anything is built:
+
+- no image under the tag → *build* (then check, then publish);
+- the same input digest → *reuse* the registry's image (nothing is built or pushed);
+- another input digest, or none → *refuse*; ``--force`` turns that into *build* and moves the tag.
+
+``image --push``, ``plan`` and ``release`` all decide here, for every backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from hera_build.core.references import ImageRef
+from hera_build.errors import ImmutableTagError
+from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.registry.remote import RemoteImage
+
+Action = Literal["build", "reuse", "refuse"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: str
+    remote: RemoteImage | None = None
+
+    def raise_if_refused(self) -> None:
+        if self.action == "refuse":
+            raise ImmutableTagError(self.reason, "bump the version, or pass --force to move the tag")
+
+
+def decide(image: ImageRef, version: str, remote: RemoteImage | None, input_digest: str, *, force: bool) -> Decision:
+    """Build, reuse or refuse, from what the registry holds under ``image`` and this source's input digest."""
+    if remote is None:
+        return Decision("build", f"{image} is not in the registry yet")
+    theirs = remote.labels.get(INPUT_DIGEST_LABEL)
+    if theirs == input_digest:
+        return Decision(
+            "reuse", f"{image} already holds an image of the same inputs ({remote.digest}); reusing it", remote
+        )
+    what = f"input digest {theirs}" if theirs else f"no {INPUT_DIGEST_LABEL} label"
+    if force:
+        return Decision("build", f"{image} holds other content ({what}); --force: building and moving the tag", remote)
+    return Decision(
+        "refuse",
+        f"version {version} is already released with other content ({image} is {remote.digest} with {what}, "
+        f"this source gives {input_digest})",
+        remote,
+    )

@@ -1,0 +1,128 @@
+"""Put a built image in the registry under all its tags, and read back what landed.
+
+Backends only build. An image the oci backend wrote is pushed blob by blob through the registry client (no engine
+needed, blobs the registry has are skipped or mounted: :mod:`.oci`); an image in a Docker engine (docker and
+buildpacks backends) is pushed by the engine. Either way the registry is then asked what the version's tag points
+to, and that answer — digest and input-digest label — is what gets recorded, so a release that built and one that
+reused the image record the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hera_build.core.references import ImageRef
+from hera_build.errors import BuildError, PublishError
+from hera_build.image.backends import BuiltImage
+from hera_build.image.engine import DockerEngine
+from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.registry.remote import RegistryView, RemoteImage
+from hera_build.publish.oci import PushResult
+
+
+def _no_progress(message: str) -> None:
+    del message
+
+
+@dataclass(frozen=True)
+class Published:
+    """What the registry has now: the version tag's digest, and what the push cost."""
+
+    digest: str
+    remote: RemoteImage
+    pushes: tuple[PushResult, ...] = ()
+    """Per repository, for oci images: which blobs existed, were mounted or uploaded."""
+
+    @property
+    def uploaded_bytes(self) -> int | None:
+        return sum(push.uploaded_bytes for push in self.pushes) if self.pushes else None
+
+
+def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushResult, ...]:
+    from hera_build.image.backends.oci.cache import OciCache
+    from hera_build.image.registry.oci import OciRegistry, open_registry
+    from hera_build.publish.oci import push_image
+
+    cache = OciCache()
+    by_repository: dict[str, list[ImageRef]] = {}
+    for ref in built.tags:
+        by_repository.setdefault(ref.repository, []).append(ref)
+    results = []
+    registries: dict[str | None, OciRegistry] = {}
+    for group in by_repository.values():
+        target = group[0]
+        if target.registry not in registries:
+            registries[target.registry] = open_registry(target.registry)
+        result = push_image(
+            built.oci, target, [ref.tag or "latest" for ref in group], registries[target.registry], cache
+        )
+        progress(
+            f"pushed {result.repository}@{result.digest[:19]}: {result.count('uploaded')} blob(s) uploaded "
+            f"({result.uploaded_bytes} bytes), {result.count('mounted')} mounted, {result.count('exists')} present"
+        )
+        results.append(result)
+    return tuple(results)
+
+
+def _push_engine(built: BuiltImage, engine: DockerEngine, progress: Callable[[str], None], verbose: bool) -> str:
+    if built.local is None:
+        raise BuildError(f"{built.image} is not in the Docker engine to push", "report this as a bug in hera-build")
+    digest = ""
+    for ref in built.tags:
+        engine.tag(built.local, ref)
+        progress(f"pushing {ref}")
+        pushed = engine.push(ref, progress=progress, verbose=verbose)
+        if ref == built.image:
+            digest = pushed
+    return digest
+
+
+Pusher = Callable[[BuiltImage, Callable[[str], None], bool], tuple[str, tuple[PushResult, ...]]]
+"""Pushes a built image under all its tags; returns the version tag's digest (and, for oci images, the cost)."""
+
+
+def make_pusher(engine: Callable[[], DockerEngine] = DockerEngine.from_env) -> Pusher:
+    """The oci backend's images go through the registry API, engine images through ``engine``."""
+
+    def push(built: BuiltImage, progress: Callable[[str], None], verbose: bool) -> tuple[str, tuple[PushResult, ...]]:
+        if built.oci is not None:
+            pushes = _push_oci(built, progress)
+            return pushes[0].digest, pushes
+        return _push_engine(built, engine(), progress, verbose), ()
+
+    return push
+
+
+def push_built(built: BuiltImage, progress: Callable[[str], None], verbose: bool) -> tuple[str, tuple[PushResult, ...]]:
+    """:func:`make_pusher` with the engine of the environment."""
+    return make_pusher()(built, progress, verbose)
+
+
+def publish(
+    built: BuiltImage,
+    registry: RegistryView,
+    *,
+    pusher: Pusher | None = None,
+    progress: Callable[[str], None] = _no_progress,
+    verbose: bool = False,
+) -> Published:
+    """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs."""
+    pushed_digest, pushes = (pusher or push_built)(built, progress, verbose)
+    remote = registry.lookup(built.image)
+    if remote is None:
+        raise PublishError(f"{built.image} is not in the registry after the push", "check the registry's logs")
+    if remote.digest != pushed_digest:
+        raise PublishError(
+            f"pushed {built.image}@{pushed_digest} but the tag points to {remote.digest}",
+            "something else pushed the same tag at the same time; publish again",
+        )
+    label = remote.labels.get(INPUT_DIGEST_LABEL)
+    if label != built.inputs.digest:
+        raise BuildError(
+            f"the pushed image has {INPUT_DIGEST_LABEL}={label!r}, not {built.inputs.digest}: backend "
+            f"{built.backend!r} did not label the image with its inputs",
+            "report this as a bug in hera-build",
+        )
+    progress(f"published {built.image}@{remote.digest}")
+    return Published(remote.digest, remote, pushes)

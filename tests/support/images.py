@@ -1,0 +1,105 @@
+"""Fakes for the image side: a registry that holds tags, a backend that "builds" by hashing, and a pusher.
+
+They keep the contracts the real ones keep: the backend computes its inputs with the real
+:func:`hera_build.image.inputs.compute_inputs` and labels what it builds with the input digest (unless told to
+behave like a broken backend); the pusher puts the image, with those labels, under the version tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hera_build.core.references import ImageRef
+from hera_build.errors import PublishError
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.labels import LABEL_BACKEND_VERSION
+from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.target import host_facts, target_from_facts
+from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.publish.oci import PushResult
+
+
+def sha(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+class FakeRegistry:
+    """Tags → images; unreachable on request."""
+
+    def __init__(self) -> None:
+        self.images: dict[str, RemoteImage] = {}
+        self.down = False
+
+    def lookup(self, ref: ImageRef) -> RemoteImage | None:
+        if self.down:
+            raise PublishError("registry registry.test is unreachable (connection refused)", "start it")
+        return self.images.get(f"{ref.repository}:{ref.tag}")
+
+
+@dataclass
+class FakeBuilder:
+    """A backend whose project wheel's content is ``code()`` and whose base is ``base_digest``."""
+
+    code: Callable[[], str]
+    base_digest: str = "sha256:" + "b" * 64
+    identity: dict[str, str] = field(default_factory=lambda: {"layer-format": "1"})
+    apply_labels: bool = True
+    name: str = "oci"
+    prepared: list[BuildRequest] = field(default_factory=list)
+    requests: list[BuildRequest] = field(default_factory=list)
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
+        self.prepared.append(request)
+        wheel = work / f"{request.project.name}-{request.project.version.exact}-py3-none-any.whl"
+        wheel.write_bytes(b"")
+        wheelhouse = Wheelhouse(wheel, (), {}, "", "", target_from_facts(host_facts()))
+        code = self.code()
+        inputs = compute_inputs(
+            request.project,
+            wheelhouse,
+            base_image=request.base_image,
+            base_digest=self.base_digest,
+            backend=self.name,
+            identity=self.identity,
+            source_date_epoch=request.source_date_epoch,
+            content=lambda path: sha(code),
+        )
+        return Prepared(request, wheelhouse, inputs)
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        request = prepared.request
+        self.requests.append(request)
+        labels = {INPUT_DIGEST_LABEL: prepared.inputs.digest} if self.apply_labels else {}
+        labels[LABEL_BACKEND_VERSION] = "9.9.9"
+        config = sha(json.dumps([str(request.image), labels, len(self.requests)]))
+        self.labels[config] = labels
+        return BuiltImage(
+            backend=self.name,
+            image=request.image,
+            tags=request.tags,
+            inputs=prepared.inputs,
+            image_id=config,
+            local=None,
+            backend_version="9.9.9",
+        )
+
+
+def fake_pusher(registry: FakeRegistry, builder: FakeBuilder) -> Callable[..., tuple[str, tuple[PushResult, ...]]]:
+    """Pushes what ``builder`` built into ``registry`` under every tag, with the labels it built the image with."""
+
+    def push(built: BuiltImage, progress: Callable[[str], None], verbose: bool) -> tuple[str, tuple[PushResult, ...]]:
+        del progress, verbose
+        digest = sha(built.image_id)
+        for ref in built.tags:
+            registry.images[f"{ref.repository}:{ref.tag}"] = RemoteImage(
+                digest=digest, config_digest=built.image_id, labels=builder.labels[built.image_id]
+            )
+        return digest, ()
+
+    return push
