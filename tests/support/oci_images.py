@@ -58,16 +58,19 @@ def make_wheel(
     console_scripts: Mapping[str, str] | None = None,
     data_scripts: Mapping[str, str] | None = None,
     requires: tuple[str, ...] = (),
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
-    """A valid pure-Python wheel: ``files`` (path in purelib → text), console scripts, ``.data/scripts``."""
+    """A valid pure-Python wheel: ``files`` (path in purelib → text), console scripts, ``.data/scripts``;
+    ``metadata`` adds METADATA fields (``License-Expression``, ``Classifier``, …)."""
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     members: dict[str, bytes] = {path: text.encode() for path, text in files.items()}
     for script, text in (data_scripts or {}).items():
         members[f"{dist}-{version}.data/scripts/{script}"] = text.encode()
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
-    members[f"{info}/METADATA"] = metadata.encode()
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta += "".join(f"{field}: {value}\n" for field, value in (metadata or {}).items())
+    meta += "".join(f"Requires-Dist: {req}\n" for req in requires)
+    members[f"{info}/METADATA"] = meta.encode()
     members[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     if console_scripts:
         lines = "".join(f"{script} = {target}\n" for script, target in console_scripts.items())
