@@ -72,6 +72,7 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         verbose=getattr(args, "verbose", False),
         progress=info,
         check=None if getattr(args, "no_check", True) else _checker(args),
+        sbom=True,
     )
 
 

@@ -216,6 +216,8 @@ def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
         "checked": result.checked,
         "check": result.check,
         "uploaded_bytes": uploaded,
+        "sbom": result.sbom,
+        "sbom_tag": result.sbom_tag,
     }
 
 
@@ -253,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     from hera_build.publish.pipeline import ShipOptions, ship
 
     checker = None if args.no_check else checker_for(project, backend, json_output=args.json)
-    options = ShipOptions(push=args.push, force=args.force, checker=checker)
+    options = ShipOptions(push=args.push, force=args.force, checker=checker, sbom=True)
     shipped = ship(builder, request, options, RegistryApi())
     result = shipped.result
     if args.json:

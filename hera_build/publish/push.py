@@ -19,6 +19,7 @@ from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
 from hera_build.image.registry.remote import RegistryView, RemoteImage
 from hera_build.publish.oci import PushResult
+from hera_build.publish.sbom import PublishedSbom, publish_sbom
 
 
 def _no_progress(message: str) -> None:
@@ -33,6 +34,8 @@ class Published:
     remote: RemoteImage
     pushes: tuple[PushResult, ...] = ()
     """Per repository, for oci images: which blobs existed, were mounted or uploaded."""
+    sbom: PublishedSbom | None = None
+    """The SBOM artifact beside the image (:mod:`.sbom`), when one was asked for."""
 
     @property
     def uploaded_bytes(self) -> int | None:
@@ -106,8 +109,10 @@ def publish(
     pusher: Pusher | None = None,
     progress: Callable[[str], None] = _no_progress,
     verbose: bool = False,
+    sbom: Callable[[str], bytes] | None = None,
 ) -> Published:
-    """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs."""
+    """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs; then
+    publish ``sbom(digest)`` as an artifact referring to the image."""
     pushed_digest, pushes = (pusher or push_built)(built, progress, verbose)
     remote = registry.lookup(built.image)
     if remote is None:
@@ -125,4 +130,11 @@ def publish(
             "report this as a bug in hera-build",
         )
     progress(f"published {built.image}@{remote.digest}")
-    return Published(remote.digest, remote, pushes)
+    attached = None
+    if sbom is not None:
+        from hera_build.image.registry.oci import open_registry
+
+        attached = publish_sbom(open_registry(built.image.registry), built.image, remote.digest, sbom(remote.digest))
+        where = "a referrer" if attached.referrers else f"tag {attached.tag} (the registry has no referrers API)"
+        progress(f"published the SBOM {attached.digest[:19]} as {where}")
+    return Published(remote.digest, remote, pushes, attached)

@@ -51,6 +51,7 @@ from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteIm
 from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Pusher, publish
+from hera_build.publish.sbom import sbom_document_for
 from hera_build.release.manifest import (
     DEFAULT_MANIFEST,
     BackendRecord,
@@ -59,6 +60,7 @@ from hera_build.release.manifest import (
     EmittedObject,
     ImageRecord,
     ReleaseManifest,
+    SbomRecord,
     SourceRecord,
     load_manifest,
     write_manifest,
@@ -133,6 +135,8 @@ class ReleaseOptions:
     check: Callable[[Project, str], Checker] | None = field(default=None, compare=False)
     """Makes the image check for (the release's project, backend); ``None``: no check (``--no-check``). A failing
     check stops the release before anything is pushed or written."""
+    sbom: bool = False
+    """Publish the image's SBOM beside it when the image is pushed (:mod:`hera_build.publish.sbom`); the CLI does."""
 
     @property
     def manifest_path(self) -> Path:
@@ -425,6 +429,7 @@ def _manifest(
     image_id: str | None,
     backend_version: str | None,
     checked: bool | None = None,
+    sbom: SbomRecord | None = None,
 ) -> ReleaseManifest:
     image = plan_facts.image.with_digest(digest)
     git = plan_facts.git
@@ -438,6 +443,7 @@ def _manifest(
             id=image_id,
             reference=str(image),
             checked=checked,
+            sbom=sbom,
         ),
         backend=BackendRecord(name=plan_facts.backend, version=backend_version),  # type: ignore[arg-type]
         base_image=BaseImageRecord(reference=plan_facts.inputs.base_image, digest=plan_facts.inputs.base_digest),
@@ -553,7 +559,10 @@ def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnv
     built, checked, summary = build_checked(builder, prepared, work, checker)
     published = None
     if options.push:
-        published = publish(built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose)
+        published = publish(
+            built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose,
+            sbom=sbom_document_for(prepared) if options.sbom else None,
+        )  # fmt: skip
     return result_of(built, prepared, published=published, checked=checked, check=summary)
 
 
@@ -581,6 +590,7 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
         image_id=image.image_id,
         backend_version=image.backend_version,
         checked=image.checked,
+        sbom=SbomRecord(reference=image.sbom, tag=image.sbom_tag) if image.sbom else None,
     )
     write_manifest(manifest, options.manifest_path)
     return Release(the_plan, manifest, built=not image.skipped, written=written, build=image)

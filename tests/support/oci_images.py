@@ -239,6 +239,9 @@ class FakeRegistry:
     """An in-memory OCI registry over HTTP on 127.0.0.1. ``token_auth`` demands bearer tokens."""
 
     token_auth: bool = False
+    referrers: bool = False
+    """Answer a manifest with a ``subject`` with ``OCI-Subject`` (OCI distribution 1.1); Debian's docker-registry
+    2.8 does not, and neither does this fake by default."""
     blobs: dict[str, bytes] = field(default_factory=dict)
     repo_blobs: dict[str, set[str]] = field(default_factory=dict)
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
@@ -379,9 +382,10 @@ class FakeRegistry:
                 self._error(handler, 400, "MANIFEST_BLOB_UNKNOWN")
                 return
             digest = self.add_manifest(name, ref, body, handler.headers.get("Content-Type", ""))
-            self._send(
-                handler, 201, b"", {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
-            )
+            headers = {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
+            if self.referrers and "subject" in document:
+                headers["OCI-Subject"] = document["subject"]["digest"]
+            self._send(handler, 201, b"", headers)
             return
         found = self.manifests.get((name, ref))
         if found is None:

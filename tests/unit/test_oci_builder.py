@@ -369,3 +369,25 @@ def test_layers_built_in_parallel_are_those_built_one_at_a_time(tmp_path: Path) 
         )
         digests.append([(item.name, item.layer.digest, item.layer.diff_id) for item in built])
     assert digests[0] == digests[1] and len(digests[0]) == 4
+
+
+@pytest.mark.parametrize("referrers", [True, False], ids=["referrers-api", "tag-fallback"])
+def test_a_push_publishes_the_sbom_beside_the_image(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, referrers: bool
+) -> None:
+    registry.referrers = referrers
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    request = _request(project, base, image=image)
+    shipped = ship(_builder(tmp_path, extra=("six",)), request, ShipOptions(push=True, sbom=True), RegistryApi(),
+                   engine=lambda: None)  # fmt: skip
+
+    result, digest = shipped.result, str(shipped.result.digest)
+    assert result.sbom is not None and result.sbom.startswith(f"{registry.host}/acme/proj@sha256:")
+    artifact = json.loads(registry.manifests[("acme/proj", result.sbom.rsplit("@", 1)[1])][0])
+    assert artifact["artifactType"] == "application/spdx+json" and artifact["subject"]["digest"] == digest
+    document = json.loads(registry.blobs[artifact["layers"][0]["digest"]])
+    versions = {p["name"]: p.get("versionInfo") for p in document["packages"]}
+    assert versions | {"proj": "1.2.0", "dep-lib": "1.0", "six": "1.16.0"} == versions
+    fallback = f"sha256-{digest.split(':')[1]}.sbom"
+    assert result.sbom_tag == (None if referrers else fallback)
+    assert (("acme/proj", fallback) in registry.manifests) is not referrers

@@ -141,6 +141,10 @@ class BuildResult:
     """True when the image check passed, False when it could not run (no engine), None when not asked."""
     check: dict[str, Any] | None = None
     inputs: BuildInputs | None = None
+    sbom: str | None = None
+    """The SBOM artifact published beside the image (``repository@sha256:…``), if one was."""
+    sbom_tag: str | None = None
+    """Its ``sha256-<hex>.sbom`` tag, where the registry has no referrers API."""
 
 
 class Builder(Protocol):
