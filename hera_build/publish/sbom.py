@@ -15,14 +15,17 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
 from hera_build.image.backends import Prepared
 from hera_build.image.registry.client import repository_path
-from hera_build.image.registry.oci import OciRegistry
 from hera_build.image.sbom import SPDX_MEDIA_TYPE, sbom_bytes, wheelhouse_sbom
 from hera_build.image.wheelhouse import FIXED_EPOCH
+
+if TYPE_CHECKING:  # the registry module imports the oci backend, which must not be loaded to import this one
+    from hera_build.image.registry.oci import OciRegistry
 
 __all__ = ["EMPTY_CONFIG_TYPE", "PublishedSbom", "sbom_tag", "publish_sbom", "sbom_document_for"]
 
