@@ -149,6 +149,7 @@ def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
         source_date_epoch=source_date_epoch(),
         verbose=args.verbose,
         output=args.output,
+        load=not (args.no_check and (args.push or args.output)),
         progress=info,  # human progress always goes to stderr; --json output goes to stdout
     )
 

@@ -270,6 +270,17 @@ def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Pr
     assert result.tags == ("registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest")
 
 
+def test_an_image_nobody_checks_or_runs_locally_is_not_loaded(tmp_path: Path, project: Project, base: str) -> None:
+    engine = _FakeClient()
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: DockerEngine(engine)
+    )
+
+    _ship(builder, project, base, output=tmp_path / "out", load=False)
+
+    assert engine.loaded == [] and builder.last_report is not None and not builder.last_report.loaded
+
+
 def test_the_image_is_labelled_with_the_input_digest_of_the_shared_definition(
     tmp_path: Path, project: Project, base: str
 ) -> None:

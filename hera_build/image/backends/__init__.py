@@ -68,6 +68,9 @@ class BuildRequest:
     verbose: bool = False
     output: Path | None = None
     """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
+    load: bool = True
+    """The image should end up in a local engine (to be checked or run there). ``False`` lets a backend that
+    builds without an engine (oci) skip loading: ``image --push --no-check`` has no use for the copy."""
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
 
     @property

@@ -88,8 +88,8 @@ class OciOptions:
     working_dir: str = DEFAULT_WORKDIR
     cache_dir: Path | None = None
     load: bool | None = None
-    """Load into a local engine (where the image check runs it): ``None`` when one answers, ``True`` always (an
-    error without an engine), ``False`` never."""
+    """Load into a local engine (where the image check runs it): ``None`` when one answers and the request wants
+    the image there (:attr:`BuildRequest.load`), ``True`` always (an error without an engine), ``False`` never."""
     incremental_wheels: bool = True
     """Patch the previous project wheel when only ``.py`` files changed (:mod:`.quickwheel`), instead of
     starting the build backend; it falls back to a real build whenever it cannot be sure."""
@@ -245,7 +245,7 @@ class OciBuilder:
 
     def _engine_for(self, request: BuildRequest) -> DockerEngine | None:
         """The engine to load into (where the image check runs the image), if any."""
-        if self.options.load is False:
+        if self.options.load is False or (self.options.load is None and not request.load):
             return None
         engine = self._engine()
         if engine is None and self.options.load:
