@@ -25,6 +25,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.parser import Parser
 from pathlib import Path
@@ -710,6 +711,16 @@ def fetch_index_wheels(
     return _index_wheels(ctx, {canonicalize_name(name): version for name, version in pins.items()})
 
 
+def _is_local(ctx: _Context, pin: DependencyPin) -> bool:
+    """Installed from a local source tree, or from a local wheel that fits the target (else: the index's)."""
+    return pin.source is not None and (pin.source.is_dir() or _compatible(pin.source, ctx.target))
+
+
+def _required(wheel: Path | None) -> Path:
+    assert wheel is not None, "a local pin always gives a wheel"
+    return wheel
+
+
 def _dependency_wheel(ctx: _Context, pin: DependencyPin) -> Path | None:
     if pin.source is None:
         return None
@@ -779,17 +790,19 @@ def prepare_wheelhouse(
     )
     pins = {name: pin.version for name, pin in closure.items()}
     _check_runner(project, pins, lookup)
-    wheels: dict[str, Path] = {}
-    sources: dict[str, str] = {}
-    for name, pin in sorted(closure.items()):
-        local = _dependency_wheel(ctx, pin)
-        if local is not None:
-            wheels[name] = local
-            sources[name] = str(pin.source)
-    wheels |= _index_wheels(ctx, {n: p.version for n, p in closure.items() if n not in wheels})
+    local = {name: pin for name, pin in sorted(closure.items()) if _is_local(ctx, pin)}
     epoch = _epoch(source_date_epoch)
     override = project.version.exact if project.version_source == "--version" else None
-    project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
+    # Downloads and builds are other processes (pip, build backends) that do not wait for each other: run them
+    # side by side. Each result depends only on its own inputs, so the wheelhouse is the same as a serial one's.
+    with ThreadPoolExecutor(max_workers=2 + len(local), thread_name_prefix="hera-build-wheel") as pool:
+        index = pool.submit(_index_wheels, ctx, {n: p.version for n, p in closure.items() if n not in local})
+        built = {name: pool.submit(_dependency_wheel, ctx, pin) for name, pin in local.items()}
+        project_build = pool.submit(_built_wheel, ctx, project.root, epoch=epoch, version=override, what=project.name)
+        wheels: dict[str, Path] = {name: _required(future.result()) for name, future in built.items()}
+        wheels |= index.result()
+        project_wheel = project_build.result()
+    sources = {name: str(pin.source) for name, pin in local.items()}
     _check_project_wheel(project, project_wheel)
     for stale in (dest / "app", dest / "deps"):
         shutil.rmtree(stale, ignore_errors=True)
