@@ -35,7 +35,11 @@ from hera_build.errors import BuildError, EngineError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.backends.oci.base import BaseImage, load_base
 from hera_build.image.backends.oci.cache import OciCache
-from hera_build.image.backends.oci.dependencies import DependencyLayer, build_dependency_layers
+from hera_build.image.backends.oci.dependencies import (
+    DEPENDENCY_COMPRESS_LEVEL,
+    DependencyLayer,
+    build_dependency_layers,
+)
 from hera_build.image.backends.oci.image import BuiltImage as OciImage
 from hera_build.image.backends.oci.image import ImageLayer, ImageSettings, assemble
 from hera_build.image.backends.oci.inputs import FORMAT_VERSION, content_digest
@@ -240,7 +244,7 @@ class OciBuilder:
             "workdir": self.options.working_dir,
             "python": python.executable,
             "epoch": str(epoch),
-            "gzip": f"{COMPRESS_LEVEL}/{zlib.ZLIB_RUNTIME_VERSION}",
+            "gzip": f"{COMPRESS_LEVEL}/{DEPENDENCY_COMPRESS_LEVEL}/{zlib.ZLIB_RUNTIME_VERSION}",
         }
 
     def _engine_for(self, request: BuildRequest) -> DockerEngine | None:
