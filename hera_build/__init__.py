@@ -1,4 +1,8 @@
-"""hera-build: the Python package as the single source of truth for Hera WorkflowTemplates and runner images."""
+"""hera-build: the Python package as the single source of truth for Hera WorkflowTemplates and runner images.
+
+The library API is :mod:`hera_build.api` (and the errors in :mod:`hera_build.errors`); everything else is
+internal. The command line is ``hera-build`` (:mod:`hera_build._cli`).
+"""
 
 from __future__ import annotations
 

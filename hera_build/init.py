@@ -32,23 +32,12 @@ from tomlkit.items import InlineTable, Table
 
 from hera_build.core.atomic import write_text_atomic
 from hera_build.core.config import parse_config
-from hera_build.core.project import ENTRY_POINT_GROUP, check_metadata, find_pyproject
+from hera_build.core.project import ENTRY_POINT_GROUP, check_metadata, find_pyproject, read_pyproject
 from hera_build.core.references import parse_repository
 from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, DiscoveryError, VersionError
 from hera_build.image.backends import BACKENDS, DEFAULT_BACKEND
 from hera_build.templates.discover import DiscoveredObject, discover
-
-__all__ = [
-    "IMAGE_PLACEHOLDER",
-    "InitOptions",
-    "InitResult",
-    "PackageSource",
-    "candidate_modules",
-    "find_packages",
-    "init_project",
-    "version_in_name",
-]
 
 IMAGE_PLACEHOLDER = "registry.example.com/<team>/{name}"
 """Shown, commented out, when no ``--image`` is given: a value that looked valid would emit wrong images."""
@@ -497,7 +486,7 @@ def _ordered_modules(objects: Iterable[DiscoveredObject], kinds: Sequence[str] |
 def init_project(options: InitOptions) -> InitResult:
     """Plan the edit of pyproject.toml and, unless ``dry_run``, write it atomically."""
     pyproject = find_pyproject(options.project_dir.resolve())
-    before = pyproject.read_text(encoding="utf-8")
+    before = read_pyproject(pyproject)
     try:
         document = tomlkit.parse(before)
     except TOMLKitError as exc:

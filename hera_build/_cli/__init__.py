@@ -18,8 +18,6 @@ from collections.abc import Sequence
 from hera_build import __version__
 from hera_build.errors import ExitCode, HeraBuildError
 
-__all__ = ["main", "build_parser", "COMMANDS"]
-
 COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "init", "docs")
 """Command modules under hera_build.commands, in the order ``--help`` lists them."""
 

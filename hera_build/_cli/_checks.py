@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hera_build._cli._common import info
-from hera_build.image.backends import runner_command_for
 
 if TYPE_CHECKING:
     from hera_build.core.project import Project
@@ -16,15 +15,11 @@ if TYPE_CHECKING:
 
 def run_check(project: Project, image: str, backend: str, *, json_output: bool) -> dict[str, Any]:
     """Check ``image`` in the local Docker engine; prints the human summary unless ``json_output``."""
-    from hera_build.image.check import CheckOptions, check_image
-    from hera_build.image.engine import DockerEngine
+    from hera_build.image.check import check_for_backend
 
-    python = runner_command_for(backend) or ("python",)
     if not json_output:
         info(f"checking {image} (no network)")
-    # The end-to-end run uses the command that `templates` emits for this backend (buildpacks: the CNB launcher).
-    options = CheckOptions(python_command=python, runner_command=runner_command_for(backend))
-    result = check_image(image, project, runner=DockerEngine.from_env(), options=options)
+    result = check_for_backend(image, project, backend)
     if not json_output:
         info(f"  {result.distribution} {result.version}, hera {result.hera_version}, Python {result.python_version}")
         info(f"  {len(result.entrypoints)} runner entrypoint(s) import: {', '.join(result.entrypoints) or '-'}")

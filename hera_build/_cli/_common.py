@@ -8,8 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_crd_arg", "add_lock_arg", "add_project_args", "print_json", "info"]
-
 
 def add_project_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -37,6 +35,30 @@ def add_crd_arg(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="FILE",
         help="also validate against this Argo CRD file, e.g. from `kubectl get crd ... -o yaml` (repeatable)",
+    )
+
+
+def add_argo_args(parser: argparse.ArgumentParser) -> None:
+    """``--argo``: also run Argo's own validator on what is about to be written (see docs/guides/lint.md)."""
+    parser.add_argument(
+        "--argo",
+        action="store_true",
+        help="also run Argo's own validator (argo lint --offline) on the objects and the providers' pinned templates",
+    )
+    parser.add_argument(
+        "--argo-path",
+        type=Path,
+        metavar="PATH",
+        help="the argo CLI for --argo (default: $HERA_BUILD_ARGO, then argo on PATH; scripts/build-argo.sh builds it)",
+    )
+
+
+def add_uppercase_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-uppercase",
+        action="store_true",
+        help="do not warn about upper-case template/step/task names (Argo accepts them; Argo v3.4 failed on them "
+        "in pod names)",
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hera_build._cli._common import add_crd_arg, add_lock_arg, add_project_args, info
+from hera_build._cli._common import add_argo_args, add_crd_arg, add_lock_arg, add_project_args, info
 from hera_build.release.manifest import DEFAULT_MANIFEST
 from hera_build.templates.output import DEFAULT_OUT
 
@@ -51,6 +51,7 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
     )
     add_lock_arg(parser, "pin dependencies")
     add_crd_arg(parser)
+    add_argo_args(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -69,6 +70,8 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         allow_dirty=args.allow_dirty,
         lock=args.lock,
         crd_files=tuple(args.crd),
+        argo=args.argo,
+        argo_path=args.argo_path,
         verbose=getattr(args, "verbose", False),
         progress=info,
         check=None if getattr(args, "no_check", True) else _checker(args),

@@ -43,4 +43,7 @@ def options_from(args: argparse.Namespace) -> TemplateOptions:
         lock=args.lock,
         runner_command=runner_command,
         crd_files=tuple(args.crd),
+        allow_uppercase=getattr(args, "allow_uppercase", False),
+        argo=getattr(args, "argo", False),
+        argo_path=getattr(args, "argo_path", None),
     )

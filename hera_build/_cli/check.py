@@ -10,8 +10,6 @@ from hera_build._cli._common import add_project_args, info, print_json
 from hera_build.core.project import load_project
 from hera_build.image.backends import BACKENDS, backend_for
 
-__all__ = ["register", "run"]
-
 _EPILOG = """\
 examples:
   hera-build check 127.0.0.1:5000/acme/ml-pipeline:0.3.0

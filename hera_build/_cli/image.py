@@ -28,8 +28,6 @@ from hera_build.templates.output import check_writable
 if TYPE_CHECKING:
     from hera_build.publish.pipeline import Shipped
 
-__all__ = ["register", "run", "add_check_args"]
-
 _EPILOG = """\
 examples:
   hera-build image                                 build {image}:{version tag} and check it
@@ -252,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         plan = getattr(builder, "plan", None)
         _print_plan(plan(request) if plan else _generic_plan(request, args.push), args, backend)
         return 0
-    from hera_build.image.registry.remote import RegistryApi
+    from hera_build.image.registry import RegistryApi
     from hera_build.publish.pipeline import ShipOptions, ship
 
     checker = None if args.no_check else checker_for(project, backend, json_output=args.json)

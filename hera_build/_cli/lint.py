@@ -8,18 +8,20 @@ from typing import Any
 
 import yaml
 
-from hera_build._cli._common import add_crd_arg, add_project_args, info, print_json
+from hera_build._cli._common import add_argo_args, add_crd_arg, add_project_args, add_uppercase_arg, info, print_json
 from hera_build.errors import ConfigError
 from hera_build.templates.build import TemplateOptions, build_templates
-from hera_build.templates.lint import WORKFLOW_KINDS
+from hera_build.templates.lint import WORKFLOW_KINDS, Finding
 
 _EPILOG = """\
 examples:
   hera-build lint                                   the project's objects, Argo's naming and reference rules
   hera-build lint --crd workflowtemplates.yaml      also the CRD schema (kubectl get crd ... -o yaml)
   hera-build lint dist/argo/*.yaml --crd crds/*.yaml   YAML files that are already written
+  hera-build lint --argo --json                     also Argo's own validator, with the providers' templates
 
-HERA_BUILD_CRD_DIR, when set, adds every CRD file in that folder.
+HERA_BUILD_CRD_DIR, when set, adds every CRD file in that folder. --argo runs `argo lint --offline`; the argo
+CLI comes from --argo-path, $HERA_BUILD_ARGO or PATH (scripts/build-argo.sh --cli-only builds it).
 """
 
 
@@ -36,13 +38,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("files", nargs="*", type=Path, help="YAML files to lint instead of the project")
     add_project_args(parser)
     add_crd_arg(parser)
-    parser.add_argument("--json", action="store_true", help="print findings as JSON")
-    parser.add_argument(
-        "--allow-uppercase",
-        action="store_true",
-        help="accept upper-case template/step/task names as Argo does (hera-build emits lowercase: pods are named "
-        "after them)",
-    )
+    parser.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
+    add_uppercase_arg(parser)
+    add_argo_args(parser)
     parser.set_defaults(run=run)
 
 
@@ -79,22 +77,21 @@ def run(args: argparse.Namespace) -> int:
     from hera_build.templates import lint
 
     crds = crd_files(args.crd)
-    if not args.files:
+    if args.files:
+        objects, findings = _lint_files(args, crds)
+    else:
         result = build_templates(
-            TemplateOptions(project_dir=args.project, version=args.project_version, crd_files=crds)
+            TemplateOptions(
+                project_dir=args.project,
+                version=args.project_version,
+                crd_files=crds,
+                allow_uppercase=args.allow_uppercase,
+                argo=args.argo,
+                argo_path=args.argo_path,
+            ),
+            raise_errors=False,
         )
-        if args.json:
-            print_json({"objects": len(result.objects), "findings": []})
-        else:
-            info(f"ok: {len(result.objects)} objects pass")
-        return 0
-    schemas = None
-    if crds:
-        from hera_build.templates.crd import CrdSchemas
-
-        schemas = CrdSchemas.from_files(crds)
-    objects = _load(args.files)
-    findings = lint.lint(objects, crd=schemas, strict_names=not args.allow_uppercase)
+        objects, findings = [obj.manifest for obj in result.objects], result.findings
     if args.json:
         print_json({"objects": len(objects), "findings": [vars(f) for f in findings]})
     else:  # errors come once, in the one error that lists them all; warnings do not stop the run
@@ -105,3 +102,23 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         info(f"ok: {len(objects)} objects pass")
     return 0
+
+
+def _lint_files(args: argparse.Namespace, crds: tuple[Path, ...]) -> tuple[list[dict[str, Any]], list[Finding]]:
+    from hera_build.templates import lint
+
+    schemas = None
+    if crds:
+        from hera_build.templates.crd import CrdSchemas
+
+        schemas = CrdSchemas.from_files(crds)
+    objects = _load(args.files)
+    # The files given are all there is, as for `argo lint --offline`: a ref to anything else is an error.
+    findings = lint.lint(
+        objects, crd=schemas, strict_names=False, require_known_refs=True, allow_uppercase=args.allow_uppercase
+    )
+    if args.argo:
+        from hera_build.templates.argo import argo_lint, find_argo
+
+        findings.extend(argo_lint(objects, find_argo(args.argo_path)))
+    return objects, findings

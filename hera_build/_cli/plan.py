@@ -12,8 +12,6 @@ from hera_build._cli._release_args import add_release_args, options_from
 if TYPE_CHECKING:  # the release machinery loads only when the command runs
     from hera_build.release.pipeline import Plan
 
-__all__ = ["register", "run", "render_plan"]
-
 _EPILOG = """\
 examples:
   hera-build plan                  is this version new, already released (skip), or released with other content?

@@ -8,8 +8,6 @@ from typing import Any
 from hera_build._cli._common import info, print_json
 from hera_build._cli._release_args import add_release_args, options_from
 
-__all__ = ["register", "run"]
-
 _EPILOG = """\
 examples:
   hera-build release --push                       build, push, write dist/argo/ and dist/release-manifest.json

@@ -7,10 +7,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hera_build._cli._common import add_project_args, info, print_json
+from hera_build._cli._common import add_argo_args, add_project_args, add_uppercase_arg, info, print_json
 from hera_build._cli._template_args import add_template_args, options_from
 from hera_build.templates.build import TemplatesResult, build_templates
-from hera_build.templates.output import check_writable, file_name, render, render_stream, write_output
+from hera_build.templates.output import (
+    KUSTOMIZATION,
+    SUBMIT,
+    check_writable,
+    layout,
+    render,
+    render_stream,
+    write_output,
+)
 
 _EPILOG = """\
 examples:
@@ -52,11 +60,14 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="emit what a release manifest records (version, image digest, backend): build and emit in separate steps",
     )
+    add_uppercase_arg(parser)
+    add_argo_args(parser)
     parser.set_defaults(run=run)
 
 
-def summary(result: TemplatesResult, files: dict[str, str] | None = None) -> dict[str, Any]:
-    """The ``--json`` summary: each object, its images and each ref with what it was pinned to and why."""
+def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str, Any]:
+    """The ``--json`` summary: each object, its file (``files``, in the objects' order), its images and each ref
+    with what it was pinned to and why."""
     return {
         "project": result.project.distribution_name,
         "version": result.project.version.exact,
@@ -67,7 +78,7 @@ def summary(result: TemplatesResult, files: dict[str, str] | None = None) -> dic
                 "source_name": obj.source_name,
                 "name": obj.name,
                 "module": obj.module,
-                "file": (files or {}).get(obj.name),
+                "file": files[index] if files else None,
                 "images": list(obj.images),
                 "refs": [
                     {k: v for k, v in vars(pin).items() if v is not None and k != "cluster_scope"}
@@ -75,7 +86,7 @@ def summary(result: TemplatesResult, files: dict[str, str] | None = None) -> dic
                     for pin in obj.refs
                 ],
             }
-            for obj in result.objects
+            for index, obj in enumerate(result.objects)
         ],
     }
 
@@ -89,21 +100,25 @@ def run(args: argparse.Namespace) -> int:
         result = templates_from_manifest(args.manifest, options_from(args))
     else:
         result = build_templates(options_from(args))
+    for finding in result.findings:  # warnings: errors have raised
+        info(str(finding))
     manifests = [obj.manifest for obj in result.objects]
     if args.stdout:
         sys.stdout.write(render_stream(manifests, args.format))
         return 0
-    files = {file_name(m, args.format): render(m, args.format) for m in manifests}
-    written = write_output(files, args.out, force=args.force)
-    by_name = {obj.name: str(written.directory / file_name(obj.manifest, args.format)) for obj in result.objects}
+    paths = layout(result.objects, args.format)  # one file per object, or an error naming both modules
+    written = write_output(
+        {path: render(obj.manifest, args.format) for path, obj in paths.items()}, args.out, force=args.force
+    )
     if args.json:
         print_json(
-            summary(result, by_name)
+            summary(result, [str(written.directory / path) for path in paths])
             | {
                 "out": str(written.directory),
                 "new": list(written.new),
                 "unchanged": list(written.unchanged),
                 "replaced": list(written.replaced),
+                "kustomization": str(written.directory / KUSTOMIZATION),
             }
         )
     else:
@@ -115,4 +130,11 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {len(written.new)} new, {len(written.unchanged)} unchanged, {len(written.replaced)} replaced "
             f"in {written.directory}"
         )
+        submitted = [path for path in paths if path.startswith(f"{SUBMIT}/")]
+        if submitted:
+            folder = written.directory / Path(submitted[0]).parent
+            info(
+                f"{len(submitted)} Workflows with generateName are in {folder}, outside the kustomization: create "
+                f"them with argo submit or kubectl create -f {folder}"
+            )
     return 0

@@ -18,8 +18,6 @@ from hera_build.core.references import ImageRef, is_local_image_spec, parse_imag
 from hera_build.core.versions import DEFAULT_NAME_FORMAT
 from hera_build.errors import ConfigError
 
-__all__ = ["BackendName", "HeraBuildConfig", "parse_config"]
-
 BackendName = Literal["docker", "buildpacks", "oci"]
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _FORMAT_FIELD_RE = re.compile(r"\{([^{}]*)\}")

@@ -12,8 +12,6 @@ from collections.abc import Mapping
 
 from hera_build.errors import ConfigError
 
-__all__ = ["SOURCE_DATE_EPOCH", "MAX_EPOCH", "source_date_epoch"]
-
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 MAX_EPOCH = 253402300799
 """9999-12-31T23:59:59Z: later timestamps overflow date handling (and tar and zip headers)."""

@@ -16,8 +16,6 @@ from pathlib import Path
 from hera_build.core.process import run_command
 from hera_build.errors import HeraBuildError
 
-__all__ = ["GitInfo", "git_info", "sanitize_remote_url", "dirty_fingerprint"]
-
 _TIMEOUT = 30.0
 _CREDENTIALS_RE = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@]*@", re.IGNORECASE)
 

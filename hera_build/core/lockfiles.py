@@ -14,8 +14,6 @@ from tomlkit.exceptions import TOMLKitError
 
 from hera_build.errors import ConfigError
 
-__all__ = ["read_lock_versions"]
-
 _TABLES = {"uv.lock": "package", "poetry.lock": "package", "pylock.toml": "packages"}
 
 

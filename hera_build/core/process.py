@@ -16,8 +16,6 @@ from pathlib import Path
 
 from hera_build.errors import BuildError, EngineError, HeraBuildError
 
-__all__ = ["CommandResult", "CommandFailed", "run_command", "last_lines"]
-
 _log = logging.getLogger("hera_build.core.process")
 DEFAULT_TIMEOUT = 600.0
 

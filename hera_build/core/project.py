@@ -20,8 +20,6 @@ from hera_build.core.config import HeraBuildConfig, parse_config
 from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, VersionError
 
-__all__ = ["Project", "load_project", "find_pyproject", "check_metadata", "ENTRY_POINT_GROUP"]
-
 ENTRY_POINT_GROUP = "hera_build.templates"
 """Entry-point group through which a package says which of its modules define templates for others."""
 
@@ -170,11 +168,23 @@ def check_metadata(document: dict[str, Any], pyproject: Path) -> None:
     _typed(tool.get("hera-build", {}), dict, "[tool.hera-build]", pyproject, "a [tool.hera-build] table")
 
 
+def read_pyproject(pyproject: Path) -> str:
+    """The text of ``pyproject``; a byte-order mark is named (tomlkit would say "Empty key at line 1 col 0")."""
+    text = pyproject.read_text(encoding="utf-8")
+    if text.startswith("\ufeff"):
+        # tomllib refuses it too, and with it pip's build backends: accepting it here would only defer the error.
+        raise ConfigError(
+            f"{pyproject} starts with a UTF-8 byte-order mark (BOM), which TOML parsers such as tomllib refuse",
+            "save the file as UTF-8 without a BOM",
+        )
+    return text
+
+
 def load_project(path: Path | str = ".", *, version: str | None = None) -> Project:
     """Read a project's pyproject.toml; ``version`` overrides the declared one (and skips computing it)."""
     pyproject = find_pyproject(Path(path).resolve())
     try:
-        document = tomlkit.parse(pyproject.read_text(encoding="utf-8")).unwrap()
+        document = tomlkit.parse(read_pyproject(pyproject)).unwrap()
     except (TOMLKitError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject} is not valid TOML: {exc}", "fix the syntax at the position shown") from None
     table = document.get("project")

@@ -11,17 +11,6 @@ from dataclasses import dataclass, replace
 
 from hera_build.errors import ConfigError
 
-__all__ = [
-    "ImageRef",
-    "parse_image_ref",
-    "parse_repository",
-    "parse_tag",
-    "is_local_image_spec",
-    "DIGEST_RE",
-    "TAG_RE",
-    "LOCAL_PREFIXES",
-]
-
 _ALNUM = r"[a-z0-9]+"
 _SEPARATOR = r"(?:[._]|__|[-]+)"
 _PATH_COMPONENT = rf"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
@@ -85,7 +74,16 @@ def parse_image_ref(text: str, *, what: str = "image reference") -> ImageRef:
             f"invalid {what} {text!r}: not an OCI image reference",
             "write it as [registry/]repository[:tag][@sha256:digest], repository in lowercase",
         )
-    return ImageRef(repository=match["name"], tag=match["tag"], digest=match["digest"])
+    return ImageRef(repository=_lower_host(match["name"]), tag=match["tag"], digest=match["digest"])
+
+
+def _lower_host(name: str) -> str:
+    """Host names are case-insensitive (``LocalHost:5000`` is ``localhost:5000``): write registry hosts in lower
+    case, so that everything that compares them (loopback, insecure registries, credentials) agrees."""
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first.lower() == "localhost"):
+        return f"{first.lower()}/{rest}"
+    return name
 
 
 def parse_tag(text: str, *, what: str = "tag") -> str:

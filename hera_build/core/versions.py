@@ -16,20 +16,6 @@ from packaging.version import InvalidVersion, Version
 
 from hera_build.errors import VersionError
 
-__all__ = [
-    "MAX_NAME_LENGTH",
-    "MAX_CRON_NAME_LENGTH",
-    "DEFAULT_NAME_FORMAT",
-    "ProjectVersion",
-    "parse_version",
-    "image_tag",
-    "name_slug",
-    "version_from_tag",
-    "version_from_slug",
-    "versioned_name",
-    "shorten_name",
-]
-
 MAX_NAME_LENGTH = 63
 """Argo puts WorkflowTemplate names into label values: 63 characters at most."""
 MAX_CRON_NAME_LENGTH = 52

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["walk_dicts", "workflow_spec"]
-
 
 def walk_dicts(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(path, mapping)`` for every mapping in ``node``, parents before children."""

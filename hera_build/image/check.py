@@ -33,18 +33,6 @@ from hera_build.errors import CheckError
 from hera_build.image.target import ContainerRunner, RunOutcome
 from hera_build.templates.emit import is_runner_script
 
-__all__ = [
-    "ARGS_PATH",
-    "CheckOptions",
-    "RunnerCase",
-    "RunnerRun",
-    "CheckResult",
-    "runner_entrypoints",
-    "runner_cases",
-    "check_image",
-    "run_on_host",
-]
-
 ARGS_PATH = "/tmp/hera-build-check/args.json"
 """Where the inputs file goes in the container (Argo puts the script source under /argo/staging)."""
 _MARKER = "HERA_BUILD_CHECK "
@@ -369,3 +357,24 @@ def _end_to_end(
             "rebuild the image from the same source and dependencies",
         )
     return RunnerRun(case, outcome.exit_code, outcome.stdout, expected.stdout)
+
+
+def check_for_backend(image: str, project: Project, backend: str) -> CheckResult:
+    """Check ``image`` in the local Docker engine with the command ``templates`` emits for ``backend`` (buildpacks
+    images start Python through the CNB launcher)."""
+    from hera_build.image.backends import runner_command_for
+    from hera_build.image.engine import DockerEngine
+
+    python = runner_command_for(backend) or ("python",)
+    options = CheckOptions(python_command=python, runner_command=runner_command_for(backend))
+    return check_image(image, project, runner=DockerEngine.from_env(), options=options)
+
+
+def image_checker(project: Project, backend: str) -> Callable[[str], dict[str, Any]]:
+    """The publish pipeline's check step for ``project`` built with ``backend``: the check's JSON summary."""
+
+    def check(image: str) -> dict[str, Any]:
+        summary: dict[str, Any] = check_for_backend(image, project, backend).to_json()
+        return summary
+
+    return check

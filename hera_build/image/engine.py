@@ -258,7 +258,7 @@ def _tar_files(files: Mapping[str, bytes]) -> bytes:
 
 def push_error(ref: ImageRef, message: str) -> PublishError:
     """A registry's refusal, as one line with the fix that usually applies."""
-    from hera_build.image.registry.client import registry_host
+    from hera_build.image.registry import registry_host
 
     host = registry_host(ref)
     lowered = message.lower()

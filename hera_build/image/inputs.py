@@ -33,7 +33,7 @@ from hera_build.errors import BuildError, ConfigError, PublishError
 
 if TYPE_CHECKING:
     from hera_build.core.project import Project
-    from hera_build.image.registry.remote import RegistryView
+    from hera_build.image.registry import RegistryView
     from hera_build.image.wheelhouse import Wheelhouse
 
 INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"

@@ -12,8 +12,6 @@ from hera_build.core.project import Project
 if TYPE_CHECKING:
     from hera_build.image.wheelhouse import Wheelhouse
 
-__all__ = ["LABEL_BACKEND_VERSION", "LABEL_DEPENDENCY_DIGEST", "image_labels", "oci_labels", "rfc3339", "source_url"]
-
 LABEL_DEPENDENCY_DIGEST = "dev.hera-build.dependency-digest"
 LABEL_BACKEND_VERSION = "dev.hera-build.backend-version"
 """Which backend (and version) built the image; the release manifest reads it back from the registry."""

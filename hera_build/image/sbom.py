@@ -29,8 +29,6 @@ from hera_build import __version__
 from hera_build.errors import BuildError
 from hera_build.image.labels import rfc3339
 
-__all__ = ["SPDX_MEDIA_TYPE", "SbomPackage", "wheel_package", "spdx_document", "sbom_bytes", "wheelhouse_sbom"]
-
 SPDX_MEDIA_TYPE = "application/spdx+json"
 """The artifact type of the SBOM when it is published as an OCI artifact."""
 _NAMESPACE = "https://spdx.hera-build.dev/sbom"

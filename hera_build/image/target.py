@@ -21,21 +21,6 @@ from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags
 
 from hera_build.errors import BuildError
 
-__all__ = [
-    "PROBE_SCRIPT",
-    "PythonFacts",
-    "PythonTarget",
-    "Prober",
-    "ProbeCache",
-    "ContainerProber",
-    "ContainerRunner",
-    "RunOutcome",
-    "platform_tags",
-    "target_from_facts",
-    "host_facts",
-    "default_cache_dir",
-]
-
 _CACHE_VERSION = 1
 
 PROBE_SCRIPT = r"""

@@ -24,42 +24,27 @@ import shutil
 import sys
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import Parser
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from hera_build.core.epoch import source_date_epoch
+from hera_build.core.integrity import check_digest, file_sha256, record_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
 from hera_build.image.target import PythonTarget, default_cache_dir
-
-__all__ = [
-    "FIXED_EPOCH",
-    "RUNNER_DISTRIBUTION",
-    "Installed",
-    "DependencyPin",
-    "Wheelhouse",
-    "WheelCache",
-    "WheelFetcher",
-    "PipFetcher",
-    "WheelBuilder",
-    "ProjectWheelBuilder",
-    "installed_distribution",
-    "resolve_closure",
-    "prepare_wheelhouse",
-    "fetch_index_wheels",
-    "wheel_metadata_requires",
-    "file_digest",
-]
 
 FIXED_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
@@ -272,14 +257,34 @@ def _requires(
     return found
 
 
-def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
-    """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
+def _wheel_metadata(wheel: Path) -> Message:
     with zipfile.ZipFile(wheel) as archive:
         names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         if not names:
             raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
-        metadata = Parser().parsestr(archive.read(names[0]).decode("utf-8"))
-    return tuple(metadata.get_all("Requires-Dist") or ())
+        return Parser().parsestr(archive.read(names[0]).decode("utf-8"))
+
+
+def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
+    """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
+    return tuple(_wheel_metadata(wheel).get_all("Requires-Dist") or ())
+
+
+def _check_requires_python(what: str, requirement: str | None, target: PythonTarget, fix: str) -> None:
+    """Refuse to put ``what`` into an image whose Python its ``Requires-Python`` excludes (pip in the image
+    would not say so: wheels are installed offline, from files)."""
+    if not requirement or not requirement.strip():
+        return
+    try:
+        allowed = SpecifierSet(requirement)
+    except InvalidSpecifier:
+        raise BuildError(f"{what} has an invalid Requires-Python {requirement!r}", "use PEP 440 specifiers") from None
+    if not allowed.contains(target.version, prereleases=True):
+        raise BuildError(
+            f"{what} requires Python {requirement}, but the base image's Python is {target.version}",
+            f"choose a base image with a Python that satisfies {requirement} (--base-image, or base-image in "
+            f"[tool.hera-build]), or {fix}",
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- the cache
@@ -305,17 +310,48 @@ class WheelCache:
     def build_env_dir(self, key: str) -> Path:
         return self.root / "build-env" / key
 
-    def find_index_wheel(self, target: PythonTarget, name: str, version: str) -> Path | None:
-        return _find_wheel(self.index_dir(target), name, version, target)
+    def find_index_wheel(
+        self, target: PythonTarget, name: str, version: str, report: Progress = _no_progress
+    ) -> Path | None:
+        found = _find_wheel(self.index_dir(target), name, version, target)
+        return found if found is None or self.intact(found, report) else None
 
     def store(self, directory: Path, wheel: Path) -> Path:
-        """Move ``wheel`` into ``directory`` atomically (concurrent builds may share the cache)."""
+        """Move ``wheel`` into ``directory`` atomically (concurrent builds may share the cache), with its digest."""
         directory.mkdir(parents=True, exist_ok=True)
         final = directory / wheel.name
         tmp = directory / f".{wheel.name}.{os.getpid()}.tmp"
         shutil.copyfile(wheel, tmp)
         os.replace(tmp, final)
+        record_digest(final, file_sha256(final), _stamp_of(final))
         return final
+
+    def intact(self, wheel: Path, report: Progress = _no_progress) -> bool:
+        """Whether a cached wheel still has the bytes it was stored with; one that does not is removed (and said in
+        one line), so that it is downloaded or built again instead of failing mid-install with a zlib error."""
+        stamp = _stamp_of(wheel)
+        ok = check_digest(wheel, stamp)
+        if ok is None:  # stored by an older hera-build, without a digest: the zip's own CRCs decide, once
+            ok = _zip_intact(wheel)
+            if ok:
+                record_digest(wheel, file_sha256(wheel), stamp)
+        if not ok:
+            wheel.unlink(missing_ok=True)
+            stamp.unlink(missing_ok=True)
+            report(f"cache: wheel {wheel.name} was changed on disk: removed, fetching or building it again")
+        return ok
+
+
+def _stamp_of(wheel: Path) -> Path:
+    return wheel.with_name(f"{wheel.name}.sha256")
+
+
+def _zip_intact(wheel: Path) -> bool:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError):
+        return False
 
 
 def _wheel_info(path: Path) -> tuple[str, Version, frozenset[object]] | None:
@@ -547,10 +583,12 @@ def _build_requires(tree: Path) -> list[str]:
 
 
 class _source_at_version:
-    """The source tree to build so that the wheel has ``version`` (``--version``), with any environment it needs.
+    """The source tree to build so that the wheel has ``version`` (``--version`` or the decided dynamic version),
+    with any environment it needs.
 
     A static ``[project] version`` is rewritten in a copy of the tree (with tomlkit, so the file stays as it was);
-    a dynamic one is set the way setuptools-scm and hatch-vcs take it.
+    a dynamic one is set the way setuptools-scm takes it, which hatch-vcs uses underneath: the pretend version
+    for this distribution (and the generic one, for older setuptools-scm releases).
     """
 
     def __init__(self, source: Path, version: str | None) -> None:
@@ -657,7 +695,7 @@ def _built_wheel(ctx: _Context, source: Path, *, epoch: int, version: str | None
     key_text = json.dumps([_tree_digest(source), version, epoch, sorted(_build_requires(source)), ctx.target.key])
     directory = ctx.cache.built_dir(hashlib.sha256(key_text.encode()).hexdigest()[:24])
     cached = sorted(directory.glob("*.whl")) if directory.is_dir() else []
-    if len(cached) == 1:
+    if len(cached) == 1 and ctx.cache.intact(cached[0], ctx.progress):
         return cached[0]
     ctx.progress(f"building the wheel of {what} from {source}")
     with tempfile.TemporaryDirectory(prefix="hera-build-wheel-") as tmp:
@@ -674,7 +712,7 @@ def _index_wheels(ctx: _Context, pins: Mapping[str, str]) -> dict[str, Path]:
     found: dict[str, Path] = {}
     missing: dict[str, str] = {}
     for name, version in pins.items():
-        hit = ctx.cache.find_index_wheel(ctx.target, name, version)
+        hit = ctx.cache.find_index_wheel(ctx.target, name, version, ctx.progress)
         if hit is None:
             missing[name] = version
         else:
@@ -768,6 +806,14 @@ def prepare_wheelhouse(
     or, with ``lock``, the locked ones. Raises :class:`BuildError` naming the distribution and platform when a
     wheel cannot be had.
     """
+    project_table = project.raw.get("project")
+    requires_python = project_table.get("requires-python") if isinstance(project_table, dict) else None
+    _check_requires_python(
+        f"{project.name} {project.version.exact}",
+        str(requires_python) if requires_python is not None else None,
+        target,
+        f"relax requires-python in {project.pyproject}",
+    )
     cache = cache or WheelCache()
     ctx = _Context(target, cache, fetcher or PipFetcher(), builder or ProjectWheelBuilder(cache), progress)
     versions: dict[str, str] | None = None
@@ -792,17 +838,27 @@ def prepare_wheelhouse(
     _check_runner(project, pins, lookup)
     local = {name: pin for name, pin in sorted(closure.items()) if _is_local(ctx, pin)}
     epoch = _epoch(source_date_epoch)
-    override = project.version.exact if project.version_source == "--version" else None
-    # Downloads and builds are other processes (pip, build backends) that do not wait for each other: run them
-    # side by side. Each result depends only on its own inputs, so the wheelhouse is the same as a serial one's.
-    with ThreadPoolExecutor(max_workers=2 + len(local), thread_name_prefix="hera-build-wheel") as pool:
+    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
+    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
+    # here, so left alone the wheel would carry another version than the tag and the templates.
+    override = None if project.version_source == "pyproject.toml" else project.version.exact
+    # Downloads and local builds are other processes (pip, build backends) that do not wait for each other: run
+    # them side by side (the first local build also makes the build environment the project's build reuses). Each
+    # result depends only on its own inputs, so the wheelhouse is the same as a serial one's.
+    with ThreadPoolExecutor(max_workers=1 + len(local), thread_name_prefix="hera-build-wheel") as pool:
         index = pool.submit(_index_wheels, ctx, {n: p.version for n, p in closure.items() if n not in local})
         built = {name: pool.submit(_dependency_wheel, ctx, pin) for name, pin in local.items()}
-        project_build = pool.submit(_built_wheel, ctx, project.root, epoch=epoch, version=override, what=project.name)
         wheels: dict[str, Path] = {name: _required(future.result()) for name, future in built.items()}
         wheels |= index.result()
-        project_wheel = project_build.result()
     sources = {name: str(pin.source) for name, pin in local.items()}
+    for name in sorted(wheels):
+        _check_requires_python(
+            f"{name} {pins[name]} (a dependency of {project.name})",
+            _wheel_metadata(wheels[name]).get("Requires-Python"),
+            target,
+            f"pin a version of {name} that supports Python {target.major_minor} (a lock file, or in this environment)",
+        )
+    project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
     _check_project_wheel(project, project_wheel)
     for stale in (dest / "app", dest / "deps"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -823,7 +879,15 @@ def _check_project_wheel(project: Project, wheel: Path) -> None:
     if info is None or info[0] != project.distribution_name:
         raise BuildError(f"building {project.root} gave {wheel.name}, not a wheel of {project.name}", None)
     if info[1] != Version(project.version.canonical):
+        if project.version_source == "--version":
+            fix = "the build backend ignored --version; set the version in pyproject.toml instead"
+        else:
+            fix = (
+                "make the build backend take the version from SETUPTOOLS_SCM_PRETEND_VERSION (setuptools-scm, "
+                "hatch-vcs), or set project.version in pyproject.toml, or pass --version"
+            )
         raise BuildError(
-            f"the wheel built from {project.root} has version {info[1]}, not {project.version.exact}",
-            "the build backend ignored the version; set it in pyproject.toml instead of passing --version",
+            f"the wheel built from {project.root} has version {info[1]}, not {project.version.exact} "
+            f"(from the {project.version_source})",
+            fix,
         )

@@ -20,16 +20,7 @@ from hera_build.core.references import ImageRef
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
-from hera_build.image.registry.client import repository_path
-from hera_build.image.registry.oci import OciRegistry, host_of
-
-__all__ = [
-    "CHUNK_THRESHOLD",
-    "CHUNK_SIZE",
-    "BlobPush",
-    "PushResult",
-    "push_image",
-]
+from hera_build.image.registry import RegistryClient, host_of, repository_path
 
 CHUNK_THRESHOLD = 64 << 20
 """Blobs larger than this go up in chunks (PATCH …, PUT), smaller ones in one PUT."""
@@ -89,7 +80,7 @@ def _remember(cache: OciCache, host: str, digest: str, repository: str) -> None:
 
 
 def _push_blob(
-    client: OciRegistry,
+    client: RegistryClient,
     repository: str,
     descriptor: Descriptor,
     open_blob: Callable[[], IO[bytes]],
@@ -125,7 +116,7 @@ def push_image(
     image: BuiltImage,
     target: ImageRef,
     tags: Sequence[str],
-    client: OciRegistry,
+    client: RegistryClient,
     cache: OciCache,
     *,
     chunk_threshold: int = CHUNK_THRESHOLD,

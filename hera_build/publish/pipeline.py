@@ -25,7 +25,7 @@ from hera_build.errors import EngineError
 from hera_build.image.backends import Builder, BuildRequest, BuildResult, BuiltImage, Prepared
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.labels import LABEL_BACKEND_VERSION
-from hera_build.image.registry.remote import RegistryView, RemoteImage
+from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish
 from hera_build.publish.sbom import sbom_document_for

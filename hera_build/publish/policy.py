@@ -19,7 +19,7 @@ from typing import Literal
 from hera_build.core.references import ImageRef
 from hera_build.errors import ImmutableTagError
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
-from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.registry import RemoteImage
 
 Action = Literal["build", "reuse", "refuse"]
 

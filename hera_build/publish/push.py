@@ -17,7 +17,7 @@ from hera_build.errors import BuildError, PublishError
 from hera_build.image.backends import BuiltImage
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
-from hera_build.image.registry.remote import RegistryView, RemoteImage
+from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.oci import PushResult
 from hera_build.publish.sbom import PublishedSbom, publish_sbom
 
@@ -44,7 +44,7 @@ class Published:
 
 def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushResult, ...]:
     from hera_build.image.backends.oci.cache import OciCache
-    from hera_build.image.registry.oci import OciRegistry, open_registry
+    from hera_build.image.registry import RegistryClient, open_registry
     from hera_build.publish.oci import push_image
 
     cache = OciCache()
@@ -52,7 +52,7 @@ def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushR
     for ref in built.tags:
         by_repository.setdefault(ref.repository, []).append(ref)
     results = []
-    registries: dict[str | None, OciRegistry] = {}
+    registries: dict[str | None, RegistryClient] = {}
     for group in by_repository.values():
         target = group[0]
         if target.registry not in registries:
@@ -132,7 +132,7 @@ def publish(
     progress(f"published {built.image}@{remote.digest}")
     attached = None
     if sbom is not None:
-        from hera_build.image.registry.oci import open_registry
+        from hera_build.image.registry import open_registry
 
         attached = publish_sbom(open_registry(built.image.registry), built.image, remote.digest, sbom(remote.digest))
         where = "a referrer" if attached.referrers else f"tag {attached.tag} (the registry has no referrers API)"

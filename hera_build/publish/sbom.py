@@ -15,19 +15,13 @@ import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
 from hera_build.image.backends import Prepared
-from hera_build.image.registry.client import repository_path
+from hera_build.image.registry import RegistryClient, repository_path
 from hera_build.image.sbom import SPDX_MEDIA_TYPE, sbom_bytes, wheelhouse_sbom
 from hera_build.image.wheelhouse import FIXED_EPOCH
-
-if TYPE_CHECKING:  # the registry module imports the oci backend, which must not be loaded to import this one
-    from hera_build.image.registry.oci import OciRegistry
-
-__all__ = ["EMPTY_CONFIG_TYPE", "PublishedSbom", "sbom_tag", "publish_sbom", "sbom_document_for"]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
@@ -59,14 +53,14 @@ def _descriptor(media_type: str, data: bytes) -> dict[str, object]:
     return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def _upload(registry: OciRegistry, repository: str, data: bytes, digest: str) -> None:
+def _upload(registry: RegistryClient, repository: str, data: bytes, digest: str) -> None:
     if registry.blob_exists(repository, digest):
         return
     location = registry.start_upload(repository)
     registry.upload_monolithic(repository, location, digest, len(data), lambda: io.BytesIO(data))
 
 
-def publish_sbom(registry: OciRegistry, image: ImageRef, image_digest: str, document: bytes) -> PublishedSbom:
+def publish_sbom(registry: RegistryClient, image: ImageRef, image_digest: str, document: bytes) -> PublishedSbom:
     """Push ``document`` (SPDX JSON) as an artifact referring to ``image``'s manifest ``image_digest``."""
     repository = repository_path(image)
     subject = registry.get_manifest(repository, image_digest)

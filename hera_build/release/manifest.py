@@ -19,24 +19,6 @@ from hera_build.core.atomic import write_text_atomic
 from hera_build.core.references import ImageRef
 from hera_build.errors import ConfigError
 
-__all__ = [
-    "DEFAULT_MANIFEST",
-    "MANIFEST_SCHEMA_VERSION",
-    "MANIFEST_FILE",
-    "ImageRecord",
-    "SbomRecord",
-    "BackendRecord",
-    "BaseImageRecord",
-    "SourceRecord",
-    "EmittedObject",
-    "DependencyEdge",
-    "ReleaseManifest",
-    "load_manifest",
-    "write_manifest",
-    "manifest_json_schema",
-    "write_schema",
-]
-
 MANIFEST_SCHEMA_VERSION = 1
 MANIFEST_FILE = "release-manifest.json"
 DEFAULT_MANIFEST = Path("dist") / MANIFEST_FILE

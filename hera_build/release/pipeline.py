@@ -47,7 +47,7 @@ from hera_build.image.backends import (
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION
-from hera_build.image.registry.remote import RegistryApi, RegistryView, RemoteImage
+from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
 from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Pusher, publish
@@ -70,31 +70,12 @@ from hera_build.templates.output import (
     DEFAULT_OUT,
     WriteResult,
     check_writable,
-    file_name,
+    layout,
+    output_lock,
     plan_output,
     render,
     write_output,
 )
-
-__all__ = [
-    "BACKEND_VERSION_LABEL",
-    "DEFAULT_OUT",
-    "DEFAULT_MANIFEST",
-    "DIRTY_HASH_LENGTH",
-    "Action",
-    "FileStatus",
-    "RegistryState",
-    "ReleaseOptions",
-    "ReleaseEnvironment",
-    "ReleaseFacts",
-    "PlannedObject",
-    "Plan",
-    "Release",
-    "plan",
-    "release",
-    "dirty_version",
-    "templates_from_manifest",
-]
 
 Action = Literal["build", "skip", "refuse"]
 """``skip``: the registry's image has the same inputs and is reused (the policy's ``reuse``)."""
@@ -130,6 +111,9 @@ class ReleaseOptions:
     allow_dirty: bool = False
     lock: Path | None = None
     crd_files: tuple[Path, ...] = ()
+    argo: bool = False
+    """Also run Argo's own validator on the templates (see :class:`TemplateOptions`)."""
+    argo_path: Path | None = None
     verbose: bool = False
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
     check: Callable[[Project, str], Checker] | None = field(default=None, compare=False)
@@ -335,12 +319,15 @@ def _emit(project: Project, options: ReleaseOptions, backend: str, digest: str |
         lock=options.lock,
         runner_command=runner_command_for(backend),
         crd_files=options.crd_files,
+        argo=options.argo,
+        argo_path=options.argo_path,
     )
     return build_templates(template_options, project=project)
 
 
 def _files(result: TemplatesResult) -> dict[str, str]:
-    return {file_name(obj.manifest): render(obj.manifest) for obj in result.objects}
+    """``{path in the output folder: content}``, in the objects' order (see :func:`output.layout`)."""
+    return {path: render(obj.manifest) for path, obj in layout(result.objects).items()}
 
 
 def _without_digest(text: str) -> str:
@@ -375,8 +362,7 @@ def _planned_objects(
     result: TemplatesResult, out: Path, statuses: Mapping[str, FileStatus]
 ) -> tuple[PlannedObject, ...]:
     planned = []
-    for obj in result.objects:
-        name = file_name(obj.manifest)
+    for name, obj in layout(result.objects).items():
         planned.append(
             PlannedObject(
                 obj.kind,
@@ -454,8 +440,8 @@ def _manifest(
         hera_build_version=__version__,
         output=str(out),
         objects=tuple(
-            EmittedObject(kind=o.kind, source_name=o.source_name, name=o.name, file=str(out / file_name(o.manifest)))
-            for o in result.objects
+            EmittedObject(kind=o.kind, source_name=o.source_name, name=o.name, file=str(out / path))
+            for path, o in layout(result.objects).items()
         ),
         dependencies=_edges(result),
     )
@@ -541,7 +527,9 @@ def _refuse_conflicts(the_plan: Plan) -> None:
     digest): :func:`write_output` raises its readable diff, and writes nothing, when a file conflicts."""
     conflicting = {o.file for o in the_plan.objects if o.status == "conflicting"}
     if conflicting and not the_plan.options.force:
-        files = {Path(path).name: the_plan.files[Path(path).name] for path in sorted(conflicting)}
+        out = the_plan.options.out
+        names = sorted(Path(path).relative_to(out).as_posix() for path in conflicting)
+        files = {name: the_plan.files[name] for name in names}
         write_output(files, the_plan.options.out, force=False)
 
 
@@ -581,7 +569,6 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
     if image.digest != (the_plan.remote.digest if the_plan.decision == "skip" and the_plan.remote else None):
         templates = _emit(the_plan.project, options, the_plan.backend, image.digest)
         files = _files(templates)
-    written = write_output(files, options.out, force=options.force)
     manifest = _manifest(
         the_plan.facts,
         templates,
@@ -592,7 +579,9 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
         checked=image.checked,
         sbom=SbomRecord(reference=image.sbom, tag=image.sbom_tag) if image.sbom else None,
     )
-    write_manifest(manifest, options.manifest_path)
+    with output_lock(options.out):  # the folder and its manifest, one writer at a time
+        written = write_output(files, options.out, force=options.force)
+        write_manifest(manifest, options.manifest_path)
     return Release(the_plan, manifest, built=not image.skipped, written=written, build=image)
 
 

@@ -18,9 +18,8 @@ from hera_build.core.references import DIGEST_RE, ImageRef
 from hera_build.errors import ConfigError
 from hera_build.templates.discover import DiscoveredObject, discover
 from hera_build.templates.emit import EmitSettings, PinnedObject, local_names, pin_objects, ref_sites
+from hera_build.templates.lint import Finding
 from hera_build.templates.resolve import Pin, ProvidedTemplate, RefKey, resolve_refs
-
-__all__ = ["TemplateOptions", "TemplatesResult", "build_templates", "runner_image"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +30,12 @@ class TemplateOptions:
     lock: Path | None = None
     runner_command: tuple[str, ...] | None = None
     crd_files: tuple[Path, ...] = ()
+    allow_uppercase: bool = False
+    """Do not warn about upper-case template, step and task names (Argo accepts them)."""
+    argo: bool = False
+    """Also run Argo's own validator (``argo lint --offline``) on the objects and the providers' templates."""
+    argo_path: Path | None = None
+    """The ``argo`` CLI; default ``$HERA_BUILD_ARGO``, then ``argo`` on PATH."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ class TemplatesResult:
     image: ImageRef | None
     objects: list[PinnedObject]
     provider_manifests: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    """What the linters found: warnings only, unless ``build_templates(..., raise_errors=False)``."""
 
 
 def runner_image(project: Project, digest: str | None = None) -> ImageRef | None:
@@ -87,8 +94,14 @@ def _check_published_name_format(project: Project) -> None:
             )
 
 
-def build_templates(options: TemplateOptions, project: Project | None = None) -> TemplatesResult:
-    """Discover, pin and lint the project's objects; raise a HeraBuildError on the first problem."""
+def build_templates(
+    options: TemplateOptions, project: Project | None = None, *, raise_errors: bool = True
+) -> TemplatesResult:
+    """Discover, pin and lint the project's objects; raise a HeraBuildError on the first problem.
+
+    Lint errors raise one :class:`~hera_build.errors.LintError` listing them all, unless ``raise_errors`` is
+    false (``hera-build lint`` reports them itself); either way the findings are in the result.
+    """
     project = project or load_project(options.project_dir, version=options.version)
     objects = discover(project.modules)
     _check_published_name_format(project)
@@ -115,24 +128,36 @@ def build_templates(options: TemplateOptions, project: Project | None = None) ->
     )
     pinned = pin_objects(objects, pins, names, settings)
     provider_manifests = _pinned_provider_manifests(providers, pins)
-    _lint(pinned, provider_manifests, project, options.crd_files)
-    return TemplatesResult(project, settings.image, pinned, provider_manifests)
+    findings = _lint(pinned, provider_manifests, project, options)
+    if raise_errors:
+        from hera_build.templates.lint import raise_for_findings
+
+        raise_for_findings(findings)
+    return TemplatesResult(project, settings.image, pinned, provider_manifests, findings)
 
 
 def _lint(
-    pinned: Sequence[PinnedObject], providers: list[dict[str, Any]], project: Project, crd_files: tuple[Path, ...]
-) -> None:
+    pinned: Sequence[PinnedObject], providers: list[dict[str, Any]], project: Project, options: TemplateOptions
+) -> list[Finding]:
     from hera_build.templates import lint
 
     crd = None
-    if crd_files:
+    if options.crd_files:
         from hera_build.templates.crd import CrdSchemas
 
-        crd = CrdSchemas.from_files(crd_files)
+        crd = CrdSchemas.from_files(options.crd_files)
+    manifests = [obj.manifest for obj in pinned]
     findings = lint.lint(
-        [obj.manifest for obj in pinned],
+        manifests,
         providers=providers,
         external_names=frozenset(project.config.external),
         crd=crd,
+        allow_uppercase=options.allow_uppercase,
     )
-    lint.raise_for_findings(findings)
+    if options.argo:
+        from hera_build.templates.argo import argo_lint, find_argo
+
+        argo = find_argo(options.argo_path)
+        external = frozenset(project.config.external)
+        findings.extend(argo_lint(manifests, argo, providers=providers, external_names=external))
+    return findings

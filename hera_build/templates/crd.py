@@ -39,8 +39,6 @@ from jsonschema.protocols import Validator
 from hera_build.errors import ConfigError
 from hera_build.templates.lint import Finding, format_path, object_label
 
-__all__ = ["CRD_DIR_ENV", "CrdSchemas", "default_crd_paths", "yaml_problem"]
-
 CRD_DIR_ENV = "HERA_BUILD_CRD_DIR"
 _CRD_SUFFIXES = (".yaml", ".yml", ".json")
 _KEPT_KEYWORDS = frozenset(
@@ -168,7 +166,11 @@ class CrdSchemas:
         validator = self._validators.get(key)
         if validator is None:
             known = ", ".join(f"{v} {k}" for v, k in sorted(self._validators)) or "none"
-            return [Finding(name, "", f"no CRD schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})")]
+            return [
+                Finding(
+                    name, "", f"no CRD schema for apiVersion {key[0]!r} kind {key[1]!r} (known: {known})", source="crd"
+                )
+            ]
         findings = [f for error in validator.iter_errors(obj) for f in _findings_of_error(name, error)]
         return sorted(set(findings), key=lambda f: (f.path, f.message))
 
@@ -348,9 +350,9 @@ def _findings_of_error(name: str, error: ValidationError) -> Iterator[Finding]:
     if error.validator == "required" and isinstance(error.validator_value, list):
         missing = [key for key in error.validator_value if key not in instance]
         for key in missing:
-            yield Finding(name, format_path(path), f"missing required field {key!r}")
+            yield Finding(name, format_path(path), f"missing required field {key!r}", source="crd")
         return
-    yield Finding(name, format_path(path), _describe(error))
+    yield Finding(name, format_path(path), _describe(error), source="crd")
 
 
 def _unknown_fields(name: str, path: list[str | int], error: ValidationError) -> Iterator[Finding]:
@@ -360,7 +362,7 @@ def _unknown_fields(name: str, path: list[str | int], error: ValidationError) ->
     for key in sorted(set(instance) - set(known), key=str):
         close = difflib.get_close_matches(str(key), known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else "" if known else " (this object takes no fields)"
-        yield Finding(name, format_path([*path, str(key)]), f"unknown field {str(key)!r}{hint}")
+        yield Finding(name, format_path([*path, str(key)]), f"unknown field {str(key)!r}{hint}", source="crd")
 
 
 def _describe(error: ValidationError) -> str:

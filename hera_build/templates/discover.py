@@ -4,6 +4,10 @@ Hera decides a script's image when the ``@script`` decorator runs, so the defaul
 the user's modules are imported: we set it to :data:`SENTINEL_IMAGE`, import, build, and restore Hera's global
 configuration afterwards. The emitted models then say exactly which templates were left on the default image
 (they carry the sentinel) and which the user gave an image of their own.
+
+User code may print while it is imported or built (``print(w.to_yaml())`` is common in examples). Discovery
+sends whatever it writes to stdout to stderr instead, at the file-descriptor level too (C extensions and
+subprocesses write there directly), so ``--json`` and ``--stdout`` output stays what hera-build printed.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import contextlib
 import copy
 import importlib
 import importlib.util
+import os
 import re
 import sys
 import traceback
@@ -21,8 +26,6 @@ from types import ModuleType
 from typing import Any
 
 from hera_build.errors import DiscoveryError
-
-__all__ = ["SENTINEL_IMAGE", "KINDS", "DiscoveredObject", "discover", "sentinel_image"]
 
 SENTINEL_IMAGE = "hera-build.invalid/default-image:sentinel"
 """Stands in for Hera's default image while user code is imported; never left in output."""
@@ -68,6 +71,41 @@ def sentinel_image() -> Iterator[None]:
         global_config.__dict__ = saved
 
 
+def _flush_c_stdio() -> None:
+    """Flush C's stdio buffers (``printf`` in an extension), so they land where the descriptor points now."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):  # no C library to talk to (e.g. Windows): Python's flush is all
+        pass
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send what is written to stdout to stderr meanwhile: ``sys.stdout`` and, when it has one, descriptor 1."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    saved: int | None = None
+    try:
+        sys.stdout.fileno()  # a captured sys.stdout (pytest's capsys) has no descriptor: only swap the object
+        sys.stderr.flush()
+        saved = os.dup(1)
+        os.dup2(sys.stderr.fileno(), 1)
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError and a ValueError
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+        if saved is not None:
+            _flush_c_stdio()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
 def _top_level(module: str) -> str:
     return module.partition(".")[0]
 
@@ -104,8 +142,19 @@ def _one_line(text: str) -> str:
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
+def _not_stdlib(module: str) -> None:
+    """``email`` or ``json`` in ``modules`` imports fine and finds nothing: almost always a typo or a clash."""
+    if _top_level(module) in sys.stdlib_module_names:
+        raise DiscoveryError(
+            f"module {module!r} is part of Python's standard library, not a module of your project",
+            "list your own package's modules in modules of [tool.hera-build] (e.g. 'my_package.workflows'); "
+            "a package of your own must not share a standard-library name",
+        )
+
+
 def _import(module: str) -> ModuleType:
     _dotted(module)
+    _not_stdlib(module)
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -184,7 +233,7 @@ def discover(modules: Sequence[str], *, packages: Sequence[str] = ()) -> list[Di
     own = set(packages) or {_top_level(m) for m in modules}
     workflow_cls = _hera_workflow_class()
     found: list[DiscoveredObject] = []
-    with sentinel_image():
+    with stdout_to_stderr(), sentinel_image():
         _purge(own)
         imported = [(module, _import(module)) for module in modules]
         foreign = _foreign_ids(workflow_cls, own)

@@ -7,7 +7,8 @@ replaced where they are, so nothing that merely *looks* like a name is touched.
 from __future__ import annotations
 
 import copy
-from collections import Counter
+import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,19 +20,14 @@ from hera_build.errors import ConfigError, VersionError
 from hera_build.templates.discover import SENTINEL_IMAGE, DiscoveredObject
 from hera_build.templates.resolve import Pin, RefKey, find_ref_sites
 
-__all__ = [
-    "ANNOTATION_PREFIX",
-    "MANAGED_BY",
-    "EmitSettings",
-    "PinnedObject",
-    "is_runner_script",
-    "local_names",
-    "pin_objects",
-]
-
 ANNOTATION_PREFIX = "hera-build.dev/"
 MANAGED_BY = "hera-build"
 _RUNNER_ARGS = ["-m", "hera.workflows.runner"]
+LABEL_VALUE_LIMIT = 63
+"""Kubernetes label values: at most 63 characters, alphanumeric at both ends, ``-_.`` inside."""
+_LABEL_HASH = 8
+_REFERABLE = ("WorkflowTemplate", "ClusterWorkflowTemplate")
+"""The kinds a ``templateRef`` / ``workflowTemplateRef`` can name."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +55,8 @@ class PinnedObject:
     manifest: dict[str, Any] = field(repr=False)
     images: tuple[str, ...] = ()
     refs: tuple[Pin, ...] = ()
+    version_tag: str = ""
+    """The version as an image tag: objects without a name are filed under it (see ``output.layout``)."""
 
     @property
     def cluster_scoped(self) -> bool:
@@ -75,35 +73,61 @@ def _name_limit(kind: str) -> int:
     return MAX_CRON_NAME_LENGTH if kind == "CronWorkflow" else MAX_NAME_LENGTH
 
 
+def _versioned(obj: DiscoveredObject, settings: EmitSettings) -> str:
+    return versioned_name(obj.name, settings.version, settings.name_format, limit=_name_limit(obj.kind))
+
+
 def local_names(objects: Sequence[DiscoveredObject], settings: EmitSettings) -> dict[RefKey, str]:
-    """Original → versioned name for every named object; collisions are errors, never silent overwrites."""
+    """Original → versioned name of every template a ref can name; checks the names of every object.
+
+    Names are unique per kind (a CronWorkflow may share its WorkflowTemplate's name): two objects of one kind with
+    one name, before or after versioning, are an error naming both modules, never an overwrite. A template with
+    only a ``generateName`` is refused: it could be neither referenced nor versioned.
+    """
     names: dict[RefKey, str] = {}
-    sources: dict[tuple[bool, str], str] = {}
+    sources: dict[tuple[str, bool, str], str] = {}
+    versioned_sources: dict[tuple[str, str], tuple[str, str]] = {}
     for obj in objects:
-        if not obj.manifest.get("metadata", {}).get("name"):
-            continue
         where = f"{obj.module}.{obj.attribute}"
-        if obj.kind in ("WorkflowTemplate", "ClusterWorkflowTemplate") and (obj.cluster_scoped, obj.name) in names:
+        metadata = obj.manifest.get("metadata", {})
+        if not metadata.get("name"):
+            if obj.kind != "Workflow":
+                base = str(metadata.get("generateName") or "my-template").rstrip("-.")
+                raise VersionError(
+                    f"{obj.kind} {where} has no name (generateName {metadata.get('generateName')!r}): hera-build "
+                    "versions templates by name, and a templateRef needs one",
+                    f"give it a name, e.g. {obj.kind}(name={base!r}, ...)",
+                )
+            continue
+        key = (obj.kind, obj.cluster_scoped, obj.name)
+        if key in sources:
             raise VersionError(
-                f"two {obj.kind}s are named {obj.name!r}: {sources[(obj.cluster_scoped, obj.name)]} and {where}",
-                "give each template a unique name",
+                f"two {obj.kind}s are named {obj.name!r}: {sources[key]} and {where}",
+                f"give each {obj.kind} a unique name",
             )
-        versioned = versioned_name(obj.name, settings.version, settings.name_format, limit=_name_limit(obj.kind))
-        names[(obj.cluster_scoped, obj.name)] = versioned
-        sources[(obj.cluster_scoped, obj.name)] = where
-    clashes = [name for name, count in Counter(names.values()).items() if count > 1]
-    if clashes:
-        raise VersionError(
-            f"different templates map to the same versioned name {clashes[0]!r}",
-            "rename one of them, or change name-format",
-        )
+        sources[key] = where
+        versioned = _versioned(obj, settings)
+        if (obj.kind, versioned) in versioned_sources:
+            other, other_name = versioned_sources[(obj.kind, versioned)]
+            raise VersionError(
+                f"{obj.kind}s {other_name!r} ({other}) and {obj.name!r} ({where}) map to the same versioned name "
+                f"{versioned!r}",
+                "rename one of them, or change name-format",
+            )
+        versioned_sources[(obj.kind, versioned)] = (where, obj.name)
+        if obj.kind in _REFERABLE:
+            names[(obj.cluster_scoped, obj.name)] = versioned
     return names
 
 
-def _pin_images(manifest: dict[str, Any], settings: EmitSettings) -> list[str]:
-    """Replace the sentinel (templates left on Hera's default image) and our own repository's image."""
+def _pin_images(manifest: dict[str, Any], settings: EmitSettings) -> tuple[list[str], bool]:
+    """Replace the sentinel (templates left on Hera's default image) and our own repository's image.
+
+    Returns every image of the object, and whether any template runs the project's image.
+    """
     own = settings.image.repository if settings.image else None
     images: list[str] = []
+    runs_ours = False
     for template in workflow_spec(manifest).get("templates", []):
         for _, node in walk_dicts(template):
             image = node.get("image")
@@ -118,10 +142,11 @@ def _pin_images(manifest: dict[str, Any], settings: EmitSettings) -> list[str]:
                         'set image = "registry/repository" in [tool.hera-build]',
                     )
                 node["image"] = image = str(settings.image)
+                runs_ours = True
             images.append(image)
         if settings.runner_command and is_runner_script(template):
             template["script"]["command"] = list(settings.runner_command)
-    return sorted(set(images))
+    return sorted(set(images)), runs_ours
 
 
 def _repository(image: str) -> str | None:
@@ -132,29 +157,55 @@ def _repository(image: str) -> str | None:
 
 
 def _pin_refs(manifest: dict[str, Any], pins: Mapping[RefKey, Pin]) -> list[Pin]:
+    """Pin every ref that was resolved; templated names (``{{inputs.parameters.wt}}``) stay as written."""
     used: list[Pin] = []
     for _, node in walk_dicts(manifest):
         for key in ("templateRef", "workflowTemplateRef"):
             ref = node.get(key)
-            if isinstance(ref, dict) and ref.get("name"):
-                pin = pins[(bool(ref.get("clusterScope", False)), str(ref["name"]))]
-                ref["name"] = pin.pinned
-                if pin not in used:
-                    used.append(pin)
+            if not isinstance(ref, dict) or not ref.get("name"):
+                continue
+            pin = pins.get((bool(ref.get("clusterScope", False)), str(ref["name"])))
+            if pin is None:
+                continue
+            ref["name"] = pin.pinned
+            if pin not in used:
+                used.append(pin)
     return used
 
 
-def _label(settings: EmitSettings, source_name: str) -> tuple[dict[str, str], dict[str, str]]:
+_LABEL_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+
+
+def label_value(value: str) -> str:
+    """``value`` as a valid Kubernetes label value: a long one is cut and ends in a hash of the whole.
+
+    Project names and version tags use only the label alphabet, so only the length can be wrong; anything else is
+    replaced by ``-`` (the full value is kept in an annotation by the caller).
+    """
+    if len(value) <= LABEL_VALUE_LIMIT and _LABEL_VALUE_RE.match(value):
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:_LABEL_HASH]
+    head = re.sub(r"[^-A-Za-z0-9_.]", "-", value)[: LABEL_VALUE_LIMIT - _LABEL_HASH - 1]
+    head = re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", head)
+    return f"{head}-{digest}" if head else digest
+
+
+def _label(settings: EmitSettings, source_name: str, runs_ours: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """Our labels and annotations. ``hera-build.dev/image`` and ``/digest`` only on objects with a template that
+    runs the project's image: an object that only runs other images is not tied to ours."""
+    name, tag = label_value(settings.project), label_value(settings.version.tag)
     labels = {
-        "app.kubernetes.io/name": settings.project,
-        "app.kubernetes.io/version": settings.version.tag,
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/version": tag,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }
     annotations = {
         f"{ANNOTATION_PREFIX}version": settings.version.exact,
         f"{ANNOTATION_PREFIX}source-name": source_name,
     }
-    if settings.image is not None:
+    if name != settings.project:  # the version's full value is in hera-build.dev/version already
+        annotations[f"{ANNOTATION_PREFIX}project"] = settings.project
+    if settings.image is not None and runs_ours:
         annotations[f"{ANNOTATION_PREFIX}image"] = str(settings.image)
         if settings.image.digest:
             annotations[f"{ANNOTATION_PREFIX}digest"] = settings.image.digest
@@ -164,21 +215,35 @@ def _label(settings: EmitSettings, source_name: str) -> tuple[dict[str, str], di
 def pin_objects(
     objects: Sequence[DiscoveredObject], pins: Mapping[RefKey, Pin], names: Mapping[RefKey, str], settings: EmitSettings
 ) -> list[PinnedObject]:
-    """Pin names, images, refs, labels and annotations of every object (on copies)."""
+    """Pin names, images, refs, labels and annotations of every object (on copies).
+
+    ``names`` are :func:`local_names`' (which checked every name); objects no ref can name are versioned here.
+    """
     pinned = []
     for obj in objects:
         manifest = copy.deepcopy(obj.manifest)
         metadata = manifest.setdefault("metadata", {})
         name = obj.name
         if metadata.get("name"):
-            name = metadata["name"] = names[(obj.cluster_scoped, obj.name)]
-        images = _pin_images(manifest, settings)
+            key = (obj.cluster_scoped, obj.name)
+            name = metadata["name"] = names[key] if obj.kind in _REFERABLE else _versioned(obj, settings)
+        images, runs_ours = _pin_images(manifest, settings)
         refs = _pin_refs(manifest, pins)
-        labels, annotations = _label(settings, obj.name)
+        labels, annotations = _label(settings, obj.name, runs_ours)
         metadata["labels"] = {**metadata.get("labels", {}), **labels}
         metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
         pinned.append(
-            PinnedObject(obj.kind, obj.name, name, obj.module, obj.attribute, manifest, tuple(images), tuple(refs))
+            PinnedObject(
+                obj.kind,
+                obj.name,
+                name,
+                obj.module,
+                obj.attribute,
+                manifest,
+                tuple(images),
+                tuple(refs),
+                settings.version.tag,
+            )
         )
     return pinned
 

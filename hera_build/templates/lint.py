@@ -5,12 +5,18 @@ or a duplicate task name would otherwise surface when a Workflow runs. These che
 rules of Argo's ``workflow/validate`` package (v4; not its ``{{variable}}`` resolution) and the CEL rules in
 its CRDs; :mod:`hera_build.templates.crd` adds the schema.
 
-Template, step and task names: Argo accepts upper case, but pods are named after them, so upper case is an
-error for objects we emit (``strict_names=True``) and a warning otherwise. ``strict_names`` also makes a
-missing ``metadata.name``/``generateName`` an error; Argo's linter does not look at metadata.
+Nothing Argo's validator accepts is an error here: ``tests/lint_cases`` holds the cases both must agree on,
+checked against the real ``argo lint`` (:mod:`hera_build.templates.argo`). Upper-case template, step and task
+names are valid for Argo and used in its examples, but Argo v3.4 put them into pod names and failed
+(argo-workflows #9670), so they are a warning (``allow_uppercase`` silences it). ``strict_names`` makes a
+missing ``metadata.name``/``generateName`` an error (the API server refuses it; Argo's linter does not look).
+Labels and annotations are checked as the Kubernetes API server checks ObjectMeta.
 
 Known limits: namespaces are ignored when matching references (hera-build emits none); ``{{…}}`` expressions
-in references are not resolved, so such references are skipped, as Argo does.
+in references are not resolved, so such references are skipped, as Argo does. Of Argo's ``{{variable}}``
+resolution only the unambiguous part is checked: ``inputs.parameters.X``/``inputs.artifacts.X`` naming an
+input the template lacks, ``steps.X``/``tasks.X`` naming no step or task of the template, and
+``workflow.parameters.X`` naming no argument of a Workflow that defines its own templates.
 """
 
 from __future__ import annotations
@@ -23,22 +29,15 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from hera_build.errors import LintError
+from hera_build.errors import ConfigError, LintError
 
 if TYPE_CHECKING:
     from hera_build.templates.crd import CrdSchemas
 
-__all__ = [
-    "Finding",
-    "Severity",
-    "WORKFLOW_KINDS",
-    "format_path",
-    "lint",
-    "object_label",
-    "raise_for_findings",
-]
-
 Severity = Literal["error", "warning"]
+Source = Literal["rules", "kubernetes", "crd", "argo"]
+"""Which check found it: Argo's rules as re-implemented here, the API server's ObjectMeta rules (labels,
+annotations), the CRD schema, or Argo's own validator (``argo lint``)."""
 PathParts = Sequence[str | int]
 
 WORKFLOW_KINDS = frozenset({"Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"})
@@ -50,6 +49,19 @@ _DEFAULT_MAX_OBJECT_NAME = 63  # the name becomes a label value
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _FIELD_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 _LOWER_FIELD_NAME = re.compile(r"^[a-z0-9][-a-z0-9]*$")
+_QUALIFIED_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_MAX_LABEL_VALUE = 63
+_MAX_ANNOTATIONS_BYTES = 256 * 1024
+_VARIABLE = re.compile(r"\{\{\s*([^={}\s][^{}]*?)\s*\}\}")
+_SCOPE_NOUNS = {
+    "inputs.parameters": "input parameter",
+    "inputs.artifacts": "input artifact",
+    "steps": "step",
+    "tasks": "task",
+    "workflow.parameters": "workflow argument",
+}
+_ALWAYS_RESOLVED = frozenset({"workflow.parameters.json"})
 _PARAM_NAME = re.compile(r"^[-a-zA-Z0-9_]+$")
 _EXPRESSION = re.compile(r"\{\{.*?\}\}")
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][-A-Za-z0-9_]*$")
@@ -83,6 +95,7 @@ class Finding:
     path: str
     message: str
     severity: Severity = "error"
+    source: Source = "rules"
 
     def __str__(self) -> str:
         where = f"{self.object_name} {self.path}" if self.path else self.object_name
@@ -132,16 +145,20 @@ def lint(
     crd: CrdSchemas | None = None,
     strict_names: bool = True,
     require_known_refs: bool = False,
+    allow_uppercase: bool = False,
 ) -> list[Finding]:
     """Check ``objects`` (plain dicts) against Argo's rules; refs may point into them or into ``providers``.
 
     ``external_names`` are templateRef targets deliberately left unresolved. A ref to an object that is
     neither given nor external is reported only with ``require_known_refs`` (the resolver reports those).
-    With ``crd``, each object is also checked against its CRD schema.
+    With ``crd``, each object is also checked against its CRD schema; a kind it has no schema for is a
+    :class:`~hera_build.errors.ConfigError` naming the CRD to pass, not a finding about the object.
     """
     objects = list(objects)
+    if crd is not None:
+        _require_schemas(objects, crd)
     index = _TemplateIndex.of([*providers, *objects])
-    options = _Options(external_names, strict_names, require_known_refs)
+    options = _Options(external_names, strict_names, require_known_refs, allow_uppercase)
     findings = _duplicate_objects(objects)
     for obj in objects:
         findings.extend(_lint_object(obj, index, options))
@@ -155,6 +172,25 @@ class _Options:
     external_names: AbstractSet[str]
     strict_names: bool
     require_known_refs: bool
+    allow_uppercase: bool = False
+
+
+def _require_schemas(objects: Sequence[Mapping[str, Any]], crd: CrdSchemas) -> None:
+    """Every workflow kind linted needs its CRD: a missing one is the user's set-up, not their Hera code."""
+    wanted = {
+        (str(obj.get("apiVersion", "")), str(obj["kind"])) for obj in objects if obj.get("kind") in WORKFLOW_KINDS
+    }
+    missing = sorted(wanted - crd.kinds, key=lambda pair: pair[1])
+    if not missing:
+        return
+    kinds = ", ".join(kind for _, kind in missing)
+    known = ", ".join(f"{kind} ({version})" for version, kind in sorted(crd.kinds, key=lambda p: p[1])) or "none"
+    version, kind = missing[0]
+    raise ConfigError(
+        f"no CRD schema for kind {kinds} (apiVersion {version}); the CRDs given cover: {known}",
+        f"pass the CRD for kind {kind}: --crd FILE, saved with "
+        f"`kubectl get crd {kind.lower()}s.{version.split('/')[0]} -o yaml`",
+    )
 
 
 @dataclass(frozen=True)
@@ -188,8 +224,11 @@ class _Context:
     templates_owner: str = "this object"
     findings: list[Finding] = field(default_factory=list)
 
-    def error(self, parts: PathParts, message: str) -> None:
-        self.findings.append(Finding(self.name, format_path(parts), message))
+    def error(self, parts: PathParts, message: str, source: Source = "rules") -> None:
+        self.findings.append(Finding(self.name, format_path(parts), message, source=source))
+
+    def warning(self, parts: PathParts, message: str) -> None:
+        self.findings.append(Finding(self.name, format_path(parts), message, "warning"))
 
     def strict(self, parts: PathParts, message: str) -> None:
         """A rule of ours, stricter than Argo's: an error for objects we emit, otherwise a warning."""
@@ -228,7 +267,7 @@ def _check_metadata(metadata: Any, ctx: _Context) -> None:
     limit = _MAX_OBJECT_NAME.get(ctx.kind, _DEFAULT_MAX_OBJECT_NAME)
     if isinstance(name, str) and name:
         if not _DNS_SUBDOMAIN.match(name):
-            ctx.error(("metadata", "name"), f"{name!r} is not a DNS-1123 subdomain: {_DNS_RULE}")
+            ctx.error(("metadata", "name"), f"{name!r} is not a DNS-1123 subdomain: {_DNS_RULE}", "kubernetes")
         if len(name) > limit:
             ctx.error(
                 ("metadata", "name"),
@@ -238,9 +277,63 @@ def _check_metadata(metadata: Any, ctx: _Context) -> None:
         # The API server checks the prefix with a trailing '-' masked, then truncates it to 58 characters.
         masked = generate_name[:-1] + "a" if generate_name.endswith("-") else generate_name
         if not _DNS_SUBDOMAIN.match(masked) or len(masked) > 253:
-            ctx.error(("metadata", "generateName"), f"{generate_name!r} is not a valid name prefix: {_DNS_RULE}")
+            ctx.error(
+                ("metadata", "generateName"), f"{generate_name!r} is not a valid name prefix: {_DNS_RULE}", "kubernetes"
+            )
     else:
         ctx.strict(("metadata",), "has neither name nor generateName; the API server rejects the object")
+    _check_object_meta(("metadata",), metadata, ctx, templated=False)
+
+
+def _check_object_meta(parts: PathParts, metadata: Mapping[str, Any], ctx: _Context, *, templated: bool) -> None:
+    """Labels and annotations as the API server checks ObjectMeta (``apimachinery``'s validation).
+
+    ``templated``: Argo substitutes ``{{…}}`` in the metadata of pods and Workflows it creates, so such values
+    are checked only after substitution, by Argo.
+    """
+    labels, annotations = _mapping(metadata.get("labels")), _mapping(metadata.get("annotations"))
+    for key, value in labels.items():
+        _check_qualified_key((*parts, "labels", str(key)), str(key), "label", ctx)
+        if not isinstance(value, str) or (templated and _EXPRESSION.search(value)):
+            continue
+        if len(value) > _MAX_LABEL_VALUE:
+            ctx.error(
+                (*parts, "labels", str(key)),
+                f"label value has {len(value)} characters; Kubernetes allows at most {_MAX_LABEL_VALUE}",
+                "kubernetes",
+            )
+        elif not _LABEL_VALUE.match(value):
+            ctx.error(
+                (*parts, "labels", str(key)),
+                f"label value {value!r} is invalid: use letters, digits, '-', '_' and '.', starting and ending "
+                "with a letter or digit",
+                "kubernetes",
+            )
+    size = 0
+    for key, value in annotations.items():
+        _check_qualified_key((*parts, "annotations", str(key)), str(key), "annotation", ctx)
+        size += len(str(key).encode()) + (len(value.encode()) if isinstance(value, str) else 0)
+    if size > _MAX_ANNOTATIONS_BYTES:
+        ctx.error(
+            (*parts, "annotations"),
+            f"annotations take {size} bytes; Kubernetes allows at most {_MAX_ANNOTATIONS_BYTES} in total",
+            "kubernetes",
+        )
+
+
+def _check_qualified_key(parts: PathParts, key: str, what: str, ctx: _Context) -> None:
+    """``[prefix/]name``: a DNS subdomain prefix of at most 253 characters, a name of at most 63."""
+    prefix, slash, name = key.rpartition("/")
+    problem = None
+    if not name or len(name) > _MAX_LABEL_VALUE or not _QUALIFIED_NAME.match(name):
+        problem = (
+            f"its name part must be 1-{_MAX_LABEL_VALUE} letters, digits, '-', '_' or '.', starting and ending "
+            "with a letter or digit"
+        )
+    elif slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        problem = "its prefix must be a DNS subdomain (lowercase, at most 253 characters) before one '/'"
+    if problem:
+        ctx.error(parts, f"{what} key {key!r} is invalid: {problem}", "kubernetes")
 
 
 _DNS_RULE = "use lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
@@ -292,6 +385,64 @@ def _check_templates(spec: Mapping[str, Any], base: PathParts, ctx: _Context) ->
             _check_steps(template["steps"], (*parts, "steps"), ctx)
         if isinstance(template.get("dag"), Mapping):
             _check_dag(template["dag"], (*parts, "dag"), ctx)
+        _check_variables(template, parts, _workflow_parameters(spec, ctx), ctx)
+
+
+def _workflow_parameters(spec: Mapping[str, Any], ctx: _Context) -> AbstractSet[str] | None:
+    """``workflow.parameters`` names known for certain: a Workflow's own arguments; None when they may come from
+    elsewhere (a WorkflowTemplate's caller, a referenced WorkflowTemplate)."""
+    if ctx.kind not in ("Workflow", "CronWorkflow") or spec.get("workflowTemplateRef") is not None:
+        return None
+    parameters = _list(_mapping(spec.get("arguments")).get("parameters"))
+    return {str(p.get("name")) for p in parameters if isinstance(p, Mapping)}
+
+
+def _check_variables(
+    template: Mapping[str, Any], parts: PathParts, workflow_parameters: AbstractSet[str] | None, ctx: _Context
+) -> None:
+    """``{{…}}`` references that cannot resolve, as Argo's validator refuses them ("failed to resolve")."""
+    inputs = _mapping(template.get("inputs"))
+    scopes = {
+        "inputs.parameters": _names(inputs.get("parameters")),
+        "inputs.artifacts": _names(inputs.get("artifacts")),
+        "steps": {str(s.get("name")) for g in _list(template.get("steps")) for s in _list(g) if isinstance(s, Mapping)}
+        if template.get("steps") is not None
+        else None,
+        "tasks": _names(_mapping(template.get("dag")).get("tasks")) if template.get("dag") is not None else None,
+        "workflow.parameters": workflow_parameters,
+    }
+    reported: set[str] = set()
+    for where, text in _strings(template, tuple(parts)):
+        for match in _VARIABLE.finditer(text):
+            tag = match.group(1)
+            for prefix, known in scopes.items():
+                if known is None or not tag.startswith(f"{prefix}."):
+                    continue
+                name = tag[len(prefix) + 1 :].split(".", 1)[0]
+                if name not in known and tag not in _ALWAYS_RESOLVED and name != "name" and tag not in reported:
+                    reported.add(tag)
+                    what = _SCOPE_NOUNS[prefix]
+                    ctx.error(
+                        where,
+                        f"{{{{{tag}}}}} cannot resolve: no {what} {name!r}{_did_you_mean(name, known)}",
+                    )
+
+
+def _names(items: Any) -> set[str]:
+    return {str(item.get("name")) for item in _list(items) if isinstance(item, Mapping)}
+
+
+def _strings(node: Any, parts: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string under ``node`` with its path, except inside inline templates (their own scope)."""
+    if isinstance(node, str):
+        yield parts, node
+    elif isinstance(node, Mapping):
+        for key, value in node.items():
+            if key != "inline":
+                yield from _strings(value, (*parts, key))
+    elif isinstance(node, list):
+        for position, value in enumerate(node):
+            yield from _strings(value, (*parts, position))
 
 
 def _check_field_name(parts: PathParts, name: Any, what: str, ctx: _Context) -> None:
@@ -306,10 +457,12 @@ def _check_field_name(parts: PathParts, name: Any, what: str, ctx: _Context) -> 
             f"{what} name {name!r} is invalid: use letters, digits and '-', starting with a letter or digit "
             "(no dots or underscores)",
         )
-    elif not _LOWER_FIELD_NAME.match(name):
-        ctx.strict(
+    elif not _LOWER_FIELD_NAME.match(name) and not ctx.options.allow_uppercase:
+        ctx.warning(
             parts,
-            f"{what} name {name!r} has upper-case letters; pods are named after it: use {name.lower()!r}",
+            f"{what} name {name!r} has upper-case letters: Argo accepts them, but Argo v3.4 put such names into "
+            f"pod names and failed (argo-workflows #9670); {name.lower()!r} is safe on every version "
+            "(--allow-uppercase hides this)",
         )
 
 
@@ -513,6 +666,8 @@ def _check_node(parts: PathParts, node: Mapping[str, Any], ctx: _Context) -> Non
         _check_hooks(parts, node, ctx)
     if key in ("inputs", "outputs", "arguments"):
         _check_io_names(parts, node, ctx)
+    if key in ("metadata", "workflowMetadata", "podMetadata"):
+        _check_object_meta(parts, node, ctx, templated=True)
     _check_cel_rules(parts, node, ctx)
 
 
@@ -640,13 +795,13 @@ def _check_cel_rules(parts: PathParts, node: Mapping[str, Any], ctx: _Context) -
     ):
         locations = [name for name in _ARTIFACT_LOCATIONS if node.get(name) is not None]
         if len(locations) > 1:
-            ctx.error(parts, f"at most one artifact location can be specified, found {', '.join(locations)}")
+            ctx.error(parts, f"at most one artifact location can be specified, found {', '.join(locations)}", "crd")
     if key == "withSequence" and node.get("count") is not None and node.get("end") is not None:
-        ctx.error(parts, "only one of count or end can be defined")
+        ctx.error(parts, "only one of count or end can be defined", "crd")
     if key == "resource" and node.get("manifest") is not None and node.get("manifestFrom") is not None:
-        ctx.error(parts, "only one of manifest or manifestFrom can be specified")
+        ctx.error(parts, "only one of manifest or manifestFrom can be specified", "crd")
     if key == "gauge" and node.get("realtime") and "resourcesDuration." in str(node.get("value", "")):
-        ctx.error(parts, "'resourcesDuration.*' metrics cannot be used in real-time gauges")
+        ctx.error(parts, "'resourcesDuration.*' metrics cannot be used in real-time gauges", "crd")
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

@@ -1,18 +1,28 @@
-"""Render manifests and write them atomically, one file per object plus a ``kustomization.yaml``.
+"""Render manifests and write them into an output folder, one file per object plus a ``kustomization.yaml``.
 
 A release folder is shared by versions (old ones stay until nothing references them), so writing *adds* this
-version's files. The whole folder is staged beside the target and swapped in with renames: a failed run leaves
-the previous folder exactly as it was, and a file that already exists with other content is refused.
+version's files. Every object has a file of its own (:func:`layout`): ``<kind>-<name>.<ext>`` for named
+objects, listed in the kustomization, and ``submit/<tag>/workflow-<generateName>.<module>.<attribute>.<ext>`` for
+Workflows with only a ``generateName``, which ``kubectl apply`` cannot create and are kept out of it.
+
+Writing is safe against crashes and concurrent runs. A lock file beside the folder (``.<name>.lock``, ``flock``)
+makes writers take turns; the folder is staged beside the target (``.<name>.new-*``) and swapped in with two
+renames, the old one moved aside (``.<name>.old-<pid>``) in between. A kill at any instant leaves either the
+folder or its moved-aside copy, and the next writer, under the lock, puts the copy back and removes leftovers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,24 +31,17 @@ import yaml
 
 from hera_build.core.atomic import unwritable
 from hera_build.errors import OutputError
+from hera_build.templates.emit import PinnedObject
 from hera_build.templates.yamltext import dump_yaml
-
-__all__ = [
-    "DEFAULT_OUT",
-    "Format",
-    "WriteResult",
-    "render",
-    "render_stream",
-    "file_name",
-    "write_output",
-    "check_writable",
-    "KUSTOMIZATION",
-]
 
 Format = Literal["yaml", "json"]
 KUSTOMIZATION = "kustomization.yaml"
 DEFAULT_OUT = Path("dist/argo")
 """Where ``templates`` and ``release`` write unless told otherwise."""
+SUBMIT = "submit"
+"""Subfolder for Workflows with only a ``generateName``: created with ``argo submit`` / ``kubectl create``."""
+LOCK_TIMEOUT = 300.0
+"""Seconds a writer waits for another one writing the same folder before it gives up."""
 _DIFF_LINES = 20
 
 
@@ -55,15 +58,37 @@ def render_stream(manifests: Sequence[Mapping[str, Any]], fmt: Format = "yaml") 
     return "---\n".join(render(m) for m in manifests)
 
 
-def file_name(manifest: Mapping[str, Any], fmt: Format = "yaml") -> str:
-    """``<kind>-<name>.<ext>``: names are unique per kind, and the kind keeps listings grouped."""
-    metadata = manifest.get("metadata", {})
-    name = metadata.get("name") or str(metadata.get("generateName", "unnamed")).rstrip("-.")
-    return f"{str(manifest.get('kind', 'object')).lower()}-{name}.{fmt}"
+def _object_path(obj: PinnedObject, fmt: Format) -> str:
+    """Where one object goes: a path of its own, decided by the object alone (another object never renames it)."""
+    kind = obj.kind.lower()
+    if obj.manifest.get("metadata", {}).get("name"):
+        return f"{kind}-{obj.name}.{fmt}"
+    # Several Workflows may share a generateName (``hello-``): where each is defined tells them apart, and the
+    # version's own folder keeps a bumped version from clashing with the files of the previous one.
+    base = obj.name.rstrip("-.") or "unnamed"
+    return f"{SUBMIT}/{obj.version_tag}/{kind}-{base}.{obj.module}.{obj.attribute}.{fmt}"
+
+
+def layout(objects: Sequence[PinnedObject], fmt: Format = "yaml") -> dict[str, PinnedObject]:
+    """``{path in the output folder: object}``, in the objects' order; two objects on one path is an error."""
+    paths: dict[str, PinnedObject] = {}
+    for obj in objects:
+        path = _object_path(obj, fmt)
+        if path in paths:
+            first = paths[path]
+            raise OutputError(
+                f"{first.kind} {first.module}.{first.attribute} and {obj.kind} {obj.module}.{obj.attribute} "
+                f"would both be written to {path}",
+                "give the objects different names",
+            )
+        paths[path] = obj
+    return paths
 
 
 @dataclass(frozen=True)
 class WriteResult:
+    """What a write did, by path relative to ``directory``: every given file is in exactly one of the lists."""
+
     directory: Path
     new: tuple[str, ...]
     unchanged: tuple[str, ...]
@@ -78,6 +103,7 @@ def _diff(path: Path, new: str) -> str:
 
 
 def _kustomization(directory: Path) -> str:
+    # Only files at the top: the submit/ folder holds Workflows that `kubectl apply -k` cannot create.
     resources = sorted(
         p.name
         for p in directory.iterdir()
@@ -125,38 +151,124 @@ def plan_output(files: Mapping[str, str], out: Path) -> WriteResult:
     return WriteResult(out, tuple(new), tuple(unchanged), tuple(replaced))
 
 
-def write_output(files: Mapping[str, str], out: Path, *, force: bool = False) -> WriteResult:
-    """Add ``files`` to the folder ``out`` and refresh its kustomization, all or nothing."""
-    out = out.resolve()
-    check_writable(out, what="output folder", folder=True)
-    result = plan_output(files, out)
-    if result.replaced and not force:
-        name = result.replaced[0]
-        raise OutputError(
-            f"{out / name} already exists with other content (a released version must not change):\n"
-            f"{_diff(out / name, files[name])}",
-            "bump the version, or pass --force to overwrite",
-        )
+_held: dict[Path, int] = {}
+"""Locks this process holds, with their depth: ``release`` holds the lock over the folder and its manifest, and
+``write_output`` inside it takes it again (a second ``flock`` on a new descriptor would wait for itself)."""
+
+
+def _lock_path(out: Path) -> Path:
+    return out.parent / f".{out.name}.lock"
+
+
+@contextlib.contextmanager
+def output_lock(out: Path, *, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold the lock of the output folder ``out``; wait up to ``timeout`` seconds for another writer.
+
+    The lock is an ``flock`` on ``.<name>.lock`` beside the folder: the kernel drops it when its holder dies, so a
+    killed run never leaves it stuck. The file itself stays (removing it would let two writers lock two files).
+    """
+    out = Path(out).resolve()  # one lock file however the folder is named (relative, through a symlink)
+    path = _lock_path(out)
+    if path in _held:
+        _held[path] += 1
+        try:
+            yield
+        finally:
+            _held[path] -= 1
+        return
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise unwritable(path, exc) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise OutputError(
+                        f"another hera-build run is writing {out} (it holds {path}); gave up after {timeout:g} s",
+                        "let the other run finish, then run again",
+                    ) from None
+                time.sleep(0.05)
+        _held[path] = 1
+        try:
+            yield
+        finally:
+            del _held[path]
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _leftover_re(out: Path) -> re.Pattern[str]:
+    """Staging (``.<name>.new-*``; ``.<name>.XXXXXXXX`` from older hera-build) and moved-aside copies."""
+    return re.compile(rf"^\.{re.escape(out.name)}\.(?:new-[A-Za-z0-9_]+|old-[0-9]+|[a-z0-9_]{{8}})$")
+
+
+def _recover(out: Path) -> None:
+    """Undo what a killed writer left (call with the lock held): put a moved-aside folder back if the folder is
+    missing, and remove staging folders and stale copies."""
+    pattern = _leftover_re(out)
+    leftovers = [p for p in out.parent.iterdir() if pattern.match(p.name) and p.is_dir() and not p.is_symlink()]
+    if not out.exists():
+        aside = sorted((p for p in leftovers if ".old-" in p.name), key=lambda p: p.stat().st_mtime, reverse=True)
+        if aside:
+            os.rename(aside[0], out)
+            leftovers.remove(aside[0])
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def write_output(
+    files: Mapping[str, str], out: Path, *, force: bool = False, lock_timeout: float = LOCK_TIMEOUT
+) -> WriteResult:
+    """Add ``files`` (paths relative to ``out``) to the folder ``out`` and refresh its kustomization, all or
+    nothing, with the folder's lock held: runs writing the same folder take turns and both keep their files."""
+    out = out.resolve()
+    check_writable(out, what="output folder", folder=True)
+    with output_lock(out, timeout=lock_timeout):
+        try:
+            _recover(out)
+        except OSError as exc:
+            raise unwritable(out, exc) from None
+        result = plan_output(files, out)  # under the lock: what another run wrote meanwhile counts
+        if result.replaced and not force:
+            name = result.replaced[0]
+            raise OutputError(
+                f"{out / name} already exists with other content (a released version must not change):\n"
+                f"{_diff(out / name, files[name])}",
+                "bump the version, or pass --force to overwrite",
+            )
+        _swap_in(files, out)
+    return result
+
+
+def _swap_in(files: Mapping[str, str], out: Path) -> None:
+    """Stage the folder with ``files`` added and rename it into place; at every instant ``out`` or its moved-aside
+    copy is whole, and :func:`_recover` finishes what a kill interrupted."""
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     except OSError as exc:
         raise unwritable(out, exc) from None
-    backup = out.parent / f".{out.name}.old-{os.getpid()}"
+    aside = out.parent / f".{out.name}.old-{os.getpid()}"
     try:
         if out.exists():
-            shutil.copytree(out, staging, dirs_exist_ok=True)
+            shutil.copytree(out, staging, symlinks=True, dirs_exist_ok=True)
         for name, content in files.items():
-            (staging / name).write_text(content, encoding="utf-8")
+            target = staging / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
         (staging / KUSTOMIZATION).write_text(_kustomization(staging), encoding="utf-8")
         os.chmod(staging, 0o755)
         if out.exists():
-            os.rename(out, backup)
+            os.rename(out, aside)
         os.rename(staging, out)
     except BaseException:  # an OSError here (a full disk) reaches the CLI, which prints it as one line
         shutil.rmtree(staging, ignore_errors=True)
-        if backup.exists() and not out.exists():
-            os.rename(backup, out)
+        if aside.exists() and not out.exists():
+            os.rename(aside, out)
         raise
-    shutil.rmtree(backup, ignore_errors=True)
-    return result
+    shutil.rmtree(aside, ignore_errors=True)

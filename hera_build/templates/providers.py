@@ -20,8 +20,6 @@ from hera_build.errors import DiscoveryError
 from hera_build.templates.discover import discover
 from hera_build.templates.resolve import ProvidedTemplate
 
-__all__ = ["NAME_FORMAT_ATTRIBUTE", "installed_providers"]
-
 NAME_FORMAT_ATTRIBUTE = "__hera_build_name_format__"
 
 

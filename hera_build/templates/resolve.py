@@ -18,8 +18,6 @@ from hera_build.core.versions import DEFAULT_NAME_FORMAT, ProjectVersion, versio
 from hera_build.core.walk import walk_dicts
 from hera_build.errors import ResolveError
 
-__all__ = ["RefSite", "ProvidedTemplate", "Pin", "RefKey", "find_ref_sites", "resolve_refs"]
-
 RefKey = tuple[bool, str]
 """``(cluster_scope, name)``: a namespaced and a cluster-scoped template may share a name."""
 
@@ -33,6 +31,8 @@ class RefSite:
     name: str
     cluster_scope: bool
     template: str | None
+    field: str = "templateRef"
+    """``templateRef`` or ``workflowTemplateRef``: what the user wrote, so errors say the same."""
 
     @property
     def key(self) -> RefKey:
@@ -41,7 +41,7 @@ class RefSite:
     def describe(self) -> str:
         target = f"{self.name}/{self.template}" if self.template else self.name
         scope = "cluster " if self.cluster_scope else ""
-        return f"{scope}templateRef {target!r} in {self.object_name} ({self.path})"
+        return f"{scope}{self.field} {target!r} in {self.object_name} ({self.path})"
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,18 @@ class Pin:
     specifier: str | None = None
 
 
+def is_templated(name: str) -> bool:
+    """``{{inputs.parameters.wt}}``: Argo fills the name in at run time, so there is nothing to pin."""
+    return "{{" in name
+
+
 def find_ref_sites(object_name: str, manifest: Mapping[str, Any]) -> list[RefSite]:
-    """Every ``templateRef`` and ``workflowTemplateRef`` in a manifest."""
+    """Every ``templateRef`` and ``workflowTemplateRef`` in a manifest whose name is not templated."""
     sites = []
     for path, node in walk_dicts(manifest):
         for key in ("templateRef", "workflowTemplateRef"):
             ref = node.get(key)
-            if isinstance(ref, dict) and ref.get("name"):
+            if isinstance(ref, dict) and ref.get("name") and not is_templated(str(ref["name"])):
                 sites.append(
                     RefSite(
                         object_name=object_name,
@@ -87,6 +92,7 @@ def find_ref_sites(object_name: str, manifest: Mapping[str, Any]) -> list[RefSit
                         name=str(ref["name"]),
                         cluster_scope=bool(ref.get("clusterScope", False)),
                         template=ref.get("template"),
+                        field=key,
                     )
                 )
     return sites
@@ -165,8 +171,9 @@ def resolve_refs(
     for provided in providers:
         by_key.setdefault(provided.key, []).append(provided)
     pins: dict[RefKey, Pin] = {}
+    unresolved: dict[RefKey, RefSite] = {}
     for site in sites:
-        if site.key in pins:
+        if site.key in pins or site.key in unresolved:
             continue
         if site.key in local:
             pins[site.key] = Pin(site.name, local[site.key], "local", site.cluster_scope)
@@ -176,16 +183,28 @@ def resolve_refs(
             offered = by_key.get(site.key, [])
             distributions = sorted({p.distribution for p in offered})
             if not offered:
-                raise ResolveError(
-                    f"unresolved {site.describe()}: no installed requirement provides it "
-                    f"({_candidates(site, providers, local)})",
-                    "install the package that provides it (entry point group hera_build.templates), "
-                    "or list the name under external in [tool.hera-build]",
-                )
+                unresolved[site.key] = site
+                continue
             if len(distributions) > 1:
                 raise ResolveError(
                     f"{site.describe()} is provided by more than one package: {', '.join(distributions)}",
                     "uninstall one of them, or rename the template in one package",
                 )
             pins[site.key] = _pin_to_provider(site, offered[0], requirements, locked)
+    if unresolved:
+        # All of them at once: a project with several missing providers is fixed in one round, not one per run.
+        missing = list(unresolved.values())
+        if len(missing) == 1:
+            message = (
+                f"unresolved {missing[0].describe()}: no installed requirement provides it "
+                f"({_candidates(missing[0], providers, local)})"
+            )
+        else:
+            listed = "; ".join(f"{site.describe()} ({_candidates(site, providers, local)})" for site in missing)
+            message = f"{len(missing)} unresolved references, no installed requirement provides them: {listed}"
+        raise ResolveError(
+            message,
+            "install the packages that provide them (entry point group hera_build.templates), "
+            "or list the names under external in [tool.hera-build]",
+        )
     return pins

@@ -21,8 +21,6 @@ from typing import Any
 
 import yaml
 
-__all__ = ["WIDTH", "dump_yaml", "c_safe", "C_EMITTER"]
-
 WIDTH = 120
 _PRINTABLE = re.compile(r"[ -~\n]*\Z")
 _MAX_KEY = 100

@@ -23,8 +23,7 @@ from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.oci import OciBuilder, OciOptions
 from hera_build.image.check import ARGS_PATH, RunnerCase, run_on_host, runner_cases, runner_entrypoints
 from hera_build.image.engine import connect_engine
-from hera_build.image.registry.oci import open_registry
-from hera_build.image.registry.remote import RegistryApi
+from hera_build.image.registry import RegistryApi, open_registry
 from hera_build.publish.pipeline import ShipOptions, ship
 from tests.integration.conftest import require_component
 

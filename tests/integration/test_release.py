@@ -26,7 +26,7 @@ import tomlkit
 
 from hera_build.core.references import parse_image_ref
 from hera_build.errors import PublishError
-from hera_build.image.registry.remote import RegistryApi, RemoteImage
+from hera_build.image.registry import RegistryApi, RemoteImage
 
 pytestmark = [pytest.mark.registry, pytest.mark.slow]
 

@@ -18,7 +18,7 @@ from hera_build.errors import PublishError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION
-from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.registry import RemoteImage
 from hera_build.image.target import host_facts, target_from_facts
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.oci import PushResult

@@ -3,7 +3,8 @@
 The fake base images are written with plain ``tarfile``/``gzip``/``json`` (not with the backend's own writers), so
 reading them tests the backend against independently made input. :class:`FakeRegistry` speaks the parts of the
 OCI distribution API a push uses (blob HEAD/GET, monolithic and chunked uploads, cross-repository mounts,
-manifests, optional bearer-token auth) over real HTTP on loopback, and logs every request.
+manifests, optional bearer-token auth that enforces token scopes as a real token registry does) over real HTTP
+on loopback, and logs every request.
 """
 
 from __future__ import annotations
@@ -236,7 +237,8 @@ class _Upload:
 
 @dataclass
 class FakeRegistry:
-    """An in-memory OCI registry over HTTP on 127.0.0.1. ``token_auth`` demands bearer tokens."""
+    """An in-memory OCI registry over HTTP on 127.0.0.1. ``token_auth`` demands bearer tokens that cover each
+    request's scopes; a mount whose token lacks ``pull`` on the source repository falls back to an upload."""
 
     token_auth: bool = False
     referrers: bool = False
@@ -328,10 +330,24 @@ class FakeRegistry:
         self._send(handler, status, json.dumps({"errors": [{"code": code, "message": code.lower()}]}).encode(),
                    {"Content-Type": "application/json"})  # fmt: skip
 
+    def _granted(self, handler: BaseHTTPRequestHandler) -> dict[str, set[str]]:
+        """Repository → actions the request's bearer token was issued for (what a token registry enforces)."""
+        kind, _, token = str(handler.headers.get("Authorization") or "").partition(" ")
+        if kind != "Bearer" or not token.startswith("scopes."):
+            return {}
+        granted: dict[str, set[str]] = {}
+        for scope in json.loads(base64.urlsafe_b64decode(token.removeprefix("scopes.")).decode()):
+            _, name, actions = scope.split(":")
+            granted.setdefault(name, set()).update(actions.split(","))
+        return granted
+
+    def _covers(self, handler: BaseHTTPRequestHandler, scope: str) -> bool:
+        _, name, actions = scope.split(":")
+        return not self.token_auth or set(actions.split(",")) <= self._granted(handler).get(name, set())
+
     def _authorized(self, handler: BaseHTTPRequestHandler, scopes: list[str]) -> bool:
-        if not self.token_auth:
-            return True
-        if handler.headers.get("Authorization") == "Bearer good-token":
+        """Like a real token registry: the token must cover every scope; the challenge names only the target's."""
+        if all(self._covers(handler, scope) for scope in scopes):
             return True
         challenge = f'Bearer realm="http://{self.host}/token",service="fake",scope="{" ".join(scopes)}"'
         self._send(handler, 401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', {"WWW-Authenticate": challenge})
@@ -345,9 +361,11 @@ class FakeRegistry:
         with self.lock:
             self.log.append((method, url.path, query))
         if url.path == "/token":
+            scopes = [scope for value in query.get("scope", []) for scope in value.split()]
             with self.lock:
-                self.token_scopes.append(query.get("scope", []))
-            self._send(handler, 200, b'{"token": "good-token"}', {"Content-Type": "application/json"})
+                self.token_scopes.append(scopes)
+            token = "scopes." + base64.urlsafe_b64encode(json.dumps(scopes).encode()).decode()
+            self._send(handler, 200, json.dumps({"token": token}).encode(), {"Content-Type": "application/json"})
             return
         if url.path in ("/v2/", "/v2"):
             self._send(handler, 200, b"{}")
@@ -398,10 +416,11 @@ class FakeRegistry:
                 body: bytes, push: str, headers: Any) -> None:  # fmt: skip
         if method == "POST":
             mount, source = query.get("mount", [None])[0], query.get("from", [None])[0]
-            scopes = [push] + ([f"repository:{source}:pull"] if source else [])
-            if not self._authorized(handler, scopes):
+            if not self._authorized(handler, [push]):
                 return
-            if mount and source and mount in self.repo_blobs.get(source, set()):
+            # A mount from a repository the token may not read is not an error: it opens an upload instead.
+            readable = source is not None and self._covers(handler, f"repository:{source}:pull")
+            if mount and source and readable and mount in self.repo_blobs.get(source, set()):
                 self.repo_blobs.setdefault(name, set()).add(mount)
                 self._send(handler, 201, b"", {"Location": f"/v2/{name}/blobs/{mount}", "Docker-Content-Digest": mount})
                 return

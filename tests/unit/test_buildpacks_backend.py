@@ -37,7 +37,7 @@ from hera_build.image.backends.buildpacks import (
 )
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL as LABEL_INPUT_DIGEST
-from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.registry import RemoteImage
 from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.pipeline import ShipOptions, ship

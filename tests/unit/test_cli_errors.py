@@ -189,6 +189,33 @@ def test_a_file_that_is_not_a_pyproject_is_not_parsed_as_one(project: Path, hera
     hera_build("templates", "--project", str(module)).one_error("is a file, not a project directory")
 
 
+@pytest.mark.parametrize("command", [("templates",), ("init", "--force", "--dry-run")], ids=lambda c: c[0])
+def test_a_pyproject_with_a_byte_order_mark_says_so(
+    project: Path, hera_build: Callable[..., Result], command: tuple[str, ...]
+) -> None:
+    """tomlkit alone says "Empty key at line 1 col 0", which sends users looking for a key."""
+    (project / "pyproject.toml").write_text("\ufeff" + (project / "pyproject.toml").read_text(), encoding="utf-8")
+    line = hera_build(*command).one_error("pyproject.toml starts with a UTF-8 byte-order mark (BOM)", "without a BOM")
+    assert "Empty key" not in line
+
+
+def test_registry_host_names_are_case_insensitive() -> None:
+    """`LocalHost:5000/...` is the loopback registry that `localhost:5000/...` is: plain HTTP, not remote HTTPS."""
+    from hera_build.core.references import parse_image_ref
+    from hera_build.image.registry.client import RegistryClient, registry_host
+
+    ref = parse_image_ref("LocalHost:5000/acme/app:1")
+    assert (ref.registry, str(ref)) == ("localhost:5000", "localhost:5000/acme/app:1")
+    assert parse_image_ref("GHCR.io/acme/app").repository == "ghcr.io/acme/app"
+    assert parse_image_ref("acme/app").registry is None, "a Docker Hub path is not a host"
+    assert RegistryClient(registry_host(ref)).scheme == "http"
+
+
+def test_a_standard_library_module_in_modules_is_an_error(project: Path, hera_build: Callable[..., Result]) -> None:
+    edit(project / "pyproject.toml", "modules = [", 'modules = ["email", ')
+    hera_build("templates").one_error("module 'email' is part of Python's standard library")
+
+
 # ---------------------------------------------------------------------------------------------------- configuration
 
 

@@ -82,3 +82,20 @@ def test_postponed_annotations_get_a_fix_that_names_the_cause(sample_packages: P
     with pytest.raises(DiscoveryError, match="building sample_flows.future_annotations.future failed") as info:
         discover(["sample_flows.future_annotations"])
     assert info.value.fix and "from __future__ import annotations" in info.value.fix
+
+
+def test_what_user_code_prints_goes_to_stderr(sample_packages: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """`print(w.to_yaml())` at import must not end up in `--json` or `--stdout` output."""
+    print("before")
+    found = discover(["sample_flows.noisy"])
+    print("after")
+    out, err = capfd.readouterr()
+    assert [o.name for o in found] == ["noisy"]
+    assert out == "before\nafter\n"
+    assert "name: noisy" in err and "written to descriptor 1" in err
+
+
+def test_a_standard_library_module_is_refused() -> None:
+    with pytest.raises(DiscoveryError, match="module 'email.mime' is part of Python's standard library") as info:
+        discover(["email.mime", "sample_flows.workflows"])
+    assert info.value.fix and "modules of [tool.hera-build]" in info.value.fix

@@ -29,7 +29,7 @@ from hera_build.image.backends.docker import (
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
 from hera_build.image.labels import LABEL_DEPENDENCY_DIGEST, image_labels
-from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.registry import RemoteImage
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.pipeline import ShipOptions, Shipped, ship
@@ -547,7 +547,7 @@ def cli(project: Project, monkeypatch: pytest.MonkeyPatch) -> FakeCommandBuilder
         registry.labels = {INPUT_DIGEST_LABEL: built.inputs.digest}
         return DIGEST, ()
 
-    monkeypatch.setattr("hera_build.image.registry.remote.RegistryApi", lambda: registry)
+    monkeypatch.setattr("hera_build.image.registry.RegistryApi", lambda: registry)
     monkeypatch.setattr("hera_build.publish.push.push_built", push)
     monkeypatch.chdir(project.root)
     return fake

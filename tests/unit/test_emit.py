@@ -11,7 +11,14 @@ from hera_build.core.references import parse_image_ref
 from hera_build.core.versions import ProjectVersion
 from hera_build.errors import ConfigError, VersionError
 from hera_build.templates.discover import DiscoveredObject, discover
-from hera_build.templates.emit import ANNOTATION_PREFIX, EmitSettings, PinnedObject, local_names, pin_objects
+from hera_build.templates.emit import (
+    ANNOTATION_PREFIX,
+    EmitSettings,
+    PinnedObject,
+    label_value,
+    local_names,
+    pin_objects,
+)
 from hera_build.templates.resolve import find_ref_sites, resolve_refs
 
 IMAGE = "ghcr.io/acme/sample:1.2.3"
@@ -128,28 +135,96 @@ def test_runner_command_goes_through_the_launcher(objects: list[DiscoveredObject
     assert plain["container"]["command"] == ["true"]
 
 
+def obj(
+    kind: str, module: str = "m", attribute: str = "a", spec: dict[str, Any] | None = None, **metadata: str
+) -> DiscoveredObject:
+    return DiscoveredObject(module, attribute, kind, {"kind": kind, "metadata": metadata, "spec": spec or {}})
+
+
 def test_cron_names_are_cut_to_52_characters() -> None:
-    cron = DiscoveredObject(
-        "m", "c", "CronWorkflow", {"kind": "CronWorkflow", "metadata": {"name": "n" * 50}, "spec": {}}
-    )
-    name = local_names([cron], settings())[(False, "n" * 50)]
+    cron = obj("CronWorkflow", name="n" * 50)
+    name = emit([cron], settings())["n" * 50].name
     assert len(name) == 52 and name.endswith("-v1-2-3")
 
 
 def test_two_templates_with_one_name_are_an_error() -> None:
-    objs = [
-        DiscoveredObject("m", attr, "WorkflowTemplate", {"metadata": {"name": "same"}, "spec": {}})
-        for attr in ("a", "b")
-    ]
+    objs = [obj("WorkflowTemplate", attribute=attr, name="same") for attr in ("a", "b")]
     with pytest.raises(VersionError, match="two WorkflowTemplates are named 'same': m.a and m.b"):
         local_names(objs, settings())
 
 
-def test_names_that_collide_after_shortening_are_an_error() -> None:
-    long = "x" * 70
-    objs = [
-        DiscoveredObject("m", "a", "WorkflowTemplate", {"metadata": {"name": long}, "spec": {}}),
-        DiscoveredObject("m", "b", "ClusterWorkflowTemplate", {"metadata": {"name": long}, "spec": {}}),
-    ]
-    with pytest.raises(VersionError, match="map to the same versioned name"):
+@pytest.mark.parametrize("kind", ["CronWorkflow", "Workflow", "ClusterWorkflowTemplate"])
+def test_two_objects_of_any_kind_with_one_name_are_an_error_naming_both_modules(kind: str) -> None:
+    objs = [obj(kind, "pkg.nightly", "cron", name="same"), obj(kind, "pkg.other", "again", name="same")]
+    with pytest.raises(VersionError, match=rf"two {kind}s are named 'same': pkg.nightly.cron and pkg.other.again"):
         local_names(objs, settings())
+
+
+def test_objects_of_different_kinds_may_share_a_name() -> None:
+    """A CronWorkflow often carries its WorkflowTemplate's name; Kubernetes keeps kinds apart, and so do we."""
+    ref = {"workflowSpec": {"workflowTemplateRef": {"name": "nightly"}}}
+    objs = [obj("WorkflowTemplate", name="nightly"), obj("CronWorkflow", attribute="c", spec=ref, name="nightly")]
+    names = local_names(objs, settings())
+    sites = [site for o in objs for site in find_ref_sites(o.name, o.manifest)]
+    template, cron = pin_objects(objs, resolve_refs(sites, local=names), names, settings())
+    assert (template.name, cron.name) == ("nightly-v1-2-3", "nightly-v1-2-3")
+    assert cron.manifest["spec"]["workflowSpec"]["workflowTemplateRef"]["name"] == "nightly-v1-2-3"
+
+
+def test_names_that_collide_after_versioning_are_an_error_naming_both(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("hera_build.templates.emit.versioned_name", lambda *args, **kwargs: "same-v1-2-3")
+    objs = [obj("WorkflowTemplate", "m", "a", name="one"), obj("WorkflowTemplate", "m", "b", name="two")]
+    with pytest.raises(VersionError, match=r"'one' \(m.a\) and 'two' \(m.b\) map to the same versioned name"):
+        local_names(objs, settings())
+
+
+@pytest.mark.parametrize("kind", ["WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"])
+def test_a_template_with_only_a_generate_name_is_refused_naming_where_it_is(kind: str) -> None:
+    """It could be neither referenced nor versioned: the next version would clash with this one's file."""
+    with pytest.raises(VersionError, match=rf"{kind} pkg.flows.tmpl has no name \(generateName 'hello-'\)") as info:
+        local_names([obj(kind, "pkg.flows", "tmpl", generateName="hello-")], settings())
+    assert info.value.fix == f"give it a name, e.g. {kind}(name='hello', ...)"
+
+
+def test_workflows_with_a_generate_name_keep_it_and_carry_the_version_tag() -> None:
+    run = emit([obj("Workflow", generateName="hello-")], settings())["hello-"]
+    assert run.manifest["metadata"]["generateName"] == "hello-" and run.version_tag == "1.2.3"
+
+
+def test_templated_ref_names_are_left_as_written() -> None:
+    ref = {"workflowTemplateRef": {"name": "{{workflow.parameters.wt}}"}}
+    run = emit([obj("Workflow", spec=ref, generateName="dispatch-")], settings())["dispatch-"]
+    assert run.manifest["spec"]["workflowTemplateRef"]["name"] == "{{workflow.parameters.wt}}"
+    assert run.refs == ()
+
+
+def test_the_image_annotation_is_only_on_objects_that_run_the_project_image(objects: list[DiscoveredObject]) -> None:
+    digest = "sha256:" + "a" * 64
+    pinned = emit(objects, settings(f"{IMAGE}@{digest}"))
+    greet, helpers = pinned["greet"].manifest["metadata"], pinned["helpers"].manifest["metadata"]
+    assert greet["annotations"][f"{ANNOTATION_PREFIX}image"] == f"{IMAGE}@{digest}"
+    assert greet["annotations"][f"{ANNOTATION_PREFIX}digest"] == digest
+    assert images(pinned["helpers"]) == {"noop": "busybox:1.36"}
+    assert f"{ANNOTATION_PREFIX}image" not in helpers["annotations"], "helpers runs only busybox"
+    assert f"{ANNOTATION_PREFIX}digest" not in helpers["annotations"]
+
+
+def test_label_values_stay_within_kubernetes_limits_and_the_full_value_is_annotated() -> None:
+    long_project = "acme-" + "x" * 195
+    s = EmitSettings(long_project, ProjectVersion.parse("1.2.3"), "{name}-v{slug}", parse_image_ref(IMAGE))
+    metadata = emit([obj("WorkflowTemplate", name="wt")], s)["wt"].manifest["metadata"]
+    name = metadata["labels"]["app.kubernetes.io/name"]
+    assert len(name) == 63 and name.startswith("acme-xxx") and name == label_value(long_project)
+    assert label_value("acme-" + "x" * 196) != name, "the hash keeps long values apart"
+    assert metadata["annotations"][f"{ANNOTATION_PREFIX}project"] == long_project
+    short = emit([obj("WorkflowTemplate", name="wt")], settings())["wt"].manifest["metadata"]
+    assert f"{ANNOTATION_PREFIX}project" not in short["annotations"], "a value that fits is not repeated"
+
+
+@pytest.mark.parametrize("value", ["1.0.0", "a" * 63, "a" * 64, "1.0+" + "x" * 100, "-x-", "a.b_c", "_" * 70])
+def test_label_values_are_valid_for_any_input(value: str) -> None:
+    import re
+
+    result = label_value(value)
+    assert len(result) <= 63 and re.fullmatch(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?", result)
+    assert (result == value) == (len(value) <= 63 and bool(re.fullmatch(r"[A-Za-z0-9](?:[-\w.]*[A-Za-z0-9])?", value)))

@@ -59,20 +59,22 @@ def args(**values: str) -> dict[str, Any]:
 # --- the corpus ---------------------------------------------------------------------------------------------
 
 
-def test_accepts_every_object_in_argos_examples() -> None:
+def test_accepts_every_object_in_argos_examples_but_one_the_api_server_refuses() -> None:
+    """fun-with-gifs.yaml has the label ``generateName: fun-with-gifs-``: a value may not end in '-'."""
     corpus = example_objects()
     findings = lint([o.manifest for o in corpus], strict_names=False, crd=CrdSchemas.from_files(crd_paths()))
-    assert errors(findings) == []
+    assert [(f.path, f.source) for f in findings if f.severity == "error"] == [
+        ("metadata.labels.generateName", "kubernetes")
+    ]
 
 
-def test_strict_names_only_add_our_own_rules_on_argos_examples() -> None:
-    """Argo's examples use upper-case task names (``A``, ``TEST-ONE``) and two lack a name: warnings there."""
+def test_upper_case_names_in_argos_examples_are_warnings_with_their_reason() -> None:
+    """Argo's examples use upper-case task names (``A``, ``TEST-ONE``) and two lack a name."""
     findings = lint([o.manifest for o in example_objects()], strict_names=True)
-    ours = {"has upper-case letters", "has neither name nor generateName"}
-    assert [f for f in findings if not any(text in f.message for text in ours)] == []
-    relaxed = lint([o.manifest for o in example_objects()], strict_names=False)
-    assert [(f.path, f.message) for f in relaxed] == [(f.path, f.message) for f in findings]
-    assert {f.severity for f in relaxed} == {"warning"}
+    upper = [f for f in findings if "has upper-case letters" in f.message]
+    assert upper and {f.severity for f in upper} == {"warning"}
+    assert all("argo-workflows #9670" in f.message for f in upper)
+    assert [f for f in lint([o.manifest for o in example_objects()], allow_uppercase=True) if f in upper] == []
 
 
 # --- object names -------------------------------------------------------------------------------------------
@@ -140,11 +142,27 @@ def test_rejects_kinds_that_are_not_workflows() -> None:
 # --- template, step and task names --------------------------------------------------------------------------
 
 
-def test_rejects_uppercase_task_names() -> None:
-    template = obj(templates=[dag("main", {"name": "Train", "template": "fit"}), container("fit")])
-    message = "task name 'Train' has upper-case letters; pods are named after it: use 'train'"
-    assert errors(lint([template])) == [("spec.templates[0].dag.tasks[0].name", message)]
-    assert warnings(lint([template], strict_names=False)) == [("spec.templates[0].dag.tasks[0].name", message)]
+def test_uppercase_task_step_and_template_names_are_warnings_never_errors() -> None:
+    """Argo accepts them (argo-workflows #9670 was v3.4 putting them into pod names)."""
+    template = obj(
+        templates=[
+            dag("main", {"name": "Train", "template": "Fit"}),
+            steps("Fit", [{"name": "stepA", "template": "leaf"}]),
+            container("leaf"),
+        ]
+    )
+    for strict in (True, False):
+        findings = lint([template], strict_names=strict)
+        assert errors(findings) == []
+        assert [path for path, _ in warnings(findings)] == [
+            "spec.templates[0].dag.tasks[0].name",
+            "spec.templates[1].name",
+            "spec.templates[1].steps[0][0].name",
+        ]
+    message = warnings(lint([template]))[0][1]
+    assert message.startswith("task name 'Train' has upper-case letters: Argo accepts them")
+    assert "'train' is safe on every version" in message
+    assert lint([template], allow_uppercase=True) == []
 
 
 @pytest.mark.parametrize("name", ["fit.model", "fit_model", "-fit", "fit model"])
@@ -482,8 +500,9 @@ def test_finds_template_refs_in_hooks_exit_handlers_steps_and_inline_templates()
 
 def test_skips_references_built_from_expressions() -> None:
     task = ref_task({"name": "{{inputs.parameters.tpl}}", "template": "x"})
+    main = {**dag("main", task), "inputs": {"parameters": [{"name": "tpl"}]}}
     steps_ = steps("loop", [{"name": "s", "template": "{{item}}", "withItems": ["a"]}])
-    assert lint([obj(templates=[dag("main", task), steps_])], require_known_refs=True) == []
+    assert lint([obj(templates=[main, steps_])], require_known_refs=True) == []
 
 
 def test_template_refs_need_a_name_and_a_template() -> None:
@@ -686,3 +705,109 @@ def test_paths_quote_keys_that_are_not_identifiers() -> None:
 def test_object_labels_name_the_kind() -> None:
     assert object_label(obj("WorkflowTemplate", "a")) == "WorkflowTemplate/a"
     assert object_label({"kind": "Workflow", "metadata": {"generateName": "run-"}}) == "Workflow/run-*"
+
+
+# --- labels and annotations, as the API server checks them ----------------------------------------------------
+
+
+def labelled(labels: dict[str, Any] | None = None, annotations: dict[str, Any] | None = None) -> dict[str, Any]:
+    template = obj(templates=[container("main")])
+    template["metadata"] |= {"labels": labels or {}, "annotations": annotations or {}}
+    return template
+
+
+def test_label_values_are_at_most_63_characters_of_the_label_alphabet() -> None:
+    findings = lint([labelled({"app.kubernetes.io/name": "n" * 64, "team": "ml pipeline", "ok": "a-b_c.1"})])
+    assert [(f.path, f.source) for f in findings] == [
+        ('metadata.labels["app.kubernetes.io/name"]', "kubernetes"),
+        ("metadata.labels.team", "kubernetes"),
+    ]
+    assert "64 characters; Kubernetes allows at most 63" in findings[0].message
+    assert lint([labelled({"empty": ""})]) == []
+
+
+@pytest.mark.parametrize("key", ["Acme.io/team", "acme.io/", "/team", "a/b/c", "team-", "t" * 64])
+def test_label_and_annotation_keys_are_qualified_names(key: str) -> None:
+    findings = lint([labelled({key: "x"}, {key: "x"})])
+    assert [f.message.split(":")[0] for f in findings] == [
+        f"label key {key!r} is invalid",
+        f"annotation key {key!r} is invalid",
+    ]
+
+
+def test_annotations_are_at_most_256_kib_in_total() -> None:
+    findings = lint([labelled(annotations={"a": "x" * 200_000, "b": "y" * 62_144})])
+    assert [f.message for f in findings] == ["annotations take 262146 bytes; Kubernetes allows at most 262144 in total"]
+    assert lint([labelled(annotations={"a": "x" * 200_000, "b": "y" * 62_142})]) == []
+
+
+def test_templated_pod_and_workflow_labels_are_left_to_argo() -> None:
+    template = obj(
+        templates=[container("main", metadata={"labels": {"run": "{{workflow.name}}", "bad": "no spaces"}})],
+        workflowMetadata={"labels": {"by": "{{workflow.parameters.who}}"}},
+    )
+    assert [f.path for f in lint([template])] == ["spec.templates[0].metadata.labels.bad"]
+
+
+# --- {{variables}} that cannot resolve -----------------------------------------------------------------------
+
+
+def test_refuses_references_to_inputs_the_template_does_not_declare() -> None:
+    leaf = container("leaf", inputs={"parameters": [{"name": "x", "value": "1"}]})
+    leaf["container"]["args"] = ["{{inputs.parameters.x}}", "{{inputs.parameters.y}}", "{{inputs.artifacts.data.path}}"]
+    messages = [m for _, m in errors(lint([obj(templates=[leaf])]))]
+    assert messages == [
+        "{{inputs.parameters.y}} cannot resolve: no input parameter 'y'",
+        "{{inputs.artifacts.data.path}} cannot resolve: no input artifact 'data'",
+    ]
+
+
+def test_refuses_references_to_steps_and_tasks_that_do_not_exist() -> None:
+    flow = steps(
+        "main",
+        [{"name": "a", "template": "c"}],
+        [{"name": "b", "template": "c", "when": "{{steps.aa.outputs.result}}"}],
+    )
+    graph = dag("graph", {"name": "t", "template": "c", "when": "{{tasks.tt.outputs.result}} == 1"})
+    messages = [m for _, m in errors(lint([obj(templates=[flow, graph, container("c")])]))]
+    assert messages == [
+        "{{steps.aa.outputs.result}} cannot resolve: no step 'aa' (did you mean 'a'?)",
+        "{{tasks.tt.outputs.result}} cannot resolve: no task 'tt' (did you mean 't'?)",
+    ]
+
+
+def test_workflow_parameters_must_be_arguments_of_a_workflow_but_may_come_from_a_templates_caller() -> None:
+    leaf = container("main")
+    leaf["container"]["args"] = ["{{workflow.parameters.x}}", "{{workflow.parameters.json}}", "{{workflow.name}}"]
+    workflow = obj(
+        "Workflow", templates=[leaf], entrypoint="main", arguments={"parameters": [{"name": "y", "value": "1"}]}
+    )
+    assert [m for _, m in errors(lint([workflow]))] == [
+        "{{workflow.parameters.x}} cannot resolve: no workflow argument 'x'"
+    ]
+    assert errors(lint([obj("WorkflowTemplate", templates=[leaf])])) == []
+
+
+def test_expressions_and_inline_templates_are_not_resolved_here() -> None:
+    leaf = container("main")
+    leaf["container"]["args"] = ["{{=inputs.parameters.nope}}", "{{inputs.parameters}}"]
+    inline = dag(
+        "graph", {"name": "t", "inline": {**container("x"), "inputs": {"parameters": [{"name": "p", "value": "1"}]}}}
+    )
+    inline["dag"]["tasks"][0]["inline"]["container"]["args"] = ["{{inputs.parameters.p}}"]
+    assert errors(lint([obj(templates=[leaf, inline])])) == []
+
+
+# --- CRDs per kind ---------------------------------------------------------------------------------------------
+
+
+def test_a_missing_crd_for_one_kind_names_the_crd_to_pass() -> None:
+    from hera_build.errors import ConfigError
+
+    workflow_templates = [p for p in crd_paths() if "_workflowtemplates" in p.name]
+    cron = obj("CronWorkflow", templates=[container("main")], entrypoint="main")
+    with pytest.raises(ConfigError) as raised:
+        lint([cron, obj(templates=[container("main")])], crd=CrdSchemas.from_files(workflow_templates))
+    assert "no CRD schema for kind CronWorkflow" in raised.value.message
+    assert raised.value.fix is not None and raised.value.fix.startswith("pass the CRD for kind CronWorkflow")
+    assert "kubectl get crd cronworkflows.argoproj.io -o yaml" in raised.value.fix

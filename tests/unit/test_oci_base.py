@@ -15,13 +15,13 @@ from hera_build.errors import BuildError, ConfigError
 from hera_build.image.backends.oci.base import is_local_base, load_base, parse_base_spec
 from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import Platform
-from hera_build.image.registry.oci import OciRegistry, open_registry
+from hera_build.image.registry import RegistryClient, open_registry
 from tests.support.oci_images import FakeRegistry, fake_registry, write_base_layout, write_docker_save
 
 AMD64 = Platform("linux", "amd64")
 
 
-def _offline(registry: str | None) -> OciRegistry:
+def _offline(registry: str | None) -> RegistryClient:
     raise AssertionError(f"no registry may be contacted (asked for {registry})")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
@@ -23,7 +24,7 @@ from hera_build.image.backends.oci.inputs import FORMAT_VERSION
 from hera_build.image.backends.oci.layering import LARGE_BYTES, bucket_of
 from hera_build.image.backends.oci.venv import VenvLayout
 from hera_build.image.engine import DockerEngine
-from hera_build.image.registry.remote import RegistryApi
+from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.pipeline import ShipOptions, ship
@@ -402,3 +403,38 @@ def test_a_push_publishes_the_sbom_beside_the_image(
     fallback = f"sha256-{digest.split(':')[1]}.sbom"
     assert result.sbom_tag == (None if referrers else fallback)
     assert (("acme/proj", fallback) in registry.manifests) is not referrers
+
+
+def _archive_blobs_match_their_names(archive: Path) -> list[str]:
+    """Names of blobs in an ``--output`` archive whose bytes do not hash to their name."""
+    bad = []
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            if member.isfile() and member.name.startswith("blobs/sha256/"):
+                data = tar.extractfile(member).read()  # type: ignore[union-attr]
+                if hashlib.sha256(data).hexdigest() != member.name.rsplit("/", 1)[1]:
+                    bad.append(member.name)
+    return bad
+
+
+def test_a_cached_layer_overwritten_with_same_size_bytes_is_rebuilt(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """Fault injected: the cached dependency layer's bytes change on disk, size and mtime kept."""
+    first = _ship(_builder(tmp_path), project, base, output=tmp_path / "first.tar")
+    dependency_layer = tmp_path / "cache/blobs/sha256" / str(first.layers[1]).split(":")[1]
+    stat = dependency_layer.stat()
+    data = dependency_layer.read_bytes()
+    dependency_layer.write_bytes(bytes(b ^ 0xFF for b in data[:64]) + data[64:])
+    os.utime(dependency_layer, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    progress: list[str] = []
+
+    again = _ship(_builder(tmp_path), project, base, output=tmp_path / "again.tar", progress=progress.append)
+
+    assert again.digest == first.digest
+    assert _archive_blobs_match_their_names(tmp_path / "again.tar") == []
+    repaired = [line for line in progress if "changed on disk" in line]
+    assert len(repaired) == 1 and str(first.layers[1])[:19] in repaired[0]
+    image = parse_image_ref(f"{registry.host}/acme/new-repo:1.2.0")
+    pushed = _ship(_builder(tmp_path), project, base, image=image, push=True)
+    assert pushed.pushed and pushed.digest == first.digest, "a new repository accepts every blob (no DIGEST_INVALID)"

@@ -9,14 +9,50 @@ import pytest
 import yaml
 
 from hera_build.errors import OutputError
-from hera_build.templates.output import KUSTOMIZATION, file_name, render, render_stream, write_output
+from hera_build.templates.emit import PinnedObject
+from hera_build.templates.output import KUSTOMIZATION, layout, render, render_stream, write_output
 
 WT = {"apiVersion": "argoproj.io/v1alpha1", "kind": "WorkflowTemplate", "metadata": {"name": "a-v1-0-0"}, "spec": {}}
 
 
-def test_file_names_carry_kind_and_name() -> None:
-    assert file_name(WT) == "workflowtemplate-a-v1-0-0.yaml"
-    assert file_name({"kind": "Workflow", "metadata": {"generateName": "run-"}}, "json") == "workflow-run.json"
+def pinned(kind: str, metadata: dict[str, str], module: str = "pkg.flows", attribute: str = "w") -> PinnedObject:
+    name = metadata.get("name") or metadata["generateName"]
+    manifest = {"kind": kind, "metadata": metadata}
+    return PinnedObject(kind, name, name, module, attribute, manifest, version_tag="1.0.0")
+
+
+def test_named_objects_are_filed_by_kind_and_name() -> None:
+    assert list(layout([pinned("WorkflowTemplate", {"name": "a-v1-0-0"})])) == ["workflowtemplate-a-v1-0-0.yaml"]
+    assert list(layout([pinned("CronWorkflow", {"name": "a-v1-0-0"})], "json")) == ["cronworkflow-a-v1-0-0.json"]
+
+
+def test_workflows_sharing_a_generate_name_each_get_a_file_of_their_own_under_submit() -> None:
+    """Several modules define `Workflow(generate_name="hello-")`: each is a file, named where it is defined, in
+    the version's submit folder (kubectl apply -k cannot create them; a bumped version does not clash)."""
+    objects = [
+        pinned("Workflow", {"generateName": "hello-"}, "pkg.a", "w"),
+        pinned("Workflow", {"generateName": "hello-"}, "pkg.b", "w"),
+        pinned("Workflow", {"generateName": "hello-"}, "pkg.b", "again"),
+    ]
+    assert list(layout(objects)) == [
+        "submit/1.0.0/workflow-hello.pkg.a.w.yaml",
+        "submit/1.0.0/workflow-hello.pkg.b.w.yaml",
+        "submit/1.0.0/workflow-hello.pkg.b.again.yaml",
+    ]
+
+
+def test_two_objects_on_one_path_is_an_error_naming_both() -> None:
+    objects = [pinned("Workflow", {"name": "x"}, "pkg.a", "one"), pinned("Workflow", {"name": "x"}, "pkg.b", "two")]
+    with pytest.raises(OutputError, match=r"Workflow pkg.a.one and Workflow pkg.b.two would both be written to"):
+        layout(objects)
+
+
+def test_files_in_subfolders_are_written_and_kept_out_of_the_kustomization(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    result = write_output({"wt.yaml": "a: 1\n", "submit/1.0.0/workflow-x.m.a.yaml": "b: 1\n"}, out)
+    assert result.new == ("wt.yaml", "submit/1.0.0/workflow-x.m.a.yaml")
+    assert (out / "submit/1.0.0/workflow-x.m.a.yaml").read_text() == "b: 1\n"
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["wt.yaml"]
 
 
 def test_yaml_keeps_key_order_and_quotes_version_like_strings() -> None:
@@ -107,7 +143,7 @@ def test_a_failure_while_swapping_the_folder_puts_the_previous_one_back(
     with pytest.raises(OSError, match="rename failed"):
         write_output({"wt-v2.yaml": "v: 2\n"}, out)
     monkeypatch.undo()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["argo"], "no staging or backup folder is left"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".argo.lock", "argo"], "no staging or backup folder"
     assert sorted(p.name for p in out.iterdir()) == [KUSTOMIZATION, "wt-v1.yaml"]
 
 
@@ -115,4 +151,4 @@ def test_a_failed_first_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr("hera_build.templates.output._kustomization", lambda d: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         write_output({"a.yaml": "a: 1\n"}, tmp_path / "argo")
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".argo.lock"], "only the (empty) lock file"

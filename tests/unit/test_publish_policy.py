@@ -7,7 +7,7 @@ import pytest
 from hera_build.core.references import ImageRef
 from hera_build.errors import ImmutableTagError
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
-from hera_build.image.registry.remote import RemoteImage
+from hera_build.image.registry import RemoteImage
 from hera_build.publish.policy import decide
 
 IMAGE = ImageRef("registry.test/acme/app", "1.0")

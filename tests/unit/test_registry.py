@@ -5,7 +5,7 @@ talk to a real registry on 127.0.0.1:5000."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,13 +13,17 @@ import requests
 
 from hera_build.core.references import parse_image_ref
 from hera_build.errors import PublishError
-from hera_build.image.registry.client import (
-    MANIFEST_MEDIA_TYPES,
+from hera_build.image.registry import (
     Credentials,
+    RegistryApi,
     RegistryClient,
+    RemoteImage,
+    open_registry,
     registry_host,
     repository_path,
 )
+from hera_build.image.registry.client import MANIFEST_MEDIA_TYPES
+from tests.support.oci_images import FakeRegistry, fake_registry
 
 DIGEST = "sha256:" + "1" * 64
 CONFIG = "sha256:" + "2" * 64
@@ -143,3 +147,59 @@ def test_docker_hub_short_names_map_to_its_api_host_and_library() -> None:
 
 def test_credentials_never_show_the_password() -> None:
     assert "secret" not in repr(Credentials("me", "secret"))
+
+
+# ------------------------------------------------------------------------------------------------ over HTTP
+
+
+@pytest.fixture
+def token_registry() -> Iterator[FakeRegistry]:
+    yield from fake_registry(token_auth=True)
+
+
+def _config(labels: dict[str, str]) -> bytes:
+    return json.dumps({"config": {"Labels": labels}}).encode()
+
+
+def test_lookup_reads_digest_id_and_labels_through_an_index_one_get_per_manifest(
+    token_registry: FakeRegistry,
+) -> None:
+    registry = token_registry
+    amd_config = registry.add_blob("acme/x", _config({"hera-build.dev/input-digest": "sha256:inputs"}))
+    arm_config = registry.add_blob("acme/x", _config({}))
+    children = {}
+    for arch, config in (("amd64", amd_config), ("arm64", arm_config)):
+        body = json.dumps({"schemaVersion": 2, "config": {"digest": config}, "layers": []}).encode()
+        children[arch] = registry.add_manifest("acme/x", f"sha256-{arch}", body, MANIFEST_MEDIA_TYPES[2])
+    index = json.dumps({
+        "schemaVersion": 2,
+        "manifests": [
+            {"digest": children[arch], "platform": {"os": "linux", "architecture": arch}} for arch in ("arm64", "amd64")
+        ],
+    }).encode()  # fmt: skip
+    index_digest = registry.add_manifest("acme/x", "1.0", index, MANIFEST_MEDIA_TYPES[0])
+    api = RegistryApi(platform=("linux", "amd64"), client_factory=lambda ref: RegistryClient(
+        registry_host(ref), use_docker_config=False))  # fmt: skip
+
+    assert api.lookup(parse_image_ref(f"{registry.host}/acme/x:2.0")) is None  # also fetches the pull token
+    registry.clear_log()
+
+    found = api.lookup(parse_image_ref(f"{registry.host}/acme/x:1.0"))
+
+    assert found == RemoteImage(index_digest, amd_config, {"hera-build.dev/input-digest": "sha256:inputs"})
+    assert [(method, path) for method, path, _ in registry.log] == [
+        ("GET", "/v2/acme/x/manifests/1.0"),
+        ("GET", f"/v2/acme/x/manifests/{children['amd64']}"),
+        ("GET", f"/v2/acme/x/blobs/{amd_config}"),
+    ], "one GET per manifest, the token reused"
+
+
+def test_a_tag_digest_is_one_request(token_registry: FakeRegistry) -> None:
+    body = json.dumps({"schemaVersion": 2, "config": {"digest": CONFIG}, "layers": []}).encode()
+    digest = token_registry.add_manifest("acme/app", "1.0", body, MANIFEST_MEDIA_TYPES[2])
+    client = open_registry(token_registry.host, use_docker_config=False)
+    client.manifest_digest("acme/app", "0.9")  # fetches the pull token
+    token_registry.clear_log()
+
+    assert client.manifest_digest("acme/app", "1.0") == digest
+    assert [(method, path) for method, path, _ in token_registry.log] == [("GET", "/v2/acme/app/manifests/1.0")]

@@ -13,10 +13,9 @@ import pytest
 import yaml
 
 from hera_build.core.gitinfo import GitInfo, dirty_fingerprint
-from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, resolve_base_digest
-from hera_build.image.registry.remote import RegistryApi, RemoteImage
+from hera_build.image.registry import RemoteImage
 from hera_build.release.manifest import load_manifest
 from hera_build.release.pipeline import (
     ReleaseEnvironment,
@@ -417,56 +416,6 @@ def test_base_digests_come_from_the_reference_the_engine_or_the_registry(tmp_pat
     assert resolve_base_digest(f"oci:{layout}", registry) == expected
     registry.down = True
     assert resolve_base_digest("127.0.0.1:5000/base:1", registry, engine_image_id=engine) is None
-
-
-# ------------------------------------------------------------------------------------------------ registry API
-
-
-class FakeResponse:
-    def __init__(self, body: object, status: int = 200) -> None:
-        self.content = json.dumps(body).encode()
-        self.status_code = status
-
-
-class FakeClient:
-    """The two calls RegistryApi makes of hera_build.image.registry.client.RegistryClient."""
-
-    host = "registry.test"
-
-    def __init__(self, documents: dict[str, object]) -> None:
-        self.documents = documents
-
-    def manifest(self, repository: str, reference: str) -> object:
-        from hera_build.image.registry.client import ManifestInfo
-
-        key = self.documents.get(f"tag:{reference}", reference)
-        if key not in self.documents:
-            return None
-        body = self.documents[str(key)]
-        kind = "index" if isinstance(body, dict) and "manifests" in body else "manifest"
-        return ManifestInfo(str(key), f"application/vnd.oci.image.{kind}.v1+json")
-
-    def request(self, method: str, path: str, **kwargs: object) -> FakeResponse:
-        return FakeResponse(self.documents[path.rsplit("/", 1)[1]])
-
-
-def test_registry_api_reads_digest_id_and_labels_through_an_index() -> None:
-    documents: dict[str, object] = {
-        "tag:1.0": "sha256:index",
-        "sha256:index": {
-            "manifests": [
-                {"digest": "sha256:arm", "platform": {"os": "linux", "architecture": "arm64"}},
-                {"digest": "sha256:amd", "platform": {"os": "linux", "architecture": "amd64"}},
-            ]
-        },
-        "sha256:amd": {"config": {"digest": "sha256:config"}},
-        "sha256:arm": {"config": {"digest": "sha256:other"}},
-        "sha256:config": {"config": {"Labels": {INPUT_DIGEST_LABEL: "sha256:inputs"}}},
-    }
-    api = RegistryApi(client_factory=lambda ref: FakeClient(documents), platform=("linux", "amd64"))  # type: ignore[arg-type,return-value]
-    found = api.lookup(ImageRef("registry.test/acme/x", "1.0"))
-    assert found == RemoteImage("sha256:index", "sha256:config", {INPUT_DIGEST_LABEL: "sha256:inputs"})
-    assert api.lookup(ImageRef("registry.test/acme/x", "2.0")) is None
 
 
 def test_plan_text_mentions_the_decision_and_every_ref(world: World) -> None:

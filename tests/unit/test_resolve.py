@@ -122,3 +122,41 @@ def test_ref_sites_are_found_everywhere() -> None:
         ("c", True, "spec.workflowSpec.templates[0].steps[0][0].templateRef"),
         ("d", False, "spec.workflowSpec.templates[1].dag.tasks[0].templateRef"),
     }
+
+
+def test_every_unresolved_ref_is_reported_in_one_run() -> None:
+    sites = [site("validate-datset"), site("missing-one"), site("validate-datset"), site("missing-two", cluster=True)]
+    with pytest.raises(ResolveError) as info:
+        resolve_refs(sites, local={}, providers=[PROVIDER], requirements=REQS)
+    message = str(info.value)
+    assert message.startswith("3 unresolved references, no installed requirement provides them: ")
+    for name in (
+        "templateRef 'validate-datset/t'",
+        "templateRef 'missing-one/t'",
+        "cluster templateRef 'missing-two/t'",
+    ):
+        assert name in message, name
+    assert "did you mean 'validate-dataset'" in message and "\n" not in message
+
+
+def test_a_workflow_template_ref_is_called_one() -> None:
+    manifest = {"kind": "Workflow", "spec": {"workflowTemplateRef": {"name": "nightly"}}}
+    with pytest.raises(
+        ResolveError, match=r"unresolved workflowTemplateRef 'nightly' in run \(spec.workflowTemplateRef\)"
+    ):
+        resolve_refs(find_ref_sites("run", manifest), local={})
+
+
+def test_templated_names_are_not_references_to_resolve() -> None:
+    """Argo fills `{{inputs.parameters.wt}}` in at run time: nothing to pin, and no `external` entry needed."""
+    manifest = {
+        "kind": "WorkflowTemplate",
+        "spec": {
+            "workflowTemplateRef": {"name": "{{workflow.parameters.wt}}"},
+            "templates": [
+                {"steps": [[{"name": "s", "templateRef": {"name": "{{inputs.parameters.wt}}", "template": "t"}}]]}
+            ],
+        },
+    }
+    assert find_ref_sites("dispatch", manifest) == []
+    assert resolve_refs(find_ref_sites("dispatch", manifest), local={}) == {}

@@ -50,7 +50,13 @@ def target(
 
 
 def make_wheel(
-    directory: Path, name: str, version: str, requires: Sequence[str] = (), tag: str = "py3-none-any", payload: str = ""
+    directory: Path,
+    name: str,
+    version: str,
+    requires: Sequence[str] = (),
+    tag: str = "py3-none-any",
+    payload: str = "",
+    requires_python: str | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stem = name.replace("-", "_")
@@ -58,6 +64,8 @@ def make_wheel(
     metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
         f"Requires-Dist: {r}\n" for r in requires
     )
+    if requires_python is not None:
+        metadata += f"Requires-Python: {requires_python}\n"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(f"{stem}-{version}.dist-info/METADATA", metadata)
         archive.writestr(f"{stem}/__init__.py", payload)
@@ -174,9 +182,15 @@ def test_wheel_metadata_requires_reads_requires_dist(tmp_path: Path) -> None:
 class FakeFetcher:
     """An index: (name, version) → requirements; writes wheels for what it is asked."""
 
-    def __init__(self, index: Mapping[tuple[str, str], Sequence[str]], tags: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        index: Mapping[tuple[str, str], Sequence[str]],
+        tags: Mapping[str, str] | None = None,
+        requires_python: Mapping[str, str] | None = None,
+    ) -> None:
         self.index = index
         self.tags = tags or {}
+        self.requires_python = requires_python or {}
         self.calls: list[dict[str, str]] = []
 
     def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
@@ -185,7 +199,10 @@ class FakeFetcher:
         for name, version in pins.items():
             if (name, version) not in self.index:
                 raise BuildError(f"no wheel of {name} {version} for {target.platform}", None)
-            out.append(make_wheel(dest, name, version, self.index[name, version], self.tags.get(name, "py3-none-any")))
+            tag = self.tags.get(name, "py3-none-any")
+            out.append(
+                make_wheel(dest, name, version, self.index[name, version], tag, "", self.requires_python.get(name))
+            )
         return out
 
 
@@ -257,7 +274,7 @@ def test_wheelhouse_holds_the_project_wheel_and_the_exact_closure(demo: Project,
     assert all(p.parent == tmp_path / "out" / "deps" for p in house.dependency_wheels)
     assert house.pins["local-lib"] == "0.1"
     assert "local-lib" not in fetcher.calls[0], "a local (editable) install is built from its source, not downloaded"
-    assert sorted(c[0] for c in builder.calls) == [demo.root, demo.root.parent / "local-lib"], "built side by side"
+    assert [c[0] for c in builder.calls] == [demo.root.parent / "local-lib", demo.root]
     assert house.sources == {"local-lib": str(demo.root.parent / "local-lib")}
     assert house.requirements_text().splitlines()[0] == "annotated-types==0.6.0"
 
@@ -311,6 +328,74 @@ def test_version_override_is_built_into_the_project_wheel(demo: Project, tmp_pat
     )
     assert house.project_wheel.name == "demo-2.0rc1-py3-none-any.whl"
     assert {source.name: version for source, _, version in builder.calls}["demo"] == "2.0rc1"
+
+
+def test_a_dynamic_version_is_decided_once_and_given_to_the_build_backend(demo: Project, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hera_build.core.versions import ProjectVersion
+
+    dynamic = replace(
+        demo, version=ProjectVersion.parse("1.4.2.dev0+g834f41dd4.d20261202"), version_source="build backend metadata"
+    )
+    builder = FakeBuilder()
+    house = prepare(dynamic, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), builder)
+    assert builder.calls[-1][2] == "1.4.2.dev0+g834f41dd4.d20261202", "the backend is told the decided version"
+    assert house.project_wheel.name == "demo-1.4.2.dev0+g834f41dd4.d20261202-py3-none-any.whl"
+
+
+class IgnoresVersion(FakeBuilder):
+    """A backend whose dynamic version does not follow the pretend-version variables (and dates with the epoch)."""
+
+    def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+        return super().build(source, out_dir, epoch=epoch, version="1.4.2.dev0+g834f41dd4.d19800101")
+
+
+def test_a_backend_that_ignores_the_decided_version_gets_a_fix_that_fits(demo: Project, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hera_build.core.versions import ProjectVersion
+
+    dynamic = replace(
+        demo, version=ProjectVersion.parse("1.4.2.dev0+g834f41dd4.d20261202"), version_source="build backend metadata"
+    )
+    with pytest.raises(BuildError, match=r"has version 1.4.2.dev0\+g834f41dd4.d19800101, not .*d20261202") as info:
+        prepare(dynamic, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), IgnoresVersion())
+    assert "--version" not in info.value.message and "passing --version" not in (info.value.fix or "")
+    assert "SETUPTOOLS_SCM_PRETEND_VERSION" in (info.value.fix or "")
+    with pytest.raises(BuildError) as info:
+        prepare(demo.with_version("2.0"), tmp_path / "b", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX),
+                IgnoresVersion())  # fmt: skip
+    assert "ignored --version" in (info.value.fix or "")
+
+
+def test_a_project_requiring_a_newer_python_than_the_image_is_refused_before_building(
+    demo: Project, tmp_path: Path
+) -> None:
+    text = demo.pyproject.read_text().replace('version = "1.0"', 'version = "1.0"\nrequires-python = ">=3.13"')
+    demo.pyproject.write_text(text)
+    fetcher, builder = FakeFetcher(INDEX), FakeBuilder()
+    with pytest.raises(
+        BuildError, match=r"^demo 1.0 requires Python >=3.13, but the base image's Python is 3.11.2 \(fix: "
+    ) as info:
+        prepare(load_project(demo.root), tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
+    assert "choose a base image" in (info.value.fix or "") and "relax requires-python" in (info.value.fix or "")
+    assert fetcher.calls == [] and builder.calls == [], "nothing is downloaded or built"
+
+
+def test_a_dependency_wheel_requiring_a_newer_python_names_the_package(demo: Project, tmp_path: Path) -> None:
+    fetcher = FakeFetcher(INDEX, requires_python={"pydantic": ">=3.12"})
+    builder = FakeBuilder()
+    with pytest.raises(
+        BuildError,
+        match=r"^pydantic 2.5.0 \(a dependency of demo\) requires Python >=3.12, "
+        r"but the base image's Python is 3.11.2 \(fix: ",
+    ) as info:
+        prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
+    assert "pin a version of pydantic that supports Python 3.11" in (info.value.fix or "")
+    assert builder.calls[-1][0] != demo.root, "the project wheel is not built"
+    ok = FakeFetcher(INDEX, requires_python={"pydantic": ">=3.8", "hera": ">=3.11.0rc1"})
+    prepare(demo, tmp_path / "b", WheelCache(tmp_path / "cache-2"), ok, FakeBuilder())
 
 
 def test_a_platform_without_a_wheel_names_package_and_platform(demo: Project, tmp_path: Path) -> None:
@@ -412,3 +497,40 @@ def test_an_index_failure_is_one_clear_error(tmp_path: Path) -> None:
         BuildError, match="pip could not download wheels for cp311-manylinux_2_36_x86_64: ERROR: Could not install"
     ):
         PipFetcher(runner=pip).fetch({"pydantic": "2.5.0"}, target(), tmp_path)
+
+
+def _corrupt_same_size(path: Path) -> None:
+    """Fault injection: other bytes of the same size, the mtime kept (as a disk error or a bad copy leaves it)."""
+    import os
+
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def _zip_ok(path: Path) -> bool:
+    with zipfile.ZipFile(path) as archive:
+        return archive.testzip() is None
+
+
+def test_a_corrupted_cached_wheel_is_downloaded_or_built_again(demo: Project, tmp_path: Path) -> None:
+    cache = WheelCache(tmp_path / "cache")
+    first = prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    cached_hera = cache.find_index_wheel(target(), "hera", "7.1.0")
+    assert cached_hera is not None
+    _corrupt_same_size(cached_hera)
+    built = next((cache.root / "built").glob("*/demo-*.whl"))
+    _corrupt_same_size(built)
+    fetcher, builder, progress = FakeFetcher(INDEX), FakeBuilder(), list[str]()
+
+    second = prepare(demo, tmp_path / "b", cache, fetcher, builder, progress=progress.append)
+
+    assert fetcher.calls == [{"hera": "7.1.0"}], "only the corrupted wheel is downloaded again"
+    assert [call[0] for call in builder.calls] == [demo.root]
+    assert all(_zip_ok(wheel) for wheel in (*second.dependency_wheels, second.project_wheel))
+    assert second.dependency_digest == first.dependency_digest
+    said = [line for line in progress if "changed on disk" in line]
+    assert [line.split()[2] for line in said] == ["hera-7.1.0-py3-none-any.whl", built.name]

@@ -22,21 +22,6 @@ if TYPE_CHECKING:
     from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.errors import ConfigError
 
-__all__ = [
-    "BACKENDS",
-    "DEFAULT_BACKEND",
-    "BuildRequest",
-    "BuildResult",
-    "BuiltImage",
-    "Prepared",
-    "Builder",
-    "backend_for",
-    "default_base_image",
-    "get_builder",
-    "resolve_base_image",
-    "runner_command_for",
-]
-
 BACKENDS: dict[str, str] = {
     "docker": "hera_build.image.backends.docker:DockerBuilder",
     "buildpacks": "hera_build.image.backends.buildpacks:BuildpacksBuilder",

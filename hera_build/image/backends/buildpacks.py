@@ -42,21 +42,6 @@ from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
 from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import FIXED_EPOCH, Wheelhouse, prepare_wheelhouse
 
-__all__ = [
-    "CONTEXT_DIR",
-    "CONTEXT_FORMAT",
-    "DEFAULT_PULL_POLICY",
-    "PACK_ENV",
-    "BuilderInfo",
-    "BuildpacksSettings",
-    "BuildpacksPlan",
-    "BuildpacksBuilder",
-    "buildpack_group",
-    "creation_time",
-    "write_build_context",
-    "pack_error",
-]
-
 CONTEXT_DIR = ".hera-build"
 """The folder of the app dir that the hera-runner buildpack reads (and removes, so no wheel reaches the image)."""
 CONTEXT_FORMAT = "1"

@@ -40,18 +40,6 @@ from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
 from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse, fetch_index_wheels, prepare_wheelhouse
 
-__all__ = [
-    "APP_DIR",
-    "VENV_DIR",
-    "RUN_USER",
-    "LABEL_INPUT_DIGEST",
-    "DockerfileSpec",
-    "DockerPlan",
-    "DockerBuilder",
-    "install_application",
-    "render_dockerfile",
-]
-
 VENV_DIR = "/opt/venv"
 APP_DIR = "/opt/app"
 RUN_USER = "65532:65532"

@@ -1,123 +1,129 @@
-"""A small client for the registry HTTP API v2 (OCI distribution): what a tag points to, with the user's auth.
+"""The registry HTTP API v2 (OCI distribution spec), as hera-build uses it: one client for every caller.
 
-Pushing is the engines' job, but two questions must be asked of the registry itself: *does this tag already
-exist, and with which digest?* (versions are immutable, so an existing tag with other content is refused) and,
-for a daemonless backend, every upload. Authentication follows Docker's rules: anonymous first, then the
-challenge the registry answers with (Bearer token or Basic), using the credentials of the Docker config file and
-its credential helpers (read with docker-py's own code). Plain HTTP is used only for loopback registries and
-those listed in ``HERA_BUILD_INSECURE_REGISTRIES``, as Docker does.
+Two kinds of question go to a registry. *What does this tag hold?* — the digest a version tag points to (versions
+are immutable, so an existing tag with other content is refused), its image id and labels (the input digest that
+decides reuse); the answer comes from the registry, never from a local engine, whose copy of a tag may differ.
+And, for the daemonless backend, *every transfer*: blob checks, cross-repository mounts, uploads, manifests.
+:mod:`.auth` does the talking and the authentication.
+
+Why not oras-py (evaluated at 0.2.43), the maintained Python OCI client: it is built for ORAS artifacts, not
+images. Its ``upload_manifest`` re-serializes the manifest, so the digest the registry computes is not the digest
+of the bytes hera-build wrote (reproducible digests need byte-exact manifests); it has no cross-repository blob
+mount; it keeps its own docker-config and token code; and it logs through its own logger. What is left to write
+is a dozen HTTP calls of the distribution spec, here.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import ipaddress
 import json
-import os
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+import logging
+import platform
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
 
 import requests
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
+from hera_build.image.registry.auth import (
+    DEFAULT_TIMEOUT,
+    Credentials,
+    Transport,
+    host_of,
+    registry_host,
+    repository_path,
+    repository_scope,
+)
 
-__all__ = [
-    "MANIFEST_MEDIA_TYPES",
-    "Credentials",
-    "ManifestInfo",
-    "RegistryClient",
-    "docker_config_credentials",
-    "registry_host",
-    "repository_path",
-]
-
-MANIFEST_MEDIA_TYPES = (
+INDEX_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
-    "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
+)
+MANIFEST_MEDIA_TYPES = (
+    *INDEX_MEDIA_TYPES,
+    "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 )
 """Accepted manifest types: without them a registry may answer with a converted (schema 1) manifest whose digest
 is not the one that was pushed."""
-DOCKER_HUB = "registry-1.docker.io"
-_INDEX_NAMES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
-_CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
-_DEFAULT_TIMEOUT = 30.0
+_ACCEPT = {"Accept": ", ".join(MANIFEST_MEDIA_TYPES)}
+_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "i386": "386"}
+_CHUNK = 1 << 20
+_PULL = ("pull",)
+_PUSH = ("pull", "push")
+_PROXY_FIX = "check for a proxy that rewrites responses between hera-build and the registry"
+
+log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Credentials:
-    username: str | None = None
-    password: str | None = None
-    identity_token: str | None = None
-    """An OAuth2 refresh token (what ``docker login`` stores for some registries)."""
-
-    def __repr__(self) -> str:  # never print secrets, not even in debug output
-        return f"Credentials(username={self.username!r}, password=***)"
+def _sha256(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
 @dataclass(frozen=True)
 class ManifestInfo:
-    """What a tag (or digest) resolves to."""
+    """A manifest (or index) as the registry sent it: the exact bytes, so the digest is the one pinned."""
 
     digest: str
     media_type: str
     config_digest: str | None = None
     """For single-platform manifests: the image config's digest, which Docker shows as the image id."""
+    data: bytes = b""
+
+    def document(self, what: str) -> dict[str, Any]:
+        """The parsed JSON; a :class:`PublishError` naming ``what`` when it is not a JSON object."""
+        return _json_object(self.data, what)
 
 
-def registry_host(ref: ImageRef) -> str:
-    """The host to talk to: Docker Hub's API host for short names."""
-    host = ref.registry
-    return DOCKER_HUB if host is None or host in _INDEX_NAMES else host
+@dataclass(frozen=True)
+class RemoteImage:
+    """An image as the registry has it."""
+
+    digest: str
+    """Manifest (or index) digest: what ``image:tag@digest`` pins."""
+    config_digest: str | None
+    """Digest of the image config (Docker's image id); of the host platform's image for an index."""
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
-def repository_path(ref: ImageRef) -> str:
-    """The repository within its registry (``library/x`` for Docker Hub official images)."""
-    path = ref.path
-    if registry_host(ref) == DOCKER_HUB and "/" not in path:
-        return f"library/{path}"
-    return path
+class RegistryView(Protocol):
+    """Answers "what does the registry have under this reference?"; faked in tests."""
+
+    def lookup(self, ref: ImageRef) -> RemoteImage | None:
+        """``None`` when the tag does not exist; raises :class:`PublishError` when the registry cannot answer."""
+        ...
 
 
-def _is_insecure(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if not host.endswith("]") else host.strip("[]")
-    listed = {h.strip() for h in os.environ.get("HERA_BUILD_INSECURE_REGISTRIES", "").split(",") if h.strip()}
-    if host in listed or name in listed or name == "localhost":
-        return True
+def host_platform() -> tuple[str, str]:
+    """``(os, architecture)`` in OCI terms for the machine hera-build runs on (the image's platform for an index)."""
+    machine = platform.machine().lower()
+    return "linux", _ARCHES.get(machine, machine)
+
+
+def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
-        return ipaddress.ip_address(name).is_loopback
+        value = json.loads(body)
     except ValueError:
-        return False
+        value = None
+    if not isinstance(value, dict):
+        raise PublishError(f"the registry returned invalid JSON for {what}", _PROXY_FIX)
+    return value
 
 
-def docker_config_credentials(host: str) -> Credentials | None:
-    """Credentials for ``host`` from the Docker config file (``$DOCKER_CONFIG``) and its credential helpers."""
-    from docker import auth
-    from docker.errors import DockerException
-
+def _describe(response: requests.Response) -> str:
     try:
-        config = auth.load_config()
-        entry = auth.resolve_authconfig(config, None if host == DOCKER_HUB else host)
-    except (DockerException, OSError, ValueError) as exc:
-        raise PublishError(
-            f"cannot read credentials for {host} from the Docker config: {exc}", "run docker login again"
-        ) from None
-    if not entry:
-        return None
-    return Credentials(
-        username=entry.get("Username") or entry.get("username"),
-        password=entry.get("Password") or entry.get("password"),
-        identity_token=entry.get("IdentityToken") or entry.get("identitytoken"),
-    )
+        errors = response.json().get("errors") or []
+        text = "; ".join(f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors if isinstance(e, dict))
+    except (ValueError, AttributeError):
+        text = response.text.strip()[:200]
+    return f"HTTP {response.status_code}" + (f" ({text})" if text else "")
 
 
 class RegistryClient:
-    """Talks to one registry; authenticates per repository scope on demand and remembers tokens."""
+    """One registry host. All requests share one :class:`~.auth.Transport`, so tokens are fetched once per scope."""
 
     def __init__(
         self,
@@ -126,164 +132,256 @@ class RegistryClient:
         credentials: Credentials | None = None,
         use_docker_config: bool = True,
         session: requests.Session | None = None,
-        timeout: float = _DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_TIMEOUT,
         scheme: str | None = None,
     ) -> None:
-        self.host = host
-        self.scheme = scheme or ("http" if _is_insecure(host) else "https")
-        self.timeout = timeout
-        self.session = session or requests.Session()
-        self._credentials = credentials
-        self._use_docker_config = use_docker_config and credentials is None
-        self._tokens: dict[str, str] = {}
+        self.transport = Transport(
+            host,
+            credentials=credentials,
+            use_docker_config=use_docker_config,
+            session=session,
+            timeout=timeout,
+            scheme=scheme,
+        )
 
     @classmethod
     def for_image(cls, ref: ImageRef, **kwargs: Any) -> RegistryClient:
         return cls(registry_host(ref), **kwargs)
 
     @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{self.host}"
+    def host(self) -> str:
+        return self.transport.host
 
-    def credentials(self) -> Credentials | None:
-        if self._credentials is None and self._use_docker_config:
-            self._credentials = docker_config_credentials(self.host)
-            self._use_docker_config = False
-        return self._credentials
+    @property
+    def scheme(self) -> str:
+        return self.transport.scheme
 
-    # ------------------------------------------------------------------------------------------- requests
-
-    def request(
+    def _call(
         self,
         method: str,
-        path: str,
-        *,
+        url: str,
         repository: str,
-        actions: Sequence[str] = ("pull",),
-        headers: Mapping[str, str] | None = None,
+        actions: tuple[str, ...],
+        ok: tuple[int, ...],
+        allow: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> requests.Response:
-        """``method`` ``/v2/…`` with authentication for ``repository`` and ``actions`` (``pull``, ``push``).
-
-        Raises :class:`PublishError` when the registry cannot be reached or refuses the credentials; any other
-        status is returned for the caller to judge.
-        """
-        scope = f"repository:{repository}:{','.join(actions)}"
-        url = path if path.startswith("http") else f"{self.base_url}{path}"
-        response = self._send(method, url, scope, headers, **kwargs)
-        if response.status_code == 401:
-            self._authenticate(response, scope)
-            response = self._send(method, url, scope, headers, **kwargs)
-            if response.status_code == 401:
-                raise self._refused(repository, actions)
-        if response.status_code == 403:
-            raise self._refused(repository, actions)
-        return response
-
-    def _send(
-        self, method: str, url: str, scope: str, headers: Mapping[str, str] | None, **kwargs: Any
-    ) -> requests.Response:
-        merged = dict(headers or {})
-        token = self._tokens.get(scope)
-        if token:
-            merged["Authorization"] = token
-        try:
-            return self.session.request(method, url, headers=merged, timeout=self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from None
-
-    def _unreachable(self, exc: Exception) -> PublishError:
-        reason = type(exc).__name__
-        if isinstance(exc, requests.ConnectionError):
-            reason = "connection refused or host unknown"
-        elif isinstance(exc, requests.Timeout):
-            reason = f"no answer within {self.timeout:.0f}s"
-        return PublishError(
-            f"registry {self.host} is unreachable ({reason}, {self.scheme})",
-            "check the image repository's host and port, that the registry is running, and proxy settings",
+        log.debug("%s %s", method, url)
+        response = self.transport.request(method, url, repository=repository, actions=actions, **kwargs)
+        if response.status_code in ok or response.status_code in allow:
+            return response
+        path = urllib.parse.urlsplit(url).path
+        raise PublishError(
+            f"registry {self.host}: {method} {path} failed: {_describe(response)}",
+            "check the registry's logs; the error code says what it refused",
         )
-
-    def _refused(self, repository: str, actions: Sequence[str]) -> PublishError:
-        who = "anonymous access" if self.credentials() is None else "the credentials from the Docker config"
-        return PublishError(
-            f"registry {self.host} refused {who} to {'/'.join(actions)} {repository}",
-            f"log in with `docker login {self.host}` (or fix the repository name)",
-        )
-
-    def _authenticate(self, response: requests.Response, scope: str) -> None:
-        challenge = response.headers.get("WWW-Authenticate", "")
-        kind, _, params_text = challenge.partition(" ")
-        params = dict(_CHALLENGE_RE.findall(params_text))
-        credentials = self.credentials()
-        if kind.lower() == "basic":
-            if credentials is None or credentials.username is None:
-                raise self._refused(scope.split(":")[1], scope.rsplit(":", 1)[1].split(","))
-            pair = f"{credentials.username}:{credentials.password or ''}".encode()
-            self._tokens[scope] = f"Basic {base64.b64encode(pair).decode()}"
-            return
-        if kind.lower() != "bearer" or "realm" not in params:
-            raise PublishError(f"registry {self.host} asks for unsupported authentication {kind!r}", None)
-        self._tokens[scope] = f"Bearer {self._token(params, scope, credentials)}"
-
-    def _token(self, params: Mapping[str, str], scope: str, credentials: Credentials | None) -> str:
-        query = {"service": params.get("service", ""), "scope": params.get("scope") or scope}
-        try:
-            if credentials is not None and credentials.identity_token:
-                form = {**query, "grant_type": "refresh_token", "refresh_token": credentials.identity_token}
-                answer = self.session.post(
-                    params["realm"], data=form | {"client_id": "hera-build"}, timeout=self.timeout
-                )
-            else:
-                auth = (
-                    (credentials.username, credentials.password or "") if credentials and credentials.username else None
-                )
-                answer = self.session.get(params["realm"], params=query, auth=auth, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from None
-        if answer.status_code in (401, 403):
-            raise self._refused(scope.split(":")[1], scope.rsplit(":", 1)[1].split(","))
-        try:
-            body = answer.json()
-            return str(body.get("token") or body["access_token"])
-        except (ValueError, KeyError):
-            raise PublishError(
-                f"registry {self.host}'s token service answered {answer.status_code} without a token", None
-            ) from None
 
     # ------------------------------------------------------------------------------------------- manifests
 
     def manifest(self, repository: str, reference: str) -> ManifestInfo | None:
-        """What ``reference`` (a tag or digest) points to in ``repository``; ``None`` if there is no such tag."""
-        response = self.request(
-            "GET",
-            f"/v2/{repository}/manifests/{reference}",
-            repository=repository,
-            headers={"Accept": ", ".join(MANIFEST_MEDIA_TYPES)},
-        )
+        """What ``reference`` (a tag or digest) points to, with the manifest's bytes, in ONE GET; ``None`` if
+        there is no such tag. A manifest fetched by digest must hash to that digest."""
+        response = self._call(
+            "GET", f"/v2/{repository}/manifests/{reference}", repository, _PULL, ok=(200,), allow=(404,),
+            headers=_ACCEPT,
+        )  # fmt: skip
         if response.status_code == 404:
             return None
-        if response.status_code != 200:
-            raise PublishError(
-                f"registry {self.host} answered {response.status_code} for {repository}:{reference}: "
-                f"{response.text.strip()[:200]}",
-                None,
-            )
-        digest = (
-            response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(response.content).hexdigest()}"
-        )
+        data = response.content
+        computed = _sha256(data)
+        if reference.startswith("sha256:") and computed != reference:
+            raise PublishError(f"registry {self.host} sent a manifest that does not match {reference}", _PROXY_FIX)
+        digest = response.headers.get("Docker-Content-Digest") or computed
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         config_digest = None
         try:
-            body: dict[str, Any] = json.loads(response.content)
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
             media_type = media_type or str(body.get("mediaType", ""))
             config = body.get("config")
             if isinstance(config, dict) and config.get("digest"):
                 config_digest = str(config["digest"])
-        except ValueError:
-            pass
-        return ManifestInfo(digest=digest, media_type=media_type, config_digest=config_digest)
+        return ManifestInfo(digest, media_type, config_digest, data)
+
+    def get_manifest(self, repository: str, reference: str) -> ManifestInfo:
+        """Like :meth:`manifest`, but a missing manifest is an error."""
+        found = self.manifest(repository, reference)
+        if found is None:
+            raise PublishError(f"{self.host}/{repository}:{reference} does not exist", "check the image name and tag")
+        return found
+
+    def manifest_digest(self, repository: str, reference: str) -> str | None:
+        """What a tag points to (``None``: no such tag or repository)."""
+        found = self.manifest(repository, reference)
+        return found.digest if found else None
 
     def tag_digest(self, ref: ImageRef) -> str | None:
         """The manifest digest ``ref``'s tag points to, or ``None`` when the tag does not exist."""
-        info = self.manifest(repository_path(ref), ref.tag or "latest")
-        return info.digest if info else None
+        return self.manifest_digest(repository_path(ref), ref.tag or "latest")
+
+    def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
+        """PUT the exact bytes (never re-serialized), so the registry's digest is the one computed here."""
+        return self.put_manifest_subject(repository, reference, data, media_type)[0]
+
+    def put_manifest_subject(
+        self, repository: str, reference: str, data: bytes, media_type: str
+    ) -> tuple[str, str | None]:
+        """:meth:`put_manifest`, also returning the ``OCI-Subject`` header: a registry that answers with it
+        indexes the manifest's ``subject`` for the referrers API (OCI distribution 1.1); ``None``: it does not."""
+        response = self._call(
+            "PUT", f"/v2/{repository}/manifests/{reference}", repository, _PUSH, ok=(200, 201, 202),
+            headers={"Content-Type": media_type}, data=data,
+        )  # fmt: skip
+        expected = _sha256(data)
+        returned = response.headers.get("Docker-Content-Digest", expected)
+        if returned != expected:
+            raise PublishError(
+                f"registry {self.host} stored the manifest as {returned}, not {expected}",
+                "use a registry that stores manifests byte for byte (OCI distribution spec)",
+            )
+        return expected, response.headers.get("OCI-Subject")
+
+    def image(self, repository: str, reference: str, platform: tuple[str, str] | None = None) -> RemoteImage | None:
+        """Digest, image id and labels of what ``reference`` names; for an index, of ``platform``'s image."""
+        found = self.manifest(repository, reference)
+        if found is None:
+            return None
+        what = f"{self.host}/{repository}:{reference}"
+        document = found.document(what)
+        config_digest = found.config_digest
+        if found.media_type in INDEX_MEDIA_TYPES or "manifests" in document:
+            child = _choose(document, platform or host_platform(), what)
+            chosen = self.manifest(repository, child)
+            if chosen is None:
+                raise PublishError(f"{what} lists {child}, which the registry does not have", "push the image again")
+            config_digest = chosen.config_digest
+        labels: dict[str, str] = {}
+        if config_digest:
+            config = _json_object(self.get_blob(repository, config_digest), f"the config {config_digest}")
+            inner = config.get("config") or {}
+            raw = (inner.get("Labels") or {}) if isinstance(inner, dict) else {}
+            labels = {str(k): str(v) for k, v in raw.items()}
+        return RemoteImage(digest=found.digest, config_digest=config_digest, labels=labels)
+
+    # ------------------------------------------------------------------------------------------- blobs
+
+    def blob_exists(self, repository: str, digest: str) -> bool:
+        response = self._call("HEAD", f"/v2/{repository}/blobs/{digest}", repository, _PULL, ok=(200,), allow=(404,))
+        return response.status_code == 200
+
+    def iter_blob(self, repository: str, digest: str) -> Iterator[bytes]:
+        """The blob's bytes in chunks; a redirect to storage is followed (``requests`` drops the Authorization
+        header when the host changes)."""
+        response = self._call("GET", f"/v2/{repository}/blobs/{digest}", repository, _PULL, ok=(200,), stream=True)
+        with response:
+            yield from response.iter_content(_CHUNK)
+
+    def get_blob(self, repository: str, digest: str) -> bytes:
+        data = b"".join(self.iter_blob(repository, digest))
+        if _sha256(data) != digest:
+            raise PublishError(f"blob {digest} from {self.host}/{repository} does not match its digest", _PROXY_FIX)
+        return data
+
+    def mount_blob(self, repository: str, digest: str, source_repository: str) -> str | None:
+        """Link ``digest`` from another repository of this registry: ``None`` when mounted, else the upload
+        location the registry opened instead (use it for the upload: no session is left dangling).
+
+        The token must carry ``pull`` on the source too: a registry that enforces scopes answers a mount it may
+        not read from with an upload session, and every layer would be uploaded again.
+        """
+        response = self._call(
+            "POST", f"/v2/{repository}/blobs/uploads/", repository, _PUSH, ok=(201, 202),
+            params={"mount": digest, "from": source_repository},
+            also=(repository_scope(source_repository, _PULL),),
+        )  # fmt: skip
+        return None if response.status_code == 201 else self._location(response)
+
+    def start_upload(self, repository: str) -> str:
+        response = self._call("POST", f"/v2/{repository}/blobs/uploads/", repository, _PUSH, ok=(202,))
+        return self._location(response)
+
+    def upload_monolithic(
+        self, repository: str, location: str, digest: str, size: int, open_blob: Callable[[], IO[bytes]]
+    ) -> None:
+        """One PUT carrying the whole blob, streamed from the file."""
+        with open_blob() as stream:
+            self._call(
+                "PUT", location, repository, _PUSH, ok=(201, 204), params={"digest": digest}, data=stream,
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            )  # fmt: skip
+
+    def upload_chunked(
+        self,
+        repository: str,
+        location: str,
+        digest: str,
+        size: int,
+        open_blob: Callable[[], IO[bytes]],
+        chunk_size: int,
+    ) -> int:
+        """PATCH chunks with ``Content-Range``, then close with a PUT; returns the number of chunks."""
+        chunks, offset = 0, 0
+        with open_blob() as stream:
+            while offset < size:
+                chunk = stream.read(chunk_size)
+                if not chunk:
+                    raise PublishError(f"blob {digest} ended after {offset} of {size} bytes", "build again")
+                end = offset + len(chunk) - 1
+                response = self._call(
+                    "PATCH", location, repository, _PUSH, ok=(202,), data=chunk,
+                    headers={
+                        "Content-Type": "application/octet-stream",
+                        "Content-Range": f"{offset}-{end}",
+                        "Content-Length": str(len(chunk)),
+                    },
+                )  # fmt: skip
+                location = self._location(response)
+                offset, chunks = end + 1, chunks + 1
+        self._call("PUT", location, repository, _PUSH, ok=(201, 204), params={"digest": digest})
+        return chunks
+
+    def _location(self, response: requests.Response) -> str:
+        location = response.headers.get("Location")
+        if not location:
+            raise PublishError(
+                f"registry {self.host} opened an upload without a Location header",
+                "use a registry that implements the OCI distribution spec's blob uploads",
+            )
+        return urllib.parse.urljoin(self.transport.base_url + "/", location)
+
+
+def _choose(index: Mapping[str, Any], platform: tuple[str, str], what: str) -> str:
+    os_name, arch = platform
+    entries = [e for e in index.get("manifests", []) if isinstance(e, dict) and e.get("digest")]
+    for entry in entries:
+        wanted = entry.get("platform") or {}
+        if wanted.get("os") == os_name and wanted.get("architecture") == arch:
+            return str(entry["digest"])
+    if len(entries) == 1:
+        return str(entries[0]["digest"])
+    raise PublishError(f"{what} has no image for {os_name}/{arch}", "push an image for this platform")
+
+
+def open_registry(registry: str | None, **kwargs: Any) -> RegistryClient:
+    """A client for the registry part of an image reference (``None``: Docker Hub)."""
+    return RegistryClient(host_of(registry), **kwargs)
+
+
+class RegistryApi:
+    """:class:`RegistryView` over the registry HTTP API, with the Docker config's credentials."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[ImageRef], RegistryClient] = RegistryClient.for_image,
+        platform: tuple[str, str] | None = None,
+    ) -> None:
+        self._client_factory = client_factory
+        self._platform = platform or host_platform()
+        self._clients: dict[str, RegistryClient] = {}
+
+    def lookup(self, ref: ImageRef) -> RemoteImage | None:
+        host = registry_host(ref)
+        client = self._clients.get(host) or self._clients.setdefault(host, self._client_factory(ref))
+        return client.image(repository_path(ref), ref.digest or ref.tag or "latest", self._platform)

@@ -52,7 +52,7 @@ from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION, oci_labels
-from hera_build.image.registry.oci import OciRegistry, host_of, open_registry
+from hera_build.image.registry import RegistryClient, host_of, open_registry
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import (
     FIXED_EPOCH,
@@ -62,16 +62,6 @@ from hera_build.image.wheelhouse import (
     Wheelhouse,
     prepare_wheelhouse,
 )
-
-__all__ = [
-    "BACKEND_NAME",
-    "DEFAULT_USER",
-    "DEFAULT_WORKDIR",
-    "OciBuilder",
-    "OciOptions",
-    "OciPlan",
-    "OciBuildReport",
-]
 
 BACKEND_NAME = "oci"
 DEFAULT_USER = "65532:65532"
@@ -184,7 +174,7 @@ class OciBuilder:
         self,
         options: OciOptions | None = None,
         *,
-        registry_factory: Callable[[str | None], OciRegistry] | None = None,
+        registry_factory: Callable[[str | None], RegistryClient] | None = None,
         wheelhouse: WheelhouseFactory = prepare_wheelhouse,
         engine: Callable[[], Any | None] = connect_engine,
         git: Callable[[Path], GitInfo | None] = git_info,
@@ -192,13 +182,13 @@ class OciBuilder:
         self.options = options or OciOptions()
         self.cache = OciCache(self.options.cache_dir)
         self._registry_factory = registry_factory or open_registry
-        self._registries: dict[str, OciRegistry] = {}
+        self._registries: dict[str, RegistryClient] = {}
         self._wheelhouse = wheelhouse
         self._engine = engine
         self._git = git
         self.last_report: OciBuildReport | None = None
 
-    def registry(self, registry: str | None) -> OciRegistry:
+    def registry(self, registry: str | None) -> RegistryClient:
         """One client per registry host for the builder's lifetime, so tokens are fetched once."""
         host = host_of(registry)
         if host not in self._registries:
@@ -289,6 +279,7 @@ class OciBuilder:
     def prepare(self, request: BuildRequest, work: Path) -> Prepared:
         """Base → Python → wheelhouse → inputs: everything but the layers."""
         clock = _Clock()
+        self.cache.report = request.progress  # a corrupt cached blob is said once, in this build's progress
         epoch, explicit_epoch = _epoch(request)
         base, python = clock.time("base", lambda: self._base(request))
         wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))

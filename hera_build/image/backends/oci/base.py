@@ -42,22 +42,9 @@ from hera_build.image.backends.oci.model import (
     oci_layer_type,
     sha256_digest,
 )
-from hera_build.image.registry.client import repository_path
-from hera_build.image.registry.oci import OciRegistry
+from hera_build.image.registry import RegistryClient, repository_path
 
-__all__ = [
-    "BaseSpec",
-    "BaseLayer",
-    "BaseImage",
-    "BlobSource",
-    "RemoteRepository",
-    "parse_base_spec",
-    "is_local_base",
-    "load_base",
-    "ClientFactory",
-]
-
-ClientFactory = Callable[[str | None], OciRegistry]
+ClientFactory = Callable[[str | None], RegistryClient]
 """Registry host (``None`` for Docker Hub) → a client; injected so tests and the builder share clients."""
 
 _REF_NAME = "org.opencontainers.image.ref.name"
@@ -215,7 +202,7 @@ class CacheBlobs:
 class RegistryBlobs:
     """Blobs of a registry repository, downloaded into the cache on first use."""
 
-    def __init__(self, client: OciRegistry, registry: str | None, repository: str, cache: OciCache) -> None:
+    def __init__(self, client: RegistryClient, registry: str | None, repository: str, cache: OciCache) -> None:
         self.client = client
         self.cache = cache
         self.repository = repository

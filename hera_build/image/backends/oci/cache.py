@@ -1,9 +1,12 @@
 """The on-disk cache of the OCI backend: content-addressed blobs plus small JSON records keyed by input digests.
 
-Blobs are stored by digest (``blobs/sha256/<hex>``, the OCI layout's own naming), so a cached blob can never be
-stale: a key either names the right content or is absent. Records (the dependency layer for a set of inputs, the
-probe of a base image, a compressed form of an uncompressed base layer) are written atomically and re-validated
-against the blobs they name before they are trusted.
+Blobs are stored by digest (``blobs/sha256/<hex>``, the OCI layout's own naming), and a blob is handed out only
+while its bytes still match that name (checked cheaply by :mod:`hera_build.core.integrity`): a file changed on
+disk, even to other bytes of the same size, would otherwise go into ``--output`` archives under a digest it does
+not have and be refused by every registry (``DIGEST_INVALID``), build after build. A blob that no longer
+matches is removed, said in one progress line, and so rebuilt or downloaded again. Records (the dependency layer
+for a set of inputs, the probe of a base image, a compressed form of an uncompressed base layer) are written
+atomically and re-validated against the blobs they name before they are trusted.
 """
 
 from __future__ import annotations
@@ -11,15 +14,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from hera_build.core.integrity import check_digest, record_digest
 from hera_build.errors import BuildError
 from hera_build.image.backends.oci.model import copy_and_hash, digest_hex, file_digest
 from hera_build.image.target import default_cache_dir as hera_build_cache_dir
-
-__all__ = ["default_cache_dir", "OciCache"]
 
 
 def default_cache_dir() -> Path:
@@ -30,16 +32,32 @@ def default_cache_dir() -> Path:
 class OciCache:
     """Blobs and records under one directory."""
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, *, report: Callable[[str], None] | None = None) -> None:
         self.root = root or default_cache_dir()
         self.blobs = self.root / "blobs" / "sha256"
+        self.report: Callable[[str], None] = report or (lambda message: None)
+        """Where the one line about a removed corrupt blob goes (a build's progress)."""
 
     def blob_path(self, digest: str) -> Path:
         return self.blobs / digest_hex(digest)
 
     def has_blob(self, digest: str, size: int | None = None) -> bool:
+        """Whether the cache holds ``digest`` with the right bytes (and ``size``); a corrupt copy is removed."""
         path = self.blob_path(digest)
-        return path.is_file() and (size is None or path.stat().st_size == size)
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        if size is not None and stat.st_size != size:
+            return False
+        if check_digest(path, self._stamp_path(digest), digest):
+            return True
+        path.unlink(missing_ok=True)
+        self.report(f"cache: blob {digest[:19]} was changed on disk: removed, rebuilding or downloading it again")
+        return False
+
+    def _stamp_path(self, digest: str) -> Path:
+        return self.root / "verified" / digest_hex(digest)
 
     def put_blob_stream(self, chunks: Iterable[bytes], digest: str) -> Path:
         """Store a downloaded blob, verifying it: a blob whose bytes do not match its name is never kept."""
@@ -56,6 +74,7 @@ class OciCache:
             os.replace(tmp, self.blob_path(digest))
         finally:
             tmp.unlink(missing_ok=True)
+        record_digest(self.blob_path(digest), digest, self._stamp_path(digest))
         return self.blob_path(digest)
 
     def put_blob_file(self, stream: IO[bytes]) -> tuple[str, int]:
@@ -69,6 +88,7 @@ class OciCache:
             os.replace(tmp, self.blob_path(digest))
         finally:
             tmp.unlink(missing_ok=True)
+        record_digest(self.blob_path(digest), digest, self._stamp_path(digest))
         return digest, size
 
     def put_blob_bytes(self, data: bytes, digest: str) -> Path:

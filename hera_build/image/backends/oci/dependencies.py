@@ -35,8 +35,6 @@ from hera_build.image.backends.oci.layers import DEFAULT_EPOCH, Layer, write_lay
 from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor
 from hera_build.image.backends.oci.venv import VenvLayout, install_wheels, write_venv_skeleton
 
-__all__ = ["DEPENDENCY_EPOCH", "SKELETON", "DependencyLayer", "wheel_distribution", "build_dependency_layers"]
-
 DEPENDENCY_EPOCH = DEFAULT_EPOCH
 """File times in dependency layers (1980-01-01): fixed, so that projects share them."""
 DEPENDENCY_COMPRESS_LEVEL = 1

@@ -16,14 +16,6 @@ from hera_build.image.backends.oci.model import OCI_CONFIG, OCI_MANIFEST, Descri
 from hera_build.image.backends.oci.probe import DEFAULT_PATH
 from hera_build.image.labels import rfc3339
 
-__all__ = [
-    "ImageLayer",
-    "ImageSettings",
-    "BuiltImage",
-    "assemble",
-    "image_env",
-]
-
 _KEPT_CONFIG_KEYS = ("ExposedPorts", "Volumes", "StopSignal", "Labels", "Env")
 
 

@@ -15,8 +15,6 @@ from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import canonical_json, sha256_digest
 from hera_build.image.inputs import wheel_content_digest
 
-__all__ = ["FORMAT_VERSION", "content_digest", "wheel_inputs", "layer_key"]
-
 FORMAT_VERSION = 2
 """Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
 

@@ -27,18 +27,6 @@ from packaging.utils import canonicalize_name
 
 from hera_build.errors import BuildError
 
-__all__ = [
-    "MAX_IMAGE_LAYERS",
-    "SMALL_BUCKETS",
-    "LARGE_BYTES",
-    "OWN_LAYERS",
-    "Distribution",
-    "LayerGroup",
-    "bucket_of",
-    "plan_layers",
-    "describe",
-]
-
 MAX_IMAGE_LAYERS = 100
 """All layers of an image, base included: below Docker overlay2's 127/128 with room for derived images."""
 SMALL_BUCKETS = 16

@@ -23,8 +23,6 @@ from typing import BinaryIO
 from hera_build.errors import BuildError
 from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor, digest_hex
 
-__all__ = ["DEFAULT_EPOCH", "COMPRESS_LEVEL", "Layer", "write_layer", "tree_paths"]
-
 DEFAULT_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip (wheel) can hold: used when ``SOURCE_DATE_EPOCH`` is not set."""
 COMPRESS_LEVEL = 6

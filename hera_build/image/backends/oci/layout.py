@@ -23,8 +23,6 @@ from hera_build.errors import OutputError
 from hera_build.image.backends.oci.image import BuiltImage
 from hera_build.image.backends.oci.model import OCI_INDEX, canonical_json, digest_hex
 
-__all__ = ["REF_NAME_ANNOTATION", "IMAGE_NAME_ANNOTATION", "write_layout", "write_archive", "is_archive_path"]
-
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
 _LAYOUT = {"imageLayoutVersion": "1.0.0"}

@@ -16,29 +16,6 @@ from typing import IO, Any
 
 from hera_build.errors import BuildError
 
-__all__ = [
-    "OCI_MANIFEST",
-    "OCI_INDEX",
-    "OCI_CONFIG",
-    "OCI_LAYER_GZIP",
-    "OCI_LAYER_TAR",
-    "DOCKER_MANIFEST",
-    "DOCKER_MANIFEST_LIST",
-    "DOCKER_CONFIG",
-    "DOCKER_LAYER_GZIP",
-    "DOCKER_LAYER_TAR",
-    "MANIFEST_TYPES",
-    "INDEX_TYPES",
-    "Platform",
-    "Descriptor",
-    "canonical_json",
-    "sha256_digest",
-    "file_digest",
-    "digest_hex",
-    "oci_layer_type",
-    "copy_and_hash",
-]
-
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"

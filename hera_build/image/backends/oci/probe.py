@@ -24,8 +24,6 @@ from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import Platform
 from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
 
-__all__ = ["BasePython", "ImageFiles", "probe_python", "probe_files", "scan_layers", "DEFAULT_PATH"]
-
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _PROBE_VERSION = 1
 _WHITEOUT = ".wh."

@@ -34,8 +34,6 @@ from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import canonical_json, sha256_digest
 from hera_build.image.wheelhouse import WheelBuilder
 
-__all__ = ["IncrementalWheelBuilder", "VERBATIM_BACKENDS", "tree_files"]
-
 VERBATIM_BACKENDS = frozenset({"hatchling.build", "flit_core.buildapi"})
 """Build backends that copy a pure-Python package's ``.py`` files into the wheel unchanged."""
 _EXCLUDED_DIRS = frozenset(

@@ -22,8 +22,6 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from hera_build.errors import BuildError
 
-__all__ = ["DEFAULT_VENV", "INSTALLER_NAME", "VenvLayout", "InstalledWheel", "write_venv_skeleton", "install_wheels"]
-
 DEFAULT_VENV = PurePosixPath("/opt/venv")
 INSTALLER_NAME = "hera-build"
 """Written to each ``*.dist-info/INSTALLER``, as pip writes ``pip``."""
