@@ -15,7 +15,6 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from hera_build import __version__
 from hera_build.errors import ExitCode, HeraBuildError
 
 COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "init", "docs")
@@ -35,14 +34,36 @@ typical use:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Version(argparse.Action):
+    """``--version``, reading the installed version only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        import hera_build
+
+        parser.exit(message=f"hera-build {hera_build.__version__}\n")
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first argument that is one), if any."""
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; given the command line, only the chosen command's module is imported (start-up time is what a
+    user waits for on every call), and every command's for ``--help`` or a mistyped command."""
+    chosen = _chosen(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="hera-build", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"hera-build {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show hera-build's version and exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in (chosen,) if chosen else COMMANDS:
         try:
             module = importlib.import_module(f"hera_build._cli.{name}")
         except ModuleNotFoundError as exc:
@@ -58,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)

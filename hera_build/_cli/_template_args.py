@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hera_build._cli._common import add_crd_arg, add_lock_arg
-from hera_build.templates.build import TemplateOptions
+
+if TYPE_CHECKING:
+    from hera_build.templates.build import TemplateOptions
 
 
 def add_template_args(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +34,8 @@ def _backend(args: argparse.Namespace) -> str | None:
 
 
 def options_from(args: argparse.Namespace) -> TemplateOptions:
+    from hera_build.templates.build import TemplateOptions
+
     runner_command = None
     if _backend(args) == "buildpacks":
         from hera_build.image.backends import runner_command_for

@@ -5,20 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hera_build._cli._common import add_argo_args, add_project_args, add_uppercase_arg, info, print_json
 from hera_build._cli._template_args import add_template_args, options_from
-from hera_build.templates.build import TemplatesResult, build_templates
-from hera_build.templates.output import (
-    KUSTOMIZATION,
-    SUBMIT,
-    check_writable,
-    layout,
-    render,
-    render_stream,
-    write_output,
-)
+
+if TYPE_CHECKING:
+    from hera_build.templates.build import TemplatesResult
 
 _EPILOG = """\
 examples:
@@ -92,6 +85,17 @@ def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str
 
 
 def run(args: argparse.Namespace) -> int:
+    from hera_build.templates.build import build_templates
+    from hera_build.templates.output import (
+        KUSTOMIZATION,
+        SUBMIT,
+        check_writable,
+        layout,
+        render,
+        render_stream,
+        write_output,
+    )
+
     if not args.stdout:
         check_writable(args.out, what="--out", folder=True)  # before importing and pinning: fail fast
     if args.manifest is not None:

@@ -40,6 +40,15 @@ INPUT_DIGEST_LABEL = "dev.hera-build.input-digest"
 """Image label that holds :attr:`BuildInputs.digest`; the publish policy reads it back from the registry."""
 INPUTS_SCHEMA = 2
 """Hashed with the inputs: changing what goes into the digest changes every digest, deliberately."""
+INPUTS_SCHEMA_LABEL = "dev.hera-build.inputs-schema"
+"""Image label with the :data:`INPUTS_SCHEMA` its input digest was computed with: an image labelled by a
+hera-build that hashed other things cannot be compared, and the publish policy says so instead of calling it
+other content."""
+
+
+def identity_labels(digest: str) -> dict[str, str]:
+    """The labels every backend puts on an image so that the publish policy can recognize it later."""
+    return {INPUT_DIGEST_LABEL: digest, INPUTS_SCHEMA_LABEL: str(INPUTS_SCHEMA)}
 
 
 @dataclass(frozen=True, order=True)

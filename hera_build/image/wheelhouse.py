@@ -786,6 +786,15 @@ def _check_runner(project: Project, pins: Mapping[str, str], lookup: Callable[[s
         )
 
 
+def default_wheel_builder(cache: WheelCache) -> WheelBuilder:
+    """The one way every backend (and ``plan``) builds the project's wheel: PyPA ``build`` with the project's
+    backend, skipped when only ``.py`` files changed and the previous wheel can be patched (:mod:`.quickwheel`)."""
+    from hera_build.image.cache import BuildCache
+    from hera_build.image.quickwheel import IncrementalWheelBuilder
+
+    return IncrementalWheelBuilder(ProjectWheelBuilder(cache), BuildCache())
+
+
 def prepare_wheelhouse(
     project: Project,
     target: PythonTarget,
@@ -815,7 +824,7 @@ def prepare_wheelhouse(
         f"relax requires-python in {project.pyproject}",
     )
     cache = cache or WheelCache()
-    ctx = _Context(target, cache, fetcher or PipFetcher(), builder or ProjectWheelBuilder(cache), progress)
+    ctx = _Context(target, cache, fetcher or PipFetcher(), builder or default_wheel_builder(cache), progress)
     versions: dict[str, str] | None = None
     if lock is not None:
         from hera_build.core.lockfiles import read_lock_versions

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import IO
 
 from hera_build.core.references import ImageRef
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
 from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
+from hera_build.image.cache import BuildCache
 from hera_build.image.registry import RegistryClient, host_of, repository_path
 
 CHUNK_THRESHOLD = 64 << 20
@@ -61,7 +61,7 @@ def _pushed_record_key(host: str, digest: str) -> str:
     return f"{host.replace(':', '_').replace('/', '_')}-{digest.replace('sha256:', '')}"
 
 
-def _mount_sources(layer: ImageLayer | None, cache: OciCache, host: str, digest: str, repository: str) -> list[str]:
+def _mount_sources(layer: ImageLayer | None, cache: BuildCache, host: str, digest: str, repository: str) -> list[str]:
     """Repositories on this registry that hold the blob: the base image's, then where hera-build pushed it."""
     sources: list[str] = []
     if layer is not None and layer.remote is not None and host_of(layer.remote.registry) == host:
@@ -71,7 +71,7 @@ def _mount_sources(layer: ImageLayer | None, cache: OciCache, host: str, digest:
     return [source for source in sources if source != repository]
 
 
-def _remember(cache: OciCache, host: str, digest: str, repository: str) -> None:
+def _remember(cache: BuildCache, host: str, digest: str, repository: str) -> None:
     key = _pushed_record_key(host, digest)
     record = cache.read_record("pushed", key) or {}
     repositories = [str(repo) for repo in record.get("repositories", [])]
@@ -86,7 +86,7 @@ def _push_blob(
     open_blob: Callable[[], IO[bytes]],
     layer: ImageLayer | None,
     role: str,
-    cache: OciCache,
+    cache: BuildCache,
     chunk_threshold: int,
     chunk_size: int,
 ) -> BlobPush:
@@ -117,7 +117,7 @@ def push_image(
     target: ImageRef,
     tags: Sequence[str],
     client: RegistryClient,
-    cache: OciCache,
+    cache: BuildCache,
     *,
     chunk_threshold: int = CHUNK_THRESHOLD,
     chunk_size: int = CHUNK_SIZE,

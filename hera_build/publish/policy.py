@@ -18,7 +18,7 @@ from typing import Literal
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import ImmutableTagError
-from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, INPUTS_SCHEMA, INPUTS_SCHEMA_LABEL
 from hera_build.image.registry import RemoteImage
 
 Action = Literal["build", "reuse", "refuse"]
@@ -40,6 +40,19 @@ def decide(image: ImageRef, version: str, remote: RemoteImage | None, input_dige
     if remote is None:
         return Decision("build", f"{image} is not in the registry yet")
     theirs = remote.labels.get(INPUT_DIGEST_LABEL)
+    schema = remote.labels.get(INPUTS_SCHEMA_LABEL, "1")
+    if theirs and schema != str(INPUTS_SCHEMA):
+        if force:
+            return Decision(
+                "build", f"{image} was labelled by another hera-build; --force: building and moving the tag", remote
+            )
+        return Decision(
+            "refuse",
+            f"version {version} was released by a hera-build that computed input digests another way ({image} has "
+            f"{INPUTS_SCHEMA_LABEL} {schema}, this one uses {INPUTS_SCHEMA}), so it cannot tell whether the content "
+            "is the same",
+            remote,
+        )
     if theirs == input_digest:
         return Decision(
             "reuse", f"{image} already holds an image of the same inputs ({remote.digest}); reusing it", remote

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hera_build.core.references import ImageRef
-from hera_build.errors import BuildError, PublishError
+from hera_build.errors import BuildError, HeraBuildError, PublishError
 from hera_build.image.backends import BuiltImage
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
@@ -43,11 +43,11 @@ class Published:
 
 
 def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushResult, ...]:
-    from hera_build.image.backends.oci.cache import OciCache
+    from hera_build.image.cache import BuildCache
     from hera_build.image.registry import RegistryClient, open_registry
     from hera_build.publish.oci import push_image
 
-    cache = OciCache()
+    cache = BuildCache()
     by_repository: dict[str, list[ImageRef]] = {}
     for ref in built.tags:
         by_repository.setdefault(ref.repository, []).append(ref)
@@ -102,6 +102,23 @@ def push_built(built: BuiltImage, progress: Callable[[str], None], verbose: bool
     return make_pusher()(built, progress, verbose)
 
 
+def _attach_sbom(
+    built: BuiltImage, digest: str, sbom: Callable[[str], bytes], progress: Callable[[str], None]
+) -> PublishedSbom | None:
+    """Publish the SBOM beside the pushed image. The image is released by then, so a failure here is a warning
+    (and ``image.sbom`` stays ``null`` in the release manifest), not an error that would hide the push."""
+    from hera_build.image.registry import open_registry
+
+    try:
+        attached = publish_sbom(open_registry(built.image.registry), built.image, digest, sbom(digest))
+    except HeraBuildError as exc:
+        progress(f"warning: the SBOM was not published: {exc.message}")
+        return None
+    where = "a referrer" if attached.referrers else f"tag {attached.tag} (the registry has no referrers API)"
+    progress(f"published the SBOM {attached.digest[:19]} as {where}")
+    return attached
+
+
 def publish(
     built: BuiltImage,
     registry: RegistryView,
@@ -130,11 +147,5 @@ def publish(
             "report this as a bug in hera-build",
         )
     progress(f"published {built.image}@{remote.digest}")
-    attached = None
-    if sbom is not None:
-        from hera_build.image.registry import open_registry
-
-        attached = publish_sbom(open_registry(built.image.registry), built.image, remote.digest, sbom(remote.digest))
-        where = "a referrer" if attached.referrers else f"tag {attached.tag} (the registry has no referrers API)"
-        progress(f"published the SBOM {attached.digest[:19]} as {where}")
+    attached = _attach_sbom(built, remote.digest, sbom, progress) if sbom is not None else None
     return Published(remote.digest, remote, pushes, attached)

@@ -16,7 +16,7 @@ from pathlib import Path
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
-from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.inputs import compute_inputs, identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RemoteImage
 from hera_build.image.target import host_facts, target_from_facts
@@ -75,7 +75,7 @@ class FakeBuilder:
     def build(self, prepared: Prepared, work: Path) -> BuiltImage:
         request = prepared.request
         self.requests.append(request)
-        labels = {INPUT_DIGEST_LABEL: prepared.inputs.digest} if self.apply_labels else {}
+        labels = identity_labels(prepared.inputs.digest) if self.apply_labels else {}
         labels[LABEL_BACKEND_VERSION] = "9.9.9"
         config = sha(json.dumps([str(request.image), labels, len(self.requests)]))
         self.labels[config] = labels

@@ -37,6 +37,7 @@ from hera_build.image.backends.buildpacks import (
 )
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL as LABEL_INPUT_DIGEST
+from hera_build.image.inputs import identity_labels
 from hera_build.image.registry import RemoteImage
 from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
 from hera_build.image.wheelhouse import Wheelhouse
@@ -411,7 +412,7 @@ def test_an_upgraded_builder_changes_the_identity(tmp_path: Path) -> None:
     after = rig(tmp_path / "b")
     after.images.images[BUILDER] = FakeImage("sha256:" + "7" * 64, builder_labels(("hera-build/hera-runner", VERSION)))
     assert after.build(after.request()).inputs.digest != digest
-    registry = FakeRegistry([RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: digest})])
+    registry = FakeRegistry([RemoteImage(DIGEST, CONFIG_DIGEST, identity_labels(digest))])
     upgraded = rig(tmp_path / "c", registry=registry)
     upgraded.images.images[BUILDER] = after.images.images[BUILDER]
     with pytest.raises(ImmutableTagError, match="already released with other content"):
@@ -432,7 +433,7 @@ def test_pack_builds_into_the_engine_and_the_image_is_pushed_after_it(tmp_path: 
     """pack never publishes: the image must be checked before any tag reaches the registry."""
     registry = FakeRegistry([None, RemoteImage(DIGEST, CONFIG_DIGEST, {})])
     r = rig(tmp_path, registry=registry)
-    registry.answers[1] = RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: r.build(r.request()).inputs.digest})
+    registry.answers[1] = RemoteImage(DIGEST, CONFIG_DIGEST, identity_labels(r.build(r.request()).inputs.digest))
     r.pack.seen.clear()
     result = r.ship(r.request(extra_tags=("latest",)))
     args = r.pack.seen[0].args
@@ -445,7 +446,7 @@ def test_pack_builds_into_the_engine_and_the_image_is_pushed_after_it(tmp_path: 
 def test_an_already_released_version_with_the_same_inputs_is_not_built_again(tmp_path: Path) -> None:
     first = rig(tmp_path / "a")
     digest = first.build(first.request()).inputs.digest
-    registry = FakeRegistry([RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: digest})])
+    registry = FakeRegistry([RemoteImage(DIGEST, CONFIG_DIGEST, identity_labels(digest))])
     r = rig(tmp_path / "b", registry=registry)
     result = r.ship(r.request())
     assert r.pack.seen == [] and r.pushes == [] and result.skipped
@@ -453,14 +454,14 @@ def test_an_already_released_version_with_the_same_inputs_is_not_built_again(tmp
 
 
 def test_a_released_version_with_other_content_is_refused_unless_forced(tmp_path: Path) -> None:
-    theirs = RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: "sha256:" + "0" * 64})
+    theirs = RemoteImage(DIGEST, CONFIG_DIGEST, identity_labels("sha256:" + "0" * 64))
     r = rig(tmp_path / "a", registry=FakeRegistry([theirs]))
     with pytest.raises(ImmutableTagError, match="already released with other content") as error:
         r.ship(r.request())
     assert error.value.fix and "--force" in error.value.fix and r.pack.seen == []
     forced = rig(tmp_path / "b", registry=FakeRegistry([theirs]))
     digest = forced.build(forced.request()).inputs.digest
-    forced.registry.answers = [theirs, RemoteImage(DIGEST, CONFIG_DIGEST, {LABEL_INPUT_DIGEST: digest})]
+    forced.registry.answers = [theirs, RemoteImage(DIGEST, CONFIG_DIGEST, identity_labels(digest))]
     assert forced.ship(forced.request(), force=True).pushed
     assert any("--force" in line for line in forced.progress)
 

@@ -509,7 +509,7 @@ def test_an_os_error_no_writer_expected_is_one_line(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device", str(project / "dist"))
 
-    monkeypatch.setattr("hera_build._cli.templates.write_output", full)
+    monkeypatch.setattr("hera_build.templates.output.write_output", full)
     hera_build("templates").one_error("No space left on device:", "dist")
 
 
@@ -519,7 +519,7 @@ def test_a_bug_is_one_line_asking_for_a_report_and_the_traceback_with_debug(
     def bug(*args: object, **kwargs: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr("hera_build._cli.templates.build_templates", bug)
+    monkeypatch.setattr("hera_build.templates.build.build_templates", bug)
     hera_build("templates").one_error("internal error: KeyError", "report the traceback")
     assert "Traceback" in hera_build("templates", "--debug").err
 

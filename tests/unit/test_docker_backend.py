@@ -27,7 +27,7 @@ from hera_build.image.backends.docker import (
     render_dockerfile,
 )
 from hera_build.image.engine import DockerEngine
-from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, identity_labels
 from hera_build.image.labels import LABEL_DEPENDENCY_DIGEST, image_labels
 from hera_build.image.registry import RemoteImage
 from hera_build.image.target import PythonTarget
@@ -323,7 +323,7 @@ class Rig:
         engine = self.builder.engine
 
         def learn(built: BuiltImage, progress: Any, verbose: bool) -> tuple[str, tuple[Any, ...]]:
-            self.registry.pushed_labels = {INPUT_DIGEST_LABEL: built.inputs.digest}
+            self.registry.pushed_labels = identity_labels(built.inputs.digest)
             return make_pusher(lambda: engine)(built, progress, verbose)
 
         options = ShipOptions(push=push, force=force)
@@ -450,7 +450,7 @@ def test_a_push_without_a_digest_is_an_error(project: Project, tmp_path: Path) -
 def test_an_existing_tag_with_other_content_is_refused_before_anything_is_built(
     project: Project, tmp_path: Path
 ) -> None:
-    other = RemoteImage("sha256:" + "f" * 64, "sha256:" + "a" * 64, {INPUT_DIGEST_LABEL: "sha256:" + "9" * 64})
+    other = RemoteImage("sha256:" + "f" * 64, "sha256:" + "a" * 64, identity_labels("sha256:" + "9" * 64))
     rig = make_builder(
         tmp_path, existing=other, push_streams={"registry.test/acme/ml-pipeline:0.3.0": push_ok("0.3.0")}
     )
@@ -466,7 +466,7 @@ def test_an_existing_tag_with_the_same_inputs_is_reused_without_a_build(project:
     rig = make_builder(tmp_path)
     inputs = rig.build(request(project)).inputs
     rig.api.build_kwargs = {}
-    rig.registry.existing = RemoteImage(DIGEST, NEW_ID, {INPUT_DIGEST_LABEL: inputs.digest})
+    rig.registry.existing = RemoteImage(DIGEST, NEW_ID, identity_labels(inputs.digest))
     result = rig.ship(request(project)).result
     assert result.skipped and result.digest == DIGEST and not result.pushed
     assert rig.api.build_kwargs == {} and rig.api.pushed == []
@@ -544,7 +544,7 @@ def cli(project: Project, monkeypatch: pytest.MonkeyPatch) -> FakeCommandBuilder
 
     def push(built: BuiltImage, progress: Any, verbose: bool) -> tuple[str, tuple[Any, ...]]:
         fake.pushed.extend(str(ref) for ref in built.tags)
-        registry.labels = {INPUT_DIGEST_LABEL: built.inputs.digest}
+        registry.labels = identity_labels(built.inputs.digest)
         return DIGEST, ()
 
     monkeypatch.setattr("hera_build.image.registry.RegistryApi", lambda: registry)

@@ -13,8 +13,8 @@ import pytest
 
 from hera_build.errors import BuildError, ConfigError
 from hera_build.image.backends.oci.base import is_local_base, load_base, parse_base_spec
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import Platform
+from hera_build.image.cache import BuildCache
 from hera_build.image.registry import RegistryClient, open_registry
 from tests.support.oci_images import FakeRegistry, fake_registry, write_base_layout, write_docker_save
 
@@ -50,7 +50,7 @@ def test_spec_kinds(tmp_path: Path) -> None:
 
 def test_layout_with_two_platforms_gives_the_requested_one(tmp_path: Path) -> None:
     info = write_base_layout(tmp_path / "base", platforms=("arm64", "amd64"))
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
 
     base = load_base(f"oci:{tmp_path / 'base'}", platform=AMD64, client_factory=_offline, cache=cache)
 
@@ -66,7 +66,7 @@ def test_layout_with_two_platforms_gives_the_requested_one(tmp_path: Path) -> No
 
 def test_layout_image_is_picked_by_ref_name(tmp_path: Path) -> None:
     write_base_layout(tmp_path / "base", name="base:v1")
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
 
     assert load_base(f"oci:{tmp_path / 'base'}:v1", platform=AMD64, client_factory=_offline, cache=cache).layers
     with pytest.raises(BuildError, match="no image named 'v9'"):
@@ -75,7 +75,7 @@ def test_layout_image_is_picked_by_ref_name(tmp_path: Path) -> None:
 
 def test_docker_save_archive_layers_are_compressed_once_and_remembered(tmp_path: Path) -> None:
     info = write_docker_save(tmp_path / "base.tar")
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
 
     base = load_base(f"docker-archive:{tmp_path / 'base.tar'}", platform=AMD64, client_factory=_offline, cache=cache)
 
@@ -94,7 +94,7 @@ def test_tar_of_an_oci_layout_is_read_like_a_layout(tmp_path: Path) -> None:
     with tarfile.open(tmp_path / "layout.tar", "w") as tar:
         for path in sorted((tmp_path / "layout").rglob("*")):
             tar.add(path, arcname=path.relative_to(tmp_path / "layout").as_posix(), recursive=False)
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
 
     base = load_base(f"oci-archive:{tmp_path / 'layout.tar'}", platform=AMD64, client_factory=_offline, cache=cache)
 
@@ -114,7 +114,7 @@ def test_registry_index_is_resolved_to_the_platform_manifest(tmp_path: Path, reg
         data = (blobs / digest.split(":")[1]).read_bytes()
         registry.add_manifest("library/base", digest, data, "application/vnd.oci.image.manifest.v1+json")
     registry.add_manifest("library/base", "1.0", json.dumps(index).encode(), "application/vnd.oci.image.index.v1+json")
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
 
     base = load_base(f"{registry.host}/library/base:1.0", platform=AMD64, client_factory=open_registry, cache=cache)
 
@@ -127,4 +127,6 @@ def test_registry_index_is_resolved_to_the_platform_manifest(tmp_path: Path, reg
 
 def test_missing_registry_image_is_a_clear_error(tmp_path: Path, registry: FakeRegistry) -> None:
     with pytest.raises(BuildError, match="cannot read base image .*does not exist"):
-        load_base(f"{registry.host}/nothing:1", platform=AMD64, client_factory=open_registry, cache=OciCache(tmp_path))
+        load_base(
+            f"{registry.host}/nothing:1", platform=AMD64, client_factory=open_registry, cache=BuildCache(tmp_path)
+        )

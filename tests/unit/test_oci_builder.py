@@ -18,11 +18,11 @@ from hera_build.core.references import parse_image_ref
 from hera_build.errors import ImmutableTagError
 from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.oci import OciBuilder, OciOptions
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.dependencies import build_dependency_layers
 from hera_build.image.backends.oci.inputs import FORMAT_VERSION
 from hera_build.image.backends.oci.layering import LARGE_BYTES, bucket_of
 from hera_build.image.backends.oci.venv import VenvLayout
+from hera_build.image.cache import BuildCache
 from hera_build.image.engine import DockerEngine
 from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
@@ -159,6 +159,7 @@ def test_config_env_user_labels_and_history(tmp_path: Path, project: Project, ba
         "org.opencontainers.image.base.digest": index_digest,
         "dev.hera-build.backend-version": f"hera-build {__version__} (oci)",
         "dev.hera-build.input-digest": result.input_digest,
+        "dev.hera-build.inputs-schema": "2",
     }
     assert config["created"] == "2023-11-14T22:13:20Z"
     assert [entry["created_by"] for entry in config["history"][1:]] == [
@@ -375,7 +376,7 @@ def test_layers_built_in_parallel_are_those_built_one_at_a_time(tmp_path: Path) 
     venv = VenvLayout(PurePosixPath("/opt/venv"), PurePosixPath("/usr/bin/python3.11"), "3.11.2")
     digests = []
     for workers in (1, 4):
-        cache = OciCache(tmp_path / f"cache-{workers}")
+        cache = BuildCache(tmp_path / f"cache-{workers}")
         built = build_dependency_layers(
             wheels, venv, cache, tmp_path / f"work-{workers}", base_layers=1, progress=lambda _: None, workers=workers
         )

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from hera_build.image.backends.oci.base import BaseImage, load_base
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
 from hera_build.image.backends.oci.layers import write_layer
 from hera_build.image.backends.oci.layout import write_archive, write_layout
 from hera_build.image.backends.oci.model import Platform
+from hera_build.image.cache import BuildCache
 from tests.support.oci_images import write_base_layout
 
 AMD64 = Platform("linux", "amd64")
@@ -28,7 +28,7 @@ def _offline(registry: str | None) -> object:
 def _base(tmp_path: Path) -> BaseImage:
     write_base_layout(tmp_path / "base")
     return load_base(
-        f"oci:{tmp_path / 'base'}", platform=AMD64, client_factory=_offline, cache=OciCache(tmp_path / "c")
+        f"oci:{tmp_path / 'base'}", platform=AMD64, client_factory=_offline, cache=BuildCache(tmp_path / "c")
     )  # type: ignore[arg-type]
 
 
@@ -48,7 +48,7 @@ def test_layout_round_trips_through_the_base_reader(tmp_path: Path) -> None:
     write_layout(image, tmp_path / "out", [NAME])
 
     again = load_base(
-        f"oci:{tmp_path / 'out'}:1.0.0", platform=AMD64, client_factory=_offline, cache=OciCache(tmp_path / "c2")
+        f"oci:{tmp_path / 'out'}:1.0.0", platform=AMD64, client_factory=_offline, cache=BuildCache(tmp_path / "c2")
     )  # type: ignore[arg-type]
     assert again.manifest_digest == image.digest
     assert [layer.descriptor.digest for layer in again.layers] == [layer.descriptor.digest for layer in image.layers]
@@ -89,7 +89,7 @@ def test_archive_is_an_oci_layout_and_a_docker_load_archive(tmp_path: Path) -> N
     assert config == image.config
     assert mtimes == {100}
     base = load_base(
-        str(tmp_path / "image.tar"), platform=AMD64, client_factory=_offline, cache=OciCache(tmp_path / "c3")
+        str(tmp_path / "image.tar"), platform=AMD64, client_factory=_offline, cache=BuildCache(tmp_path / "c3")
     )  # type: ignore[arg-type]
     assert base.manifest_digest == image.digest
 

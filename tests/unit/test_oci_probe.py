@@ -10,9 +10,9 @@ import pytest
 
 from hera_build.errors import BuildError
 from hera_build.image.backends.oci.base import load_base
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import Platform
 from hera_build.image.backends.oci.probe import ImageFiles, probe_files, probe_python
+from hera_build.image.cache import BuildCache
 from tests.support.oci_images import DPKG_STATUS, RootFile, debian_python_root, layer_bytes, write_base_layout
 
 ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
@@ -118,7 +118,7 @@ def test_facts_give_manylinux_tags_for_the_image_glibc() -> None:
 
 def test_probe_is_cached_by_manifest_digest(tmp_path: Path) -> None:
     write_base_layout(tmp_path / "base")
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
     base = load_base(f"oci:{tmp_path / 'base'}", platform=AMD64, client_factory=_no_factory, cache=cache)  # type: ignore[arg-type]
     first = probe_python(base, cache)
 

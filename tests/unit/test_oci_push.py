@@ -12,10 +12,10 @@ import pytest
 from hera_build.core.references import parse_image_ref
 from hera_build.errors import PublishError
 from hera_build.image.backends.oci.base import load_base
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.image import BuiltImage, ImageLayer, ImageSettings, assemble
 from hera_build.image.backends.oci.layers import write_layer
 from hera_build.image.backends.oci.model import Platform
+from hera_build.image.cache import BuildCache
 from hera_build.image.registry import open_registry
 from hera_build.publish.oci import push_image
 from tests.support.oci_images import FakeRegistry, fake_registry, write_base_layout
@@ -46,7 +46,7 @@ def _publish_base(tmp_path: Path, registry: FakeRegistry) -> str:
     return f"{registry.host}/base/python:1"
 
 
-def _image(tmp_path: Path, registry: FakeRegistry, app_text: str, cache: OciCache) -> BuiltImage:
+def _image(tmp_path: Path, registry: FakeRegistry, app_text: str, cache: BuildCache) -> BuiltImage:
     base = load_base(_publish_base(tmp_path, registry), platform=AMD64, client_factory=open_registry, cache=cache)
     layers = []
     for role, text in (("dependencies", "big dependency payload\n" * 2000), ("application", app_text)):
@@ -65,7 +65,7 @@ def _actions(result: object) -> dict[str, str]:
 
 
 def test_first_push_mounts_the_base_and_uploads_the_rest(tmp_path: Path, registry: FakeRegistry) -> None:
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
     image = _image(tmp_path, registry, "print(1)\n", cache)
     target = parse_image_ref(f"{registry.host}/acme/app:1.0")
     registry.clear_log()
@@ -86,7 +86,7 @@ def test_first_push_mounts_the_base_and_uploads_the_rest(tmp_path: Path, registr
 
 
 def test_code_change_uploads_only_the_application_layer_and_config(tmp_path: Path, registry: FakeRegistry) -> None:
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
     target = parse_image_ref(f"{registry.host}/acme/app:1.0")
     client = open_registry(target.registry)
     push_image(_image(tmp_path, registry, "print(1)\n", cache), target, ["1.0"], client, cache)
@@ -111,7 +111,7 @@ def test_code_change_uploads_only_the_application_layer_and_config(tmp_path: Pat
 
 
 def test_another_repository_mounts_layers_this_cache_pushed_before(tmp_path: Path, registry: FakeRegistry) -> None:
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
     image = _image(tmp_path, registry, "print(1)\n", cache)
     first = parse_image_ref(f"{registry.host}/acme/one:1")
     push_image(image, first, ["1"], open_registry(first.registry), cache)
@@ -130,7 +130,7 @@ def test_another_repository_mounts_layers_this_cache_pushed_before(tmp_path: Pat
 
 
 def test_large_blobs_go_up_in_chunks(tmp_path: Path, registry: FakeRegistry) -> None:
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
     image = _image(tmp_path, registry, "print(1)\n", cache)
     target = parse_image_ref(f"{registry.host}/acme/app:1.0")
     dependency = image.layers[1].descriptor
@@ -146,7 +146,7 @@ def test_large_blobs_go_up_in_chunks(tmp_path: Path, registry: FakeRegistry) -> 
 
 
 def test_token_auth_covers_the_mount_source(tmp_path: Path, token_registry: FakeRegistry) -> None:
-    cache = OciCache(tmp_path / "cache")
+    cache = BuildCache(tmp_path / "cache")
     image = _image(tmp_path, token_registry, "print(1)\n", cache)
     target = parse_image_ref(f"{token_registry.host}/acme/app:1.0")
 

@@ -6,7 +6,7 @@ import pytest
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import ImmutableTagError
-from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.inputs import INPUT_DIGEST_LABEL, identity_labels
 from hera_build.image.registry import RemoteImage
 from hera_build.publish.policy import decide
 
@@ -16,7 +16,7 @@ THEIRS = "sha256:" + "2" * 64
 
 
 def _remote(label: str | None) -> RemoteImage:
-    return RemoteImage("sha256:" + "d" * 64, "sha256:" + "c" * 64, {INPUT_DIGEST_LABEL: label} if label else {})
+    return RemoteImage("sha256:" + "d" * 64, "sha256:" + "c" * 64, identity_labels(label) if label else {})
 
 
 def test_a_tag_the_registry_lacks_is_built() -> None:
@@ -44,3 +44,11 @@ def test_other_content_is_refused_and_force_rebuilds_it(label: str | None) -> No
     assert info.value.fix == "bump the version, or pass --force to move the tag"
     forced = decide(IMAGE, "1.0", _remote(label), OURS, force=True)
     assert forced.action == "build" and "--force" in forced.reason
+
+
+def test_an_image_labelled_by_another_input_schema_is_named_as_such() -> None:
+    """A hera-build that hashes other inputs cannot compare: it says that, not "other content"."""
+    old = RemoteImage("sha256:" + "d" * 64, "sha256:" + "c" * 64, {INPUT_DIGEST_LABEL: OURS})
+    decision = decide(IMAGE, "1.0", old, OURS, force=False)
+    assert decision.action == "refuse" and "computed input digests another way" in decision.reason
+    assert decide(IMAGE, "1.0", old, OURS, force=True).action == "build"

@@ -37,7 +37,7 @@ from hera_build.core.references import ImageRef, parse_image_ref
 from hera_build.errors import BuildError, ConfigError, EngineError, HeraBuildError, PublishError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.engine import DockerEngine
-from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.inputs import compute_inputs, identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
 from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import FIXED_EPOCH, Wheelhouse, prepare_wheelhouse
@@ -503,7 +503,7 @@ class BuildpacksBuilder:
         labels = image_labels(
             request.project, base_image=run_image, git=git, source_date_epoch=epoch, wheelhouse=wheelhouse
         )
-        labels[INPUT_DIGEST_LABEL] = input_digest
+        labels |= identity_labels(input_digest)
         labels[LABEL_BACKEND_VERSION] = _backend_version(pack_version, builder)
         return labels
 

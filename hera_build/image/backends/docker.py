@@ -35,7 +35,7 @@ from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, EngineError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.engine import DockerEngine
-from hera_build.image.inputs import INPUT_DIGEST_LABEL
+from hera_build.image.inputs import identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
 from hera_build.image.target import ContainerProber, Prober, PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse, fetch_index_wheels, prepare_wheelhouse
@@ -44,8 +44,6 @@ VENV_DIR = "/opt/venv"
 APP_DIR = "/opt/app"
 RUN_USER = "65532:65532"
 """Numeric, so it needs no account in the base image (the convention of distroless' ``nonroot``)."""
-LABEL_INPUT_DIGEST = INPUT_DIGEST_LABEL
-"""What release pipelines compare before building (:mod:`hera_build.image.inputs`)."""
 _STAGING = "/tmp/hera-build"
 _PTH_FILE = "_hera_build_app.pth"
 _TAIL_LINES = 15
@@ -378,7 +376,7 @@ class DockerBuilder:
         refs = request.tags
         context = work / "context"
         self._write_context(context, wheelhouse, target, request.progress)
-        spec = self._spec(request, target.python, wheelhouse, {LABEL_INPUT_DIGEST: prepared.inputs.digest})
+        spec = self._spec(request, target.python, wheelhouse, identity_labels(prepared.inputs.digest))
         (context / "Dockerfile").write_text(render_dockerfile(spec), encoding="utf-8")
         request.progress(f"building {refs[0]} ({len(wheelhouse.dependency_wheels)} dependency wheels)")
         image_id = _stream_build(engine, context, str(refs[0]), request.progress, request.verbose)

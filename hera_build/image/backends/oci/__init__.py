@@ -34,7 +34,6 @@ from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, EngineError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.backends.oci.base import BaseImage, load_base
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.dependencies import (
     DEPENDENCY_COMPRESS_LEVEL,
     DependencyLayer,
@@ -47,11 +46,12 @@ from hera_build.image.backends.oci.layers import COMPRESS_LEVEL, Layer, write_la
 from hera_build.image.backends.oci.layout import is_archive_path, write_archive, write_layout
 from hera_build.image.backends.oci.model import Platform
 from hera_build.image.backends.oci.probe import BasePython, probe_python
-from hera_build.image.backends.oci.quickwheel import IncrementalWheelBuilder
 from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels
+from hera_build.image.cache import BuildCache
 from hera_build.image.engine import DockerEngine, connect_engine
-from hera_build.image.inputs import INPUT_DIGEST_LABEL, compute_inputs
+from hera_build.image.inputs import compute_inputs, identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, oci_labels
+from hera_build.image.quickwheel import IncrementalWheelBuilder
 from hera_build.image.registry import RegistryClient, host_of, open_registry
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import (
@@ -180,7 +180,7 @@ class OciBuilder:
         git: Callable[[Path], GitInfo | None] = git_info,
     ) -> None:
         self.options = options or OciOptions()
-        self.cache = OciCache(self.options.cache_dir)
+        self.cache = BuildCache(self.options.cache_dir)
         self._registry_factory = registry_factory or open_registry
         self._registries: dict[str, RegistryClient] = {}
         self._wheelhouse = wheelhouse
@@ -197,10 +197,11 @@ class OciBuilder:
 
     # ---------------------------------------------------------------------------------------------- stages
 
-    def _wheel_builder(self) -> WheelBuilder | None:
-        """The wheelhouse's wheel builder (PyPA build), wrapped to patch wheels when only code changed."""
+    def _wheel_builder(self) -> WheelBuilder:
+        """The wheelhouse's wheel builder (PyPA build), wrapped to patch wheels when only code changed (the
+        default of every backend; this backend's cache keeps the previous wheel)."""
         if not self.options.incremental_wheels:
-            return None
+            return ProjectWheelBuilder(WheelCache())
         return IncrementalWheelBuilder(ProjectWheelBuilder(WheelCache()), self.cache)
 
     def _base(self, request: BuildRequest) -> tuple[BaseImage, BasePython]:
@@ -358,7 +359,7 @@ class OciBuilder:
         return wheelhouse, patched
 
     def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:
-        labels = _labels(request, base, self._git(request.project.root), epoch) | {INPUT_DIGEST_LABEL: input_digest}
+        labels = _labels(request, base, self._git(request.project.root), epoch) | identity_labels(input_digest)
         return ImageSettings(
             epoch=epoch,
             venv=str(self.options.venv),

@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from hera_build.core.digests import canonical_json, digest_hex, file_digest, sha256_digest
 from hera_build.core.references import ImageRef, is_local_image_spec, parse_image_ref
 from hera_build.errors import BuildError, ConfigError, PublishError
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.layers import COMPRESS_LEVEL
 from hera_build.image.backends.oci.model import (
     INDEX_TYPES,
@@ -36,12 +36,9 @@ from hera_build.image.backends.oci.model import (
     OCI_MANIFEST,
     Descriptor,
     Platform,
-    canonical_json,
-    digest_hex,
-    file_digest,
     oci_layer_type,
-    sha256_digest,
 )
+from hera_build.image.cache import BuildCache
 from hera_build.image.registry import RegistryClient, repository_path
 
 ClientFactory = Callable[[str | None], RegistryClient]
@@ -189,7 +186,7 @@ class CacheBlobs:
 
     remote: RemoteRepository | None = None
 
-    def __init__(self, cache: OciCache, origin: str) -> None:
+    def __init__(self, cache: BuildCache, origin: str) -> None:
         self.cache = cache
         self.origin = origin
 
@@ -202,7 +199,7 @@ class CacheBlobs:
 class RegistryBlobs:
     """Blobs of a registry repository, downloaded into the cache on first use."""
 
-    def __init__(self, client: RegistryClient, registry: str | None, repository: str, cache: OciCache) -> None:
+    def __init__(self, client: RegistryClient, registry: str | None, repository: str, cache: BuildCache) -> None:
         self.client = client
         self.cache = cache
         self.repository = repository
@@ -280,7 +277,7 @@ def _check_platform(config: Mapping[str, Any], platform: Platform, where: str) -
 # ---------- registry ----------
 
 
-def _load_registry(spec: BaseSpec, platform: Platform, client_factory: ClientFactory, cache: OciCache) -> BaseImage:
+def _load_registry(spec: BaseSpec, platform: Platform, client_factory: ClientFactory, cache: BuildCache) -> BaseImage:
     assert spec.ref is not None
     ref = spec.ref
     repository = repository_path(ref)
@@ -373,7 +370,7 @@ def _member_bytes(tar: tarfile.TarFile, name: str, where: str) -> bytes:
 
 
 def _cache_layer_from_archive(
-    tar: tarfile.TarFile, member: str, diff_id: str, cache: OciCache, where: str
+    tar: tarfile.TarFile, member: str, diff_id: str, cache: BuildCache, where: str
 ) -> Descriptor:
     """A layer of an archive as a gzip blob in the cache. Uncompressed layers (old ``docker save``) are
     compressed once, deterministically, and remembered by their ``diff_id``."""
@@ -401,7 +398,7 @@ def _cache_layer_from_archive(
 class _GzipToCache:
     """A write target that spools into a cache blob and names it by digest when done."""
 
-    def __init__(self, cache: OciCache) -> None:
+    def __init__(self, cache: BuildCache) -> None:
         cache.blobs.mkdir(parents=True, exist_ok=True)
         self._cache = cache
         self._fd, name = tempfile.mkstemp(prefix=".gzip-", dir=cache.blobs)
@@ -422,7 +419,7 @@ class _GzipToCache:
         return digest, size
 
 
-def _load_archive(spec: BaseSpec, platform: Platform, cache: OciCache) -> BaseImage:
+def _load_archive(spec: BaseSpec, platform: Platform, cache: BuildCache) -> BaseImage:
     assert spec.path is not None
     where = f"archive {spec.path}"
     try:
@@ -444,7 +441,7 @@ def _load_archive(spec: BaseSpec, platform: Platform, cache: OciCache) -> BaseIm
     return replace(base, reference_digest=_archive_digest(spec.path, cache))
 
 
-def _archive_digest(path: Path, cache: OciCache) -> str:
+def _archive_digest(path: Path, cache: BuildCache) -> str:
     """The archive file's digest, remembered by path, size and mtime (hashing a large archive costs a second)."""
     stat = path.stat()
     key = sha256_digest(f"{path.resolve()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
@@ -457,7 +454,7 @@ def _archive_digest(path: Path, cache: OciCache) -> str:
 
 
 def _load_docker_save(
-    tar: tarfile.TarFile, spec: BaseSpec, platform: Platform, cache: OciCache, where: str
+    tar: tarfile.TarFile, spec: BaseSpec, platform: Platform, cache: BuildCache, where: str
 ) -> BaseImage:
     entries = json.loads(_member_bytes(tar, "manifest.json", where))
     if not isinstance(entries, list) or not entries:
@@ -503,7 +500,7 @@ def _load_docker_save(
 
 
 def _load_layout_tar(
-    tar: tarfile.TarFile, spec: BaseSpec, platform: Platform, cache: OciCache, where: str
+    tar: tarfile.TarFile, spec: BaseSpec, platform: Platform, cache: BuildCache, where: str
 ) -> BaseImage:
     def blob(descriptor: Descriptor) -> bytes:
         return _member_bytes(tar, f"blobs/sha256/{digest_hex(descriptor.digest)}", where)
@@ -540,7 +537,9 @@ def _load_layout_tar(
     )
 
 
-def load_base(spec: BaseSpec | str, *, platform: Platform, client_factory: ClientFactory, cache: OciCache) -> BaseImage:
+def load_base(
+    spec: BaseSpec | str, *, platform: Platform, client_factory: ClientFactory, cache: BuildCache
+) -> BaseImage:
     """Read the base image's manifest, config and layer list for ``platform``."""
     spec = parse_base_spec(spec) if isinstance(spec, str) else spec
     if spec.kind == "registry":

@@ -28,12 +28,12 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from hera_build.errors import BuildError
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.inputs import content_digest, layer_key
 from hera_build.image.backends.oci.layering import Distribution, LayerGroup, plan_layers
 from hera_build.image.backends.oci.layers import DEFAULT_EPOCH, Layer, write_layer
 from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor
 from hera_build.image.backends.oci.venv import VenvLayout, install_wheels, write_venv_skeleton
+from hera_build.image.cache import BuildCache
 
 DEPENDENCY_EPOCH = DEFAULT_EPOCH
 """File times in dependency layers (1980-01-01): fixed, so that projects share them."""
@@ -88,7 +88,7 @@ def _python(venv: VenvLayout) -> dict[str, str]:
     return {"executable": str(venv.python_executable), "version": venv.python_version}
 
 
-def _jobs(wheels: Sequence[Path], venv: VenvLayout, cache: OciCache, base_layers: int) -> list[_Job]:
+def _jobs(wheels: Sequence[Path], venv: VenvLayout, cache: BuildCache, base_layers: int) -> list[_Job]:
     by_name = {}
     for wheel in wheels:
         dist = wheel_distribution(wheel)
@@ -105,7 +105,7 @@ def _jobs(wheels: Sequence[Path], venv: VenvLayout, cache: OciCache, base_layers
     return jobs
 
 
-def _cached(cache: OciCache, key: str) -> Layer | None:
+def _cached(cache: BuildCache, key: str) -> Layer | None:
     record = cache.read_record("dependency-layers", key)
     if record is None or not cache.has_blob(str(record["digest"]), int(record["size"])):
         return None
@@ -114,7 +114,7 @@ def _cached(cache: OciCache, key: str) -> Layer | None:
     return Layer(cache.blob_path(digest), descriptor, str(record["diff_id"]))
 
 
-def _build(job: _Job, venv: VenvLayout, cache: OciCache, work: Path) -> Layer:
+def _build(job: _Job, venv: VenvLayout, cache: BuildCache, work: Path) -> Layer:
     root = work / f"layer-{job.name}"
     try:
         if job.name == SKELETON:
@@ -132,7 +132,7 @@ def _build(job: _Job, venv: VenvLayout, cache: OciCache, work: Path) -> Layer:
 def build_dependency_layers(
     wheels: Sequence[Path],
     venv: VenvLayout,
-    cache: OciCache,
+    cache: BuildCache,
     work: Path,
     *,
     base_layers: int,

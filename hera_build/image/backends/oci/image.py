@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.digests import canonical_json
 from hera_build.image.backends.oci.base import BaseImage, RemoteRepository
-from hera_build.image.backends.oci.model import OCI_CONFIG, OCI_MANIFEST, Descriptor, canonical_json
+from hera_build.image.backends.oci.model import OCI_CONFIG, OCI_MANIFEST, Descriptor
 from hera_build.image.backends.oci.probe import DEFAULT_PATH
 from hera_build.image.labels import rfc3339
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from hera_build.image.backends.oci.cache import OciCache
-from hera_build.image.backends.oci.model import canonical_json, sha256_digest
+from hera_build.core.digests import canonical_json, sha256_digest
+from hera_build.image.cache import BuildCache
 from hera_build.image.inputs import wheel_content_digest
 
 FORMAT_VERSION = 2
 """Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
 
 
-def content_digest(wheel: Path, cache: OciCache | None = None) -> str:
+def content_digest(wheel: Path, cache: BuildCache | None = None) -> str:
     """:func:`wheel_content_digest`, remembered by the file's identity (device, inode, size, mtime): wheelhouse
     wheels are links to cached files, so a warm build reads none of them again."""
     if cache is None:
@@ -35,7 +35,7 @@ def content_digest(wheel: Path, cache: OciCache | None = None) -> str:
     return digest
 
 
-def wheel_inputs(wheels: Sequence[Path], cache: OciCache | None = None) -> list[list[str]]:
+def wheel_inputs(wheels: Sequence[Path], cache: BuildCache | None = None) -> list[list[str]]:
     """``[file name, content digest]`` per wheel, sorted: the file name carries the tags, the digest the files."""
     return [[wheel.name, content_digest(wheel, cache)] for wheel in sorted(wheels, key=lambda path: path.name)]
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from hera_build.core.digests import digest_hex
 from hera_build.errors import BuildError
-from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor, digest_hex
+from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor
 
 DEFAULT_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip (wheel) can hold: used when ``SOURCE_DATE_EPOCH`` is not set."""

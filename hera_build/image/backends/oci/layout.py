@@ -19,9 +19,10 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.digests import canonical_json, digest_hex
 from hera_build.errors import OutputError
 from hera_build.image.backends.oci.image import BuiltImage
-from hera_build.image.backends.oci.model import OCI_INDEX, canonical_json, digest_hex
+from hera_build.image.backends.oci.model import OCI_INDEX
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"

@@ -7,13 +7,11 @@ same bytes, which is what makes the image digest reproducible.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from hera_build.core.digests import sha256_digest
 from hera_build.errors import BuildError
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -29,7 +27,6 @@ DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (OCI_INDEX, DOCKER_MANIFEST_LIST)
 _LAYER_TYPES = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER_TAR: OCI_LAYER_TAR}
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -97,41 +94,6 @@ class Descriptor:
                 platform["variant"] = self.platform.variant
             data["platform"] = platform
         return data
-
-
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: one serialization per document, so one digest per content."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sha256_digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def digest_hex(digest: str) -> str:
-    """``sha256:<hex>`` → ``<hex>``; other algorithms are refused (the layout and caches are sha256 only)."""
-    algorithm, _, hex_part = digest.partition(":")
-    if algorithm != "sha256" or len(hex_part) != 64 or not all(c in "0123456789abcdef" for c in hex_part):
-        raise BuildError(f"unsupported digest {digest!r}", "hera-build handles sha256 digests only")
-    return hex_part
-
-
-def file_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-            sha.update(chunk)
-    return "sha256:" + sha.hexdigest()
-
-
-def copy_and_hash(source: IO[bytes], target: IO[bytes]) -> tuple[str, int]:
-    """Copy a stream, returning the ``sha256:`` digest and size of what was copied."""
-    sha, size = hashlib.sha256(), 0
-    for chunk in iter(lambda: source.read(_CHUNK), b""):
-        sha.update(chunk)
-        size += len(chunk)
-        target.write(chunk)
-    return "sha256:" + sha.hexdigest(), size
 
 
 def oci_layer_type(media_type: str) -> str:

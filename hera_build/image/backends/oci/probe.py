@@ -20,8 +20,8 @@ from typing import IO
 
 from hera_build.errors import BuildError
 from hera_build.image.backends.oci.base import BaseImage
-from hera_build.image.backends.oci.cache import OciCache
 from hera_build.image.backends.oci.model import Platform
+from hera_build.image.cache import BuildCache
 from hera_build.image.target import PythonFacts, PythonTarget, target_from_facts
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -324,7 +324,7 @@ def probe_files(files: ImageFiles, env: tuple[str, ...], platform: Platform) -> 
     return BasePython(executable, version, platform, libc, libc_version)
 
 
-def probe_python(base: BaseImage, cache: OciCache) -> BasePython:
+def probe_python(base: BaseImage, cache: BuildCache) -> BasePython:
     """Probe ``base`` (cached by its manifest digest and the probe's own version)."""
     key = f"{base.manifest_digest.replace('sha256:', '')}-v{_PROBE_VERSION}"
     record = cache.read_record("probes", key)

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from hera_build.core.digests import copy_and_hash, digest_hex, file_digest
 from hera_build.core.integrity import check_digest, record_digest
 from hera_build.errors import BuildError
-from hera_build.image.backends.oci.model import copy_and_hash, digest_hex, file_digest
 from hera_build.image.target import default_cache_dir as hera_build_cache_dir
 
 
@@ -29,7 +29,7 @@ def default_cache_dir() -> Path:
     return hera_build_cache_dir() / "oci"
 
 
-class OciCache:
+class BuildCache:
     """Blobs and records under one directory."""
 
     def __init__(self, root: Path | None = None, *, report: Callable[[str], None] | None = None) -> None:

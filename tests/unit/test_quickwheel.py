@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hera_build.image.backends.oci.cache import OciCache
-from hera_build.image.backends.oci.quickwheel import IncrementalWheelBuilder
+from hera_build.image.cache import BuildCache
+from hera_build.image.quickwheel import IncrementalWheelBuilder
 
 PYPROJECT = """\
 [build-system]
@@ -75,7 +75,7 @@ def project(tmp_path: Path) -> Path:
 
 def _builder(tmp_path: Path) -> tuple[IncrementalWheelBuilder, FakeBackend]:
     backend = FakeBackend()
-    return IncrementalWheelBuilder(backend, OciCache(tmp_path / "cache")), backend
+    return IncrementalWheelBuilder(backend, BuildCache(tmp_path / "cache")), backend
 
 
 def test_a_code_change_patches_the_previous_wheel_to_what_the_backend_builds(tmp_path: Path, project: Path) -> None:
@@ -157,3 +157,11 @@ def test_a_file_named_in_pyproject_builds_for_real(tmp_path: Path, project: Path
     builder.build(project, tmp_path / "out2", epoch=0)
 
     assert (backend.calls, builder.patched) == (2, 0)
+
+
+def test_every_backend_and_plan_get_the_quick_path_by_default(tmp_path: Path) -> None:
+    """One wheel-build path: prepare_wheelhouse (used by plan and all three backends) patches when it can."""
+    from hera_build.image.wheelhouse import WheelCache, default_wheel_builder
+
+    builder = default_wheel_builder(WheelCache(tmp_path / "wheels"))
+    assert isinstance(builder, IncrementalWheelBuilder)

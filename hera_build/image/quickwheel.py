@@ -30,8 +30,8 @@ from typing import Any
 
 import tomlkit
 
-from hera_build.image.backends.oci.cache import OciCache
-from hera_build.image.backends.oci.model import canonical_json, sha256_digest
+from hera_build.core.digests import canonical_json, sha256_digest
+from hera_build.image.cache import BuildCache
 from hera_build.image.wheelhouse import WheelBuilder
 
 VERBATIM_BACKENDS = frozenset({"hatchling.build", "flit_core.buildapi"})
@@ -90,7 +90,7 @@ def _suffix_of(member: str, relpath: str) -> bool:
 class IncrementalWheelBuilder:
     """Patches the previous wheel when that is provably what the backend would build; else delegates."""
 
-    def __init__(self, inner: WheelBuilder, cache: OciCache) -> None:
+    def __init__(self, inner: WheelBuilder, cache: BuildCache) -> None:
         self.inner = inner
         self.cache = cache
         self.patched = 0
