@@ -95,3 +95,19 @@ def test_a_wheel_without_metadata_is_one_clear_error(tmp_path: Path) -> None:
         archive.writestr("broken.py", "")
     with pytest.raises(BuildError, match="no METADATA"):
         wheel_package(broken)
+
+
+def test_an_sbom_that_cannot_be_published_is_a_warning_not_a_failed_release() -> None:
+    """The image is already released when the SBOM goes up: failing then must not hide the push."""
+    from hera_build.core.references import parse_image_ref
+    from hera_build.errors import BuildError
+    from hera_build.publish.push import _attach_sbom
+
+    said: list[str] = []
+    built: Any = type("Built", (), {"image": parse_image_ref("127.0.0.1:9/acme/x:1.0")})()
+
+    def broken(digest: str) -> bytes:
+        raise BuildError(f"cannot read wheel for {digest[:13]}", "rebuild the wheelhouse")
+
+    assert _attach_sbom(built, "sha256:" + "a" * 64, broken, said.append) is None
+    assert said == ["warning: the SBOM was not published: cannot read wheel for sha256:aaaaaa"]
