@@ -76,3 +76,51 @@ hb_debian_mirror() {
   done
   return 1
 }
+
+# hb_go_moddir MODULE@VERSION: download a Go module through the module proxy and print its directory in the
+# module cache (read-only there: copy it before editing).
+hb_go_moddir() {
+  local json dir
+  json="$(timeout --kill-after=30 900 go mod download -json "$1")" || { echo "$json" >&2; return 1; }
+  dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    echo "go mod download $1 gave no module directory:" >&2; echo "$json" >&2; return 1
+  fi
+  printf '%s\n' "$dir"
+}
+
+# hb_registry_has HOST:PORT/REPO:TAG: the registry (plain HTTP) has a manifest for that tag.
+hb_registry_has() {
+  local ref="$1" host repo tag
+  host="${ref%%/*}"; repo="${ref#*/}"; tag="${repo##*:}"; repo="${repo%:*}"
+  curl -sf --max-time 10 -o /dev/null -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$host/v2/$repo/manifests/$tag"
+}
+
+# hb_image_label IMAGE KEY: the value of label KEY on IMAGE in the engine (empty when absent).
+hb_image_label() {
+  docker image inspect --format "{{ index .Config.Labels \"$2\" }}" "$1" 2>/dev/null || true
+}
+
+# hb_built DIR NAME STAMP: DIR/NAME exists and was built as STAMP says (DIR/.NAME.stamp, written by hb_go_build).
+hb_built() { [ -x "$1/$2" ] && [ "$(cat "$1/.$2.stamp" 2>/dev/null)" = "$3" ]; }
+
+# hb_go_build SRC BIN STAMP LDFLAGS NAME...: one `go build` (nice'd, bounded by $HERA_BUILD_GO_TIMEOUT, default
+# 2400 s) of SRC's ./cmd/NAME packages into BIN/NAME, each stamped with STAMP; prints how long it took. Packages
+# built together share compilation; other settings come from the environment (CGO_ENABLED, GOFLAGS, GOWORK).
+hb_go_build() {
+  local src="$1" bin="$2" stamp="$3" ldflags="$4" n t0=$SECONDS
+  shift 4
+  local pkgs=()
+  for n in "$@"; do pkgs+=("./cmd/$n"); done
+  hb_log "go build $* (several minutes on 2 cores) ..."
+  rm -rf "$bin/.tmp"; mkdir -p "$bin/.tmp"
+  ( cd "$src" && timeout --kill-after=30 "${HERA_BUILD_GO_TIMEOUT:-2400}" \
+      nice -n 10 go build -trimpath -ldflags "$ldflags" -o "$bin/.tmp/" "${pkgs[@]}" )
+  for n in "$@"; do
+    mv -f "$bin/.tmp/$n" "$bin/$n"
+    echo "$stamp" > "$bin/.$n.stamp"
+  done
+  rmdir "$bin/.tmp"
+  hb_log "built $* in $((SECONDS - t0))s"
+}

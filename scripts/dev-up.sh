@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time (and re-runnable) setup of everything hera-build's tests need, except the tests themselves:
 #   Debian packages -> Docker engine -> local registry on 127.0.0.1:5000 -> base image (imported + pushed)
-#   -> pack + CNB lifecycle built from Go modules -> the offline test builder (scripts/make-test-builder.sh).
+#   -> pack + CNB lifecycle built from Go modules -> the offline test builder (scripts/make-test-builder.sh)
+#   -> Argo and Kubernetes built from Go modules -> a single-node cluster with Argo (scripts/cluster.sh).
 # Every step is idempotent and cached under ${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}; a second run
 # takes seconds. At the end it prints the `export` lines for the test suite; use them with
 #   eval "$(scripts/dev-up.sh --quiet)"      or      scripts/dev-up.sh --env-only > .env.sh
@@ -29,6 +30,11 @@ env_lines() {
   "$HERE/build-pack.sh" --print-env
   if [ -x "$HERE/make-test-builder.sh" ]; then "$HERE/make-test-builder.sh" --print-env; fi
   echo "export HERA_BUILD_CI_CACHE=$HERA_BUILD_CI_CACHE"
+  # ---- Argo + Kubernetes test cluster (build-argo.sh, build-kube.sh, cluster.sh) ----
+  "$HERE/build-argo.sh" --print-env
+  "$HERE/build-kube.sh" --print-env
+  "$HERE/cluster.sh" --print-env
+  # ---- end Argo + Kubernetes ----
 }
 if [ "$ENV_ONLY" = 1 ]; then env_lines; exit 0; fi
 
@@ -47,6 +53,16 @@ step "base image" "$HERE/base-image.sh" --push
 step "pack + lifecycle" "$HERE/build-pack.sh"
 # The offline CNB test builder (another script's job), when present.
 if [ -x "$HERE/make-test-builder.sh" ]; then step "test builder" "$HERE/make-test-builder.sh"; fi
+
+# ---- Argo + Kubernetes test cluster: argo CLI, workflow-controller, argoexec image; Kubernetes, etcd, pause
+# image (Go builds, about 30 minutes on 2 cores the first time, seconds after); then the cluster itself, left
+# running (scripts/cluster.sh down stops it). HERA_BUILD_NO_CLUSTER=1 skips this block.
+if [ "${HERA_BUILD_NO_CLUSTER:-0}" != 1 ]; then
+  step "argo CLI, workflow-controller, argoexec image" "$HERE/build-argo.sh"
+  step "kubernetes, etcd, pause image" "$HERE/build-kube.sh"
+  step "cluster (kubernetes + argo) up" "$HERE/cluster.sh" up
+fi
+# ---- end Argo + Kubernetes ----
 
 if [ "$QUIET" = 0 ]; then
   {

@@ -4,6 +4,10 @@ Each command lives in ``hera_build._cli.<name>`` with a ``register(subparsers)``
 sets ``run``. Errors are caught here once and printed as one line (``error: … (fix: …)``), exit 1;
 usage errors exit 2; ``--debug`` (before or after the command) shows the traceback. Exceptions that are not
 HeraBuildErrors (an OSError, a bug) get one line too: a traceback is never the interface.
+
+SIGTERM (what CI runners, ``timeout`` and Kubernetes send to stop a job) ends a command like Ctrl-C does: an
+exception, so every ``finally`` runs — the image check's container is removed, scratch folders are deleted —
+and the exit code is 143. Python's default SIGTERM handling would end the process on the spot and leave them.
 """
 
 from __future__ import annotations
@@ -11,9 +15,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from hera_build.errors import ExitCode, HeraBuildError
 
@@ -78,9 +85,38 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives; a BaseException, so no ``except Exception`` swallows it."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    del frame
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated(signum)
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """While a command runs, SIGTERM raises :class:`Terminated` (so ``finally`` blocks run); restored after."""
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (main() called from a thread of an embedding program)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    with _sigterm_unwinds():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.run(args)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, not as an "Exception ignored" at exit
@@ -93,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated (SIGTERM); cleaned up", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:
         # The reader of stdout went away (`hera-build templates --stdout | head`): nothing left to say to it.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

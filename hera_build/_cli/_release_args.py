@@ -52,6 +52,9 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
     add_lock_arg(parser, "pin dependencies")
     add_crd_arg(parser)
     add_argo_args(parser)
+    parser.add_argument(
+        "--no-check", action="store_true", help="do not run the image check (before pushing, or on a reused image)"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
 
@@ -74,7 +77,7 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         argo_path=args.argo_path,
         verbose=getattr(args, "verbose", False),
         progress=info,
-        check=None if getattr(args, "no_check", True) else _checker(args),
+        check=None if args.no_check else _checker(args),
         sbom=True,
     )
 

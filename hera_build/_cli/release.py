@@ -31,7 +31,6 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_release_args(parser)
-    parser.add_argument("--no-check", action="store_true", help="skip the image check of a freshly built image")
     parser.add_argument("--verbose", action="store_true", help="show the backend's full build log")
     parser.set_defaults(run=run)
 

@@ -6,14 +6,16 @@ connection rules (``DOCKER_HOST``, negotiated API version for Debian's engine 20
 container hygiene are decided once.
 
 Containers hera-build starts carry :data:`OWNER_LABEL` with the starting process id. They are removed in a
-``finally``; a process killed with SIGKILL cannot do that, so every new run first removes the containers of
-owners that are gone (:meth:`DockerEngine.reap`): no check container outlives the next command.
+``finally`` (the CLI turns SIGTERM into an exception for that); a process killed with SIGKILL cannot do that, so
+every connection and every new run first removes the containers of owners that are gone
+(:meth:`DockerEngine.reap`): no check container outlives the next command that uses the engine.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import socket
 import tarfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,7 +26,10 @@ from hera_build.errors import BuildError, EngineError, PublishError
 from hera_build.image.target import RunOutcome
 
 OWNER_LABEL = "dev.hera-build.owner-pid"
+OWNER_HOST_LABEL = "dev.hera-build.owner-host"
+"""The machine of the owning process: a process id says nothing about another machine sharing the engine."""
 _PING_TIMEOUT = 5
+_HOST = socket.gethostname()
 _LOAD_TIMEOUT = 600
 
 
@@ -69,7 +74,9 @@ class DockerEngine:
                 "install and start Docker (e.g. `sudo systemctl start docker`; in this repository "
                 "scripts/start-docker.sh), or set DOCKER_HOST",
             ) from None
-        return cls(client)
+        engine = cls(client)
+        engine.reap()
+        return engine
 
     # ---------------------------------------------------------------------------------------------- images
 
@@ -174,7 +181,10 @@ class DockerEngine:
         except APIError:
             return 0
         for container in containers:
-            owner = (container.labels or {}).get(OWNER_LABEL, "")
+            labels = container.labels or {}
+            if labels.get(OWNER_HOST_LABEL, _HOST) != _HOST:
+                continue  # started from another machine that shares this engine: not ours to judge
+            owner = labels.get(OWNER_LABEL, "")
             if owner.isdigit() and _alive(int(owner)):
                 continue
             try:
@@ -202,7 +212,7 @@ class DockerEngine:
         try:
             container = self.client.containers.create(
                 image, entrypoint=entrypoint, command=command, environment=dict(env or {}), network_mode="none",
-                detach=True, labels={OWNER_LABEL: str(os.getpid())},
+                detach=True, labels={OWNER_LABEL: str(os.getpid()), OWNER_HOST_LABEL: _HOST},
             )  # fmt: skip
         except ImageNotFound:
             raise BuildError(

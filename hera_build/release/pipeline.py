@@ -496,6 +496,7 @@ def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple
         digest=reused.digest if reused else None,
         image_id=reused.config_digest if reused else None,
         backend_version=reused.labels.get(LABEL_BACKEND_VERSION) if reused else None,
+        checked=_predicted_check(options, env),
     )
     the_plan = Plan(
         options=options,
@@ -511,6 +512,14 @@ def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple
         registry_error=error,
     )
     return the_plan, prepared, builder
+
+
+def _predicted_check(options: ReleaseOptions, env: ReleaseEnvironment) -> bool | None:
+    """What a release that completes records as ``image.checked``: a failing check stops it, so the check passes
+    where an engine can run it; without an engine it cannot run."""
+    if options.check is None:
+        return None
+    return env.engine() is not None
 
 
 def plan(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Plan:

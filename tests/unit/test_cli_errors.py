@@ -595,3 +595,88 @@ def test_every_help_has_a_description_and_examples() -> None:
         assert sub.description, name
         assert "examples:" in text, name
         assert textwrap.dedent(sub.epilog or "").strip(), name
+
+
+# ---------------------------------------------------------------------------------------------------- signals
+
+
+_SIGTERMED_COMMAND = """
+import argparse, os, signal, sys
+from hera_build import _cli as cli
+
+def command(args):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("not reached")
+    finally:
+        print("cleaned up")
+    return 0
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--debug", action="store_true")
+parser.set_defaults(run=command)
+cli.build_parser = lambda *args: parser
+before = signal.getsignal(signal.SIGTERM)
+code = cli.main([])
+print("handler restored" if signal.getsignal(signal.SIGTERM) is before else "handler left")
+sys.exit(code)
+"""
+
+
+def test_sigterm_unwinds_the_command_so_its_clean_up_runs() -> None:
+    """CI runners and ``timeout`` stop a job with SIGTERM; Python's default would end the process on the spot,
+    skipping every ``finally`` (and leaving the image check's container behind). The command unwinds instead,
+    says so in one line and exits 143; the previous handler is back afterwards. (In a subprocess: on failure the
+    signal must not end the test run.)"""
+    import signal
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _SIGTERMED_COMMAND], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 128 + signal.SIGTERM
+    assert done.stdout.split("\n")[:2] == ["cleaned up", "handler restored"]
+    assert done.stderr == "error: terminated (SIGTERM); cleaned up\n"
+
+
+def test_connecting_to_the_engine_removes_containers_of_killed_hera_build_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A check container of a process killed with SIGKILL is removed by the next command that uses the engine,
+    whether or not that command runs a container itself; containers of live processes, and of processes on other
+    machines that share the engine, are left alone."""
+    import socket
+    import subprocess
+    import sys
+
+    import docker
+
+    from hera_build.image.engine import OWNER_HOST_LABEL, OWNER_LABEL, DockerEngine
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = dead.stdout.strip()
+
+    class Container:
+        def __init__(self, owner: str, host: str = socket.gethostname()) -> None:
+            self.labels = {OWNER_LABEL: owner, OWNER_HOST_LABEL: host}
+            self.removed = False
+
+        def remove(self, force: bool) -> None:
+            self.removed = force
+
+    orphan, running = Container(dead_pid), Container(str(os.getpid()))
+    elsewhere = Container(dead_pid, host="another-ci-runner")  # the same engine, shared with another machine
+
+    class Containers:
+        def list(self, all: bool, filters: dict[str, str]) -> list[Container]:
+            assert all and filters == {"label": OWNER_LABEL}
+            return [orphan, running, elsewhere]
+
+    class Client:
+        containers = Containers()
+
+        def ping(self) -> bool:
+            return True
+
+    monkeypatch.setattr(docker, "from_env", lambda **kwargs: Client())
+    DockerEngine.from_env()
+    assert (orphan.removed, running.removed, elsewhere.removed) == (True, False, False)
