@@ -29,17 +29,6 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SbomRecord(_Record):
-    """The image's SBOM, published beside it as an OCI artifact whose `subject` is the image."""
-
-    reference: str = Field(description="The SBOM artifact: `repository@sha256:…` (SPDX 2.3 JSON, one layer).")
-    tag: str | None = Field(
-        default=None,
-        description="`sha256-<image digest hex>.sbom` when the registry has no referrers API (the artifact is then "
-        "found by this tag); `null` when the registry lists it as a referrer of the image.",
-    )
-
-
 class ImageRecord(_Record):
     """The runner image of this version."""
 
@@ -58,9 +47,6 @@ class ImageRecord(_Record):
         description="`true`: the image check passed on this image (built, or reused and checked again); `false`: no "
         "engine could run the check, and a later release checks the image before reusing it; `null`: not asked "
         "(`--no-check`).",
-    )
-    sbom: SbomRecord | None = Field(
-        default=None, description="The SBOM published with the image; `null` when none was (not pushed, or reused)."
     )
 
     @property

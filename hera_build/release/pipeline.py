@@ -60,7 +60,6 @@ from hera_build.release.manifest import (
     EmittedObject,
     ImageRecord,
     ReleaseManifest,
-    SbomRecord,
     SourceRecord,
     load_manifest,
     write_manifest,
@@ -415,7 +414,6 @@ def _manifest(
     image_id: str | None,
     backend_version: str | None,
     checked: bool | None = None,
-    sbom: SbomRecord | None = None,
 ) -> ReleaseManifest:
     image = plan_facts.image.with_digest(digest)
     git = plan_facts.git
@@ -429,7 +427,6 @@ def _manifest(
             id=image_id,
             reference=str(image),
             checked=checked,
-            sbom=sbom,
         ),
         backend=BackendRecord(name=plan_facts.backend, version=backend_version),  # type: ignore[arg-type]
         base_image=BaseImageRecord(reference=plan_facts.inputs.base_image, digest=plan_facts.inputs.base_digest),
@@ -586,7 +583,6 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
         image_id=image.image_id,
         backend_version=image.backend_version,
         checked=image.checked,
-        sbom=SbomRecord(reference=image.sbom, tag=image.sbom_tag) if image.sbom else None,
     )
     with output_lock(options.out):  # the folder and its manifest, one writer at a time
         written = write_output(files, options.out, force=options.force)
