@@ -3,7 +3,7 @@
 Everything under ``hera_build`` other than this module and :mod:`hera_build.errors` is internal and may change
 between releases. The stages behind these functions read in the order of the folders: ``templates`` (discover,
 resolve, pin, lint, write) → ``image`` (wheelhouse, input digest, backends, check) → ``publish`` (the reuse /
-refuse policy and the push) → ``release`` (plan and manifest).
+refuse policy and the push) → ``release`` (plan and manifest); ``run`` runs whole workflows locally, as Argo would.
 
 Each entry point takes an options value and returns a result value; none prints or exits. Errors are
 :class:`~hera_build.errors.HeraBuildError` subclasses carrying the problem and its fix.
@@ -18,6 +18,8 @@ from pathlib import Path
 from hera_build.errors import HeraBuildError
 from hera_build.image.backends import BuildResult
 from hera_build.release.pipeline import Plan, Release, ReleaseOptions, plan, release
+from hera_build.run.entry import RunOptions, run_workflow
+from hera_build.run.executor import RunResult
 from hera_build.templates.build import TemplateOptions, TemplatesResult, build_templates
 
 __all__ = [
@@ -27,12 +29,15 @@ __all__ = [
     "Plan",
     "Release",
     "ReleaseOptions",
+    "RunOptions",
+    "RunResult",
     "TemplateOptions",
     "TemplatesResult",
     "build_image",
     "build_templates",
     "plan",
     "release",
+    "run_workflow",
 ]
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "PublishError",
     "ImmutableTagError",
     "CheckError",
+    "RunError",
     "ExitCode",
 ]
 
@@ -90,3 +91,7 @@ class ImmutableTagError(PublishError):
 
 class CheckError(HeraBuildError):
     """The image check found an image that would not run the project's templates."""
+
+
+class RunError(HeraBuildError):
+    """A workflow cannot be run locally: an unsupported feature, a bad argument, a missing template or image."""

@@ -61,6 +61,11 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> ReleaseOptions:
     from hera_build.release.pipeline import ReleaseOptions
 
+    if args.argo:  # a missing argo is one line before any work, not after the build
+        from hera_build.templates.argo import find_argo
+
+        find_argo(args.argo_path)
+
     return ReleaseOptions(
         project_dir=args.project,
         version=args.project_version,

@@ -36,6 +36,11 @@ def _backend(args: argparse.Namespace) -> str | None:
 def options_from(args: argparse.Namespace) -> TemplateOptions:
     from hera_build.templates.build import TemplateOptions
 
+    if getattr(args, "argo", False):  # a missing argo is one line before any work
+        from hera_build.templates.argo import find_argo
+
+        find_argo(getattr(args, "argo_path", None))
+
     runner_command = None
     if _backend(args) == "buildpacks":
         from hera_build.image.backends import runner_command_for

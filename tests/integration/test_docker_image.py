@@ -199,7 +199,9 @@ def test_a_released_tag_with_other_content_is_refused_unless_forced(
     refused = consumer.image("--push", "--no-check", expect=1)
     error_lines = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
     assert (
-        len(error_lines) == 1 and "already exists in the registry as" in error_lines[0] and "--force" in error_lines[0]
+        len(error_lines) == 1
+        and "already released with other content" in error_lines[0]
+        and "--force" in error_lines[0]
     )
     assert RegistryClient(registry).tag_digest(_ref(f"{consumer.repository}:0.3.0")) == pushed["digest"]
     forced = json.loads(consumer.image("--push", "--no-check", "--force", "--json").stdout)
