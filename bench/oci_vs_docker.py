@@ -189,7 +189,7 @@ def main() -> int:
             report = builder.last_report
             if report is not None and report.push is not None:
                 uploaded = ", ".join(f"{b.role} {b.size} B" for b in report.push.uploaded)
-                oci.note = f"uploaded: {uploaded}; dependency layer cached: {report.dependency_layer_cached}"
+                oci.note = f"uploaded: {uploaded}; dependency layer cached: {report.dependency_layers_cached}"
                 stages = ", ".join(f"{stage} {value:.2f}s" for stage, value in report.timings.items())
                 _say(f"oci stages: {stages}")
             warm["docker"].append(_timed(lambda p=project: _docker(p, images["docker"], args.engine_base))[0])

@@ -21,6 +21,7 @@ __all__ = [
     "CheckError",
     "ClusterError",
     "ImmutableObjectError",
+    "RunError",
     "ExitCode",
 ]
 
@@ -100,3 +101,7 @@ class ClusterError(HeraBuildError):
 
 class ImmutableObjectError(ClusterError):
     """A released object of this version exists on the cluster with other content."""
+
+
+class RunError(HeraBuildError):
+    """A workflow cannot be run locally: an unsupported feature, a bad argument, a missing template or image."""

@@ -24,7 +24,7 @@ from types import FrameType
 
 from hera_build.errors import ExitCode, HeraBuildError
 
-COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "publish", "init", "docs")
+COMMANDS = ("templates", "lint", "image", "check", "plan", "release", "publish", "run", "init", "docs")
 """Command modules under hera_build.commands, in the order ``--help`` lists them."""
 
 _DESCRIPTION = """\

@@ -28,6 +28,7 @@ from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish
+from hera_build.publish.sbom import sbom_document_for
 
 Checker = Callable[[str], dict[str, Any]]
 """Checks the image the engine knows by this reference; raises :class:`~hera_build.errors.CheckError` when it
@@ -40,6 +41,8 @@ class ShipOptions:
     force: bool = False
     checker: Checker | None = field(default=None, compare=False)
     """``None``: no check (``--no-check``)."""
+    sbom: bool = False
+    """Publish an SPDX SBOM of the image's Python distributions beside it (:mod:`hera_build.publish.sbom`)."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,8 @@ def result_of(
         checked=checked,
         check=check,
         inputs=prepared.inputs,
+        sbom=published.sbom.reference if published and published.sbom else None,
+        sbom_tag=published.sbom.tag if published and published.sbom else None,
     )
 
 
@@ -158,6 +163,9 @@ def ship(
         built, checked, summary = build_checked(builder, prepared, work, options.checker)
         published = None
         if options.push:
-            published = publish(built, registry, pusher=pusher, progress=request.progress, verbose=request.verbose)
+            published = publish(
+                built, registry, pusher=pusher, progress=request.progress, verbose=request.verbose,
+                sbom=sbom_document_for(prepared) if options.sbom else None,
+            )  # fmt: skip
         result = result_of(built, prepared, published=published, checked=checked, check=summary)
         return Shipped(result, decision, built, published)

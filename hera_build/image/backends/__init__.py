@@ -53,6 +53,9 @@ class BuildRequest:
     verbose: bool = False
     output: Path | None = None
     """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
+    load: bool = True
+    """The image should end up in a local engine (to be checked or run there). ``False`` lets a backend that
+    builds without an engine (oci) skip loading: ``image --push --no-check`` has no use for the copy."""
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
 
     @property
@@ -126,6 +129,10 @@ class BuildResult:
     """True when the image check passed, False when it could not run (no engine), None when not asked."""
     check: dict[str, Any] | None = None
     inputs: BuildInputs | None = None
+    sbom: str | None = None
+    """The SBOM artifact published beside the image (``repository@sha256:…``), if one was."""
+    sbom_tag: str | None = None
+    """Its ``sha256-<hex>.sbom`` tag, where the registry has no referrers API."""
 
 
 class Builder(Protocol):
