@@ -3,7 +3,8 @@
 Everything under ``hera_build`` other than this module and :mod:`hera_build.errors` is internal and may change
 between releases. The stages behind these functions read in the order of the folders: ``templates`` (discover,
 resolve, pin, lint, write) → ``image`` (wheelhouse, input digest, backends, check) → ``publish`` (the reuse /
-refuse policy and the push) → ``release`` (plan and manifest); ``run`` runs whole workflows locally, as Argo would.
+refuse policy and the push) → ``release`` (plan and manifest) → ``cluster`` (apply a release to Kubernetes);
+``run`` runs whole workflows locally, as Argo would.
 
 Each entry point takes an options value and returns a result value; none prints or exits. Errors are
 :class:`~hera_build.errors.HeraBuildError` subclasses carrying the problem and its fix.
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hera_build.cluster.publish import PublishOptions, PublishResult, publish
 from hera_build.errors import HeraBuildError
 from hera_build.image.backends import BuildResult
 from hera_build.release.pipeline import Plan, Release, ReleaseOptions, plan, release
@@ -27,6 +29,8 @@ __all__ = [
     "HeraBuildError",
     "ImageOptions",
     "Plan",
+    "PublishOptions",
+    "PublishResult",
     "Release",
     "ReleaseOptions",
     "RunOptions",
@@ -36,6 +40,7 @@ __all__ = [
     "build_image",
     "build_templates",
     "plan",
+    "publish",
     "release",
     "run_workflow",
 ]

@@ -19,6 +19,8 @@ __all__ = [
     "PublishError",
     "ImmutableTagError",
     "CheckError",
+    "ClusterError",
+    "ImmutableObjectError",
     "RunError",
     "ExitCode",
 ]
@@ -91,6 +93,14 @@ class ImmutableTagError(PublishError):
 
 class CheckError(HeraBuildError):
     """The image check found an image that would not run the project's templates."""
+
+
+class ClusterError(HeraBuildError):
+    """The Kubernetes API server is unreachable, refuses a request, or lacks Argo's CRDs."""
+
+
+class ImmutableObjectError(ClusterError):
+    """A released object of this version exists on the cluster with other content."""
 
 
 class RunError(HeraBuildError):

@@ -83,6 +83,7 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         verbose=getattr(args, "verbose", False),
         progress=info,
         check=None if args.no_check else _checker(args),
+        sbom=True,
     )
 
 

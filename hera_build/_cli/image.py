@@ -148,6 +148,7 @@ def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
         source_date_epoch=source_date_epoch(),
         verbose=args.verbose,
         output=args.output,
+        load=not (args.no_check and (args.push or args.output)),
         progress=info,  # human progress always goes to stderr; --json output goes to stdout
     )
 
@@ -215,6 +216,8 @@ def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
         "checked": result.checked,
         "check": result.check,
         "uploaded_bytes": uploaded,
+        "sbom": result.sbom,
+        "sbom_tag": result.sbom_tag,
     }
 
 
@@ -252,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
     from hera_build.publish.pipeline import ShipOptions, ship
 
     checker = None if args.no_check else checker_for(project, backend, json_output=args.json)
-    options = ShipOptions(push=args.push, force=args.force, checker=checker)
+    options = ShipOptions(push=args.push, force=args.force, checker=checker, sbom=True)
     shipped = ship(builder, request, options, RegistryApi())
     result = shipped.result
     if args.json:

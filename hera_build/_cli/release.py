@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from hera_build._cli._common import info, print_json
+from hera_build._cli._publish_args import add_cluster_args, publish_options, report, result_json
 from hera_build._cli._release_args import add_release_args, options_from
 
 _EPILOG = """\
@@ -14,6 +15,7 @@ examples:
   hera-build plan                                 the same decisions, without side effects
   hera-build release --push --out deploy/argo     write into a GitOps folder (old versions stay)
   hera-build templates --manifest dist/release-manifest.json --out deploy/argo   emit in a later CI step
+  hera-build release --push --publish --with ../data-utils   then apply to the cluster (as hera-build publish)
 
 Re-running is safe: when the registry already has this version built from the same inputs, nothing is built
 and its digest is reused; when it has other content, the release is refused (bump the version, or --force).
@@ -32,6 +34,12 @@ def register(subparsers: Any) -> None:
     )
     add_release_args(parser)
     parser.add_argument("--verbose", action="store_true", help="show the backend's full build log")
+    parser.add_argument(
+        "--publish",
+        action="store_true",
+        help="then apply the objects to a cluster, as hera-build publish does (with its flags below)",
+    )
+    add_cluster_args(parser, dry_run=False)
     parser.set_defaults(run=run)
 
 
@@ -40,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     done = release(options_from(args))
     manifest = done.manifest
+    published = None
+    if args.publish:
+        from hera_build.cluster.publish import publish
+
+        published = publish(publish_options(args, args.manifest))
     if args.json:
         print_json(
             {
@@ -49,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
                 "unchanged": list(done.written.unchanged),
                 "replaced": list(done.written.replaced),
                 "manifest": manifest.model_dump(mode="json"),
+                "published": None if published is None else result_json(published),
             }
         )
         return 0
@@ -61,4 +75,6 @@ def run(args: argparse.Namespace) -> int:
         f"templates in {written.directory}"
     )
     info(f"release manifest: {args.manifest}")
+    if published is not None:
+        report(published)
     return 0

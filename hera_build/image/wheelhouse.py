@@ -26,6 +26,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from email.parser import Parser
@@ -772,6 +773,16 @@ def fetch_index_wheels(
     return _index_wheels(ctx, {canonicalize_name(name): version for name, version in pins.items()})
 
 
+def _is_local(ctx: _Context, pin: DependencyPin) -> bool:
+    """Installed from a local source tree, or from a local wheel that fits the target (else: the index's)."""
+    return pin.source is not None and (pin.source.is_dir() or _compatible(pin.source, ctx.target))
+
+
+def _required(wheel: Path | None) -> Path:
+    assert wheel is not None, "a local pin always gives a wheel"
+    return wheel
+
+
 def _dependency_wheel(ctx: _Context, pin: DependencyPin) -> Path | None:
     if pin.source is None:
         return None
@@ -859,14 +870,21 @@ def prepare_wheelhouse(
     )
     pins = {name: pin.version for name, pin in closure.items()}
     _check_runner(project, pins, lookup)
-    wheels: dict[str, Path] = {}
-    sources: dict[str, str] = {}
-    for name, pin in sorted(closure.items()):
-        local = _dependency_wheel(ctx, pin)
-        if local is not None:
-            wheels[name] = local
-            sources[name] = str(pin.source)
-    wheels |= _index_wheels(ctx, {n: p.version for n, p in closure.items() if n not in wheels})
+    local = {name: pin for name, pin in sorted(closure.items()) if _is_local(ctx, pin)}
+    epoch = _epoch(source_date_epoch)
+    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
+    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
+    # here, so left alone the wheel would carry another version than the tag and the templates.
+    override = None if project.version_source == "pyproject.toml" else project.version.exact
+    # Downloads and local builds are other processes (pip, build backends) that do not wait for each other: run
+    # them side by side (the first local build also makes the build environment the project's build reuses). Each
+    # result depends only on its own inputs, so the wheelhouse is the same as a serial one's.
+    with ThreadPoolExecutor(max_workers=1 + len(local), thread_name_prefix="hera-build-wheel") as pool:
+        index = pool.submit(_index_wheels, ctx, {n: p.version for n, p in closure.items() if n not in local})
+        built = {name: pool.submit(_dependency_wheel, ctx, pin) for name, pin in local.items()}
+        wheels: dict[str, Path] = {name: _required(future.result()) for name, future in built.items()}
+        wheels |= index.result()
+    sources = {name: str(pin.source) for name, pin in local.items()}
     for name in sorted(wheels):
         _check_requires_python(
             f"{name} {pins[name]} (a dependency of {project.name})",
@@ -874,11 +892,6 @@ def prepare_wheelhouse(
             target,
             f"pin a version of {name} that supports Python {target.major_minor} (a lock file, or in this environment)",
         )
-    epoch = _epoch(source_date_epoch)
-    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
-    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
-    # here, so left alone the wheel would carry another version than the tag and the templates.
-    override = None if project.version_source == "pyproject.toml" else project.version.exact
     project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
     _check_project_wheel(project, project_wheel)
     for stale in (dest / "app", dest / "deps"):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish
+from hera_build.publish.sbom import sbom_document_for
 
 Checker = Callable[[str], dict[str, Any]]
 """Checks the image the engine knows by this reference; raises :class:`~hera_build.errors.CheckError` when it
@@ -40,6 +41,8 @@ class ShipOptions:
     force: bool = False
     checker: Checker | None = field(default=None, compare=False)
     """``None``: no check (``--no-check``)."""
+    sbom: bool = False
+    """Publish an SPDX SBOM of the image's Python distributions beside it (:mod:`hera_build.publish.sbom`)."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +93,9 @@ def check_reused(
 
 
 def build_checked(
-    builder: Builder, prepared: Prepared, work: Path, checker: Checker | None, *, push: bool = False
+    builder: Builder, prepared: Prepared, work: Path, checker: Checker | None
 ) -> tuple[BuiltImage, bool | None, dict[str, Any] | None]:
-    """Build, then check (a failing check raises before anything is published).
-
-    Without a check, an image that goes to the registry (``push``) or to ``--output`` is not also loaded into
-    the local engine: nothing here runs it, and the load is most of a warm oci build's time."""
-    request = prepared.request
-    if checker is None and (push or request.output is not None) and request.load is None:
-        prepared = replace(prepared, request=replace(request, load=False))
+    """Build, then check (a failing check raises before anything is published)."""
     built = builder.build(prepared, work)
     if checker is None:
         return built, None, None
@@ -133,6 +130,8 @@ def result_of(
         checked=checked,
         check=check,
         inputs=prepared.inputs,
+        sbom=published.sbom.reference if published and published.sbom else None,
+        sbom_tag=published.sbom.tag if published and published.sbom else None,
     )
 
 
@@ -161,9 +160,12 @@ def ship(
                 )
                 result = result_of(None, prepared, reused=decision.remote, checked=checked, check=summary)
                 return Shipped(result, decision, None, None)
-        built, checked, summary = build_checked(builder, prepared, work, options.checker, push=options.push)
+        built, checked, summary = build_checked(builder, prepared, work, options.checker)
         published = None
         if options.push:
-            published = publish(built, registry, pusher=pusher, progress=request.progress, verbose=request.verbose)
+            published = publish(
+                built, registry, pusher=pusher, progress=request.progress, verbose=request.verbose,
+                sbom=sbom_document_for(prepared) if options.sbom else None,
+            )  # fmt: skip
         result = result_of(built, prepared, published=published, checked=checked, check=summary)
         return Shipped(result, decision, built, published)

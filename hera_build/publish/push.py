@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hera_build.core.references import ImageRef
-from hera_build.errors import BuildError, PublishError
+from hera_build.errors import BuildError, HeraBuildError, PublishError
 from hera_build.image.backends import BuiltImage
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
 from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.oci import PushResult
+from hera_build.publish.sbom import PublishedSbom, publish_sbom
 
 
 def _no_progress(message: str) -> None:
@@ -35,6 +36,8 @@ class Published:
     remote: RemoteImage
     pushes: tuple[PushResult, ...] = ()
     """Per repository, for oci images: which blobs existed, were mounted or uploaded."""
+    sbom: PublishedSbom | None = None
+    """The SBOM artifact beside the image (:mod:`.sbom`), when one was asked for."""
 
     @property
     def uploaded_bytes(self) -> int | None:
@@ -110,6 +113,23 @@ def _pushed_oci(built: BuiltImage, digest: str) -> RemoteImage:
     return RemoteImage(digest=digest, config_digest=built.image_id, labels={str(k): str(v) for k, v in labels.items()})
 
 
+def _attach_sbom(
+    built: BuiltImage, digest: str, sbom: Callable[[str], bytes], progress: Callable[[str], None]
+) -> PublishedSbom | None:
+    """Publish the SBOM beside the pushed image. The image is released by then, so a failure here is a warning
+    (and ``image.sbom`` stays ``null`` in the release manifest), not an error that would hide the push."""
+    from hera_build.image.registry import open_registry
+
+    try:
+        attached = publish_sbom(open_registry(built.image.registry), built.image, digest, sbom(digest))
+    except HeraBuildError as exc:
+        progress(f"warning: the SBOM was not published: {exc.message}")
+        return None
+    where = "a referrer" if attached.referrers else f"tag {attached.tag} (the registry has no referrers API)"
+    progress(f"published the SBOM {attached.digest[:19]} as {where}")
+    return attached
+
+
 def publish(
     built: BuiltImage,
     registry: RegistryView,
@@ -117,8 +137,10 @@ def publish(
     pusher: Pusher | None = None,
     progress: Callable[[str], None] = _no_progress,
     verbose: bool = False,
+    sbom: Callable[[str], bytes] | None = None,
 ) -> Published:
-    """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs."""
+    """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs; then
+    publish ``sbom(digest)`` as an artifact referring to the image."""
     pushed_digest, pushes = (pusher or push_built)(built, progress, verbose)
     remote = _pushed_oci(built, pushed_digest) if built.oci is not None and pushes else registry.lookup(built.image)
     if remote is None:
@@ -136,4 +158,5 @@ def publish(
             "report this as a bug in hera-build",
         )
     progress(f"published {built.image}@{remote.digest}")
-    return Published(remote.digest, remote, pushes)
+    attached = _attach_sbom(built, remote.digest, sbom, progress) if sbom is not None else None
+    return Published(remote.digest, remote, pushes, attached)

@@ -51,6 +51,7 @@ from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
 from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Pusher, publish
+from hera_build.publish.sbom import sbom_document_for
 from hera_build.release.manifest import (
     DEFAULT_MANIFEST,
     BackendRecord,
@@ -117,6 +118,8 @@ class ReleaseOptions:
     check: Callable[[Project, str], Checker] | None = field(default=None, compare=False)
     """Makes the image check for (the release's project, backend); ``None``: no check (``--no-check``). A failing
     check stops the release before anything is pushed or written."""
+    sbom: bool = False
+    """Publish the image's SBOM beside it when the image is pushed (:mod:`hera_build.publish.sbom`); the CLI does."""
 
     @property
     def manifest_path(self) -> Path:
@@ -547,10 +550,13 @@ def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnv
         )
         return result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary)
     options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
-    built, checked, summary = build_checked(builder, prepared, work, checker, push=options.push)
+    built, checked, summary = build_checked(builder, prepared, work, checker)
     published = None
     if options.push:
-        published = publish(built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose)
+        published = publish(
+            built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose,
+            sbom=sbom_document_for(prepared) if options.sbom else None,
+        )  # fmt: skip
     return result_of(built, prepared, published=published, checked=checked, check=summary)
 
 

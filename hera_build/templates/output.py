@@ -32,6 +32,7 @@ import yaml
 from hera_build.core.atomic import unwritable
 from hera_build.errors import OutputError
 from hera_build.templates.emit import PinnedObject
+from hera_build.templates.yamltext import dump_yaml
 
 Format = Literal["yaml", "json"]
 KUSTOMIZATION = "kustomization.yaml"
@@ -44,22 +45,10 @@ LOCK_TIMEOUT = 300.0
 _DIFF_LINES = 20
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block style, multi-line strings as ``|`` blocks (scripts stay readable in review)."""
-
-
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
-
-
-_Dumper.add_representer(str, _str_presenter)
-
-
 def render(manifest: Mapping[str, Any], fmt: Format = "yaml") -> str:
     if fmt == "json":
         return json.dumps(manifest, indent=2) + "\n"
-    return yaml.dump(dict(manifest), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=120)
+    return dump_yaml(manifest)
 
 
 def render_stream(manifests: Sequence[Mapping[str, Any]], fmt: Format = "yaml") -> str:

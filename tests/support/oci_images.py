@@ -59,16 +59,19 @@ def make_wheel(
     console_scripts: Mapping[str, str] | None = None,
     data_scripts: Mapping[str, str] | None = None,
     requires: tuple[str, ...] = (),
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
-    """A valid pure-Python wheel: ``files`` (path in purelib → text), console scripts, ``.data/scripts``."""
+    """A valid pure-Python wheel: ``files`` (path in purelib → text), console scripts, ``.data/scripts``;
+    ``metadata`` adds METADATA fields (``License-Expression``, ``Classifier``, …)."""
     dist = name.replace("-", "_")
     info = f"{dist}-{version}.dist-info"
     members: dict[str, bytes] = {path: text.encode() for path, text in files.items()}
     for script, text in (data_scripts or {}).items():
         members[f"{dist}-{version}.data/scripts/{script}"] = text.encode()
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    metadata += "".join(f"Requires-Dist: {req}\n" for req in requires)
-    members[f"{info}/METADATA"] = metadata.encode()
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta += "".join(f"{field}: {value}\n" for field, value in (metadata or {}).items())
+    meta += "".join(f"Requires-Dist: {req}\n" for req in requires)
+    members[f"{info}/METADATA"] = meta.encode()
     members[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     if console_scripts:
         lines = "".join(f"{script} = {target}\n" for script, target in console_scripts.items())
@@ -238,6 +241,9 @@ class FakeRegistry:
     request's scopes; a mount whose token lacks ``pull`` on the source repository falls back to an upload."""
 
     token_auth: bool = False
+    referrers: bool = False
+    """Answer a manifest with a ``subject`` with ``OCI-Subject`` (OCI distribution 1.1); Debian's docker-registry
+    2.8 does not, and neither does this fake by default."""
     blobs: dict[str, bytes] = field(default_factory=dict)
     repo_blobs: dict[str, set[str]] = field(default_factory=dict)
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
@@ -394,9 +400,10 @@ class FakeRegistry:
                 self._error(handler, 400, "MANIFEST_BLOB_UNKNOWN")
                 return
             digest = self.add_manifest(name, ref, body, handler.headers.get("Content-Type", ""))
-            self._send(
-                handler, 201, b"", {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
-            )
+            headers = {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
+            if self.referrers and "subject" in document:
+                headers["OCI-Subject"] = document["subject"]["digest"]
+            self._send(handler, 201, b"", headers)
             return
         found = self.manifests.get((name, ref))
         if found is None:

@@ -7,7 +7,7 @@ import json
 import os
 import tarfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -18,7 +18,11 @@ from hera_build.core.references import parse_image_ref
 from hera_build.errors import ImmutableTagError
 from hera_build.image.backends import BuildRequest, BuildResult
 from hera_build.image.backends.oci import OciBuilder, OciOptions
+from hera_build.image.backends.oci.dependencies import build_dependency_layers
 from hera_build.image.backends.oci.inputs import FORMAT_VERSION
+from hera_build.image.backends.oci.layering import LARGE_BYTES, bucket_of
+from hera_build.image.backends.oci.venv import VenvLayout
+from hera_build.image.cache import BuildCache
 from hera_build.image.engine import DockerEngine
 from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
@@ -56,21 +60,36 @@ def base(tmp_path: Path) -> str:
     return f"oci:{tmp_path / 'base'}"
 
 
-def _wheelhouse(code: str, calls: list[PythonTarget] | None = None) -> Callable[..., Wheelhouse]:
+EXTRA = {
+    "six": ("1.16.0", {"six.py": "VERSION = 1\n"}),
+    "big-lib": ("2.0", {"big_lib/data.txt": "x" * LARGE_BYTES}),
+    "other-lib": ("0.1", {"other_lib/__init__.py": "X = 1\n"}),
+}
+"""Dependencies a test can add by name: six and other-lib are small (other buckets than dep-lib's), big-lib large."""
+
+
+def _wheelhouse(
+    code: str, calls: list[PythonTarget] | None = None, extra: tuple[str, ...] = ()
+) -> Callable[..., Wheelhouse]:
     def prepare(project: Project, target: PythonTarget, dest: Path, **_: Any) -> Wheelhouse:
         if calls is not None:
             calls.append(target)
         dep = make_wheel(dest / "deps", "dep-lib", "1.0", {"dep_lib/__init__.py": "def main():\n    return 0\n" * 50},
                          console_scripts={"dep-tool": "dep_lib:main"})  # fmt: skip
+        deps = [dep] + [make_wheel(dest / "deps", name, *EXTRA[name]) for name in extra]
         app = make_wheel(dest / "app", project.name, project.version.exact, {"proj/__init__.py": code})
-        return Wheelhouse(app, (dep,), {"dep-lib": "1.0"}, "unused", "unused", target)
+        pins = {"dep-lib": "1.0"} | {name: EXTRA[name][0] for name in extra}
+        return Wheelhouse(app, tuple(deps), pins, "unused", "unused", target)
 
     return prepare
 
 
-def _builder(tmp_path: Path, code: str = "VALUE = 1\n", *, cache: str = "cache", **kwargs: Any) -> OciBuilder:
+def _builder(
+    tmp_path: Path, code: str = "VALUE = 1\n", *, cache: str = "cache", extra: tuple[str, ...] = (), **kwargs: Any
+) -> OciBuilder:
     options = OciOptions(cache_dir=tmp_path / cache)
-    return OciBuilder(options, wheelhouse=_wheelhouse(code, kwargs.pop("calls", None)), engine=lambda: None, **kwargs)
+    prepare = _wheelhouse(code, kwargs.pop("calls", None), extra)
+    return OciBuilder(options, wheelhouse=prepare, engine=lambda: None, **kwargs)
 
 
 def _request(project: Project, base: str, **kwargs: Any) -> BuildRequest:
@@ -101,7 +120,7 @@ def test_clean_builds_are_bit_for_bit_identical(tmp_path: Path, project: Project
     second = _ship(_builder(tmp_path, cache="cache-2"), project, base, output=tmp_path / "out2")
 
     assert first.digest == second.digest
-    assert first.layers == second.layers and len(first.layers) == 3
+    assert first.layers == second.layers and len(first.layers) == 4, "base, venv, dep-lib's bucket, application"
     assert first.image_id == second.image_id
     assert first.input_digest == second.input_digest
 
@@ -109,14 +128,14 @@ def test_clean_builds_are_bit_for_bit_identical(tmp_path: Path, project: Project
 def test_code_change_rebuilds_only_the_application_layer(tmp_path: Path, project: Project, base: str) -> None:
     builder = _builder(tmp_path)
     before = _ship(builder, project, base, output=tmp_path / "out")
-    assert builder.last_report is not None and not builder.last_report.dependency_layer_cached
+    assert builder.last_report is not None and not any(d.cached for d in builder.last_report.dependency_layers)
 
     changed = _builder(tmp_path, "VALUE = 2\n")
     after = _ship(changed, project, base, output=tmp_path / "out")
 
-    assert changed.last_report is not None and changed.last_report.dependency_layer_cached
-    assert after.layers[:2] == before.layers[:2], "base and dependency layers are unchanged"
-    assert after.layers[2] != before.layers[2]
+    assert changed.last_report is not None and changed.last_report.dependency_layers_cached
+    assert after.layers[:-1] == before.layers[:-1], "base and dependency layers are unchanged"
+    assert after.layers[-1] != before.layers[-1]
     assert after.digest != before.digest and after.input_digest != before.input_digest
 
 
@@ -143,21 +162,33 @@ def test_config_env_user_labels_and_history(tmp_path: Path, project: Project, ba
         "dev.hera-build.inputs-schema": "2",
     }
     assert config["created"] == "2023-11-14T22:13:20Z"
-    assert len(config["history"]) == 3 and config["history"][2]["created_by"].startswith("hera-build: proj-1.2.0")
-    assert len(config["rootfs"]["diff_ids"]) == 3
+    assert [entry["created_by"] for entry in config["history"][1:]] == [
+        "hera-build: virtual environment at /opt/venv for /usr/bin/python3.11",
+        "hera-build: dep-lib==1.0 installed into /opt/venv",
+        "hera-build: proj-1.2.0-py3-none-any.whl installed",
+    ]
+    assert len(config["rootfs"]["diff_ids"]) == 4
 
 
-def test_layers_hold_the_venv_the_app_and_the_workdir(tmp_path: Path, project: Project, base: str) -> None:
+def _members(out: Path, digest: str) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(out / "blobs/sha256" / digest.split(":")[1]) as tar:
+        return {member.name: member for member in tar.getmembers()}
+
+
+def test_layers_hold_the_venv_the_dependencies_the_app_and_the_workdir(
+    tmp_path: Path, project: Project, base: str
+) -> None:
     result = _ship(_builder(tmp_path), project, base, output=tmp_path / "out")
     blobs = tmp_path / "out/blobs/sha256"
 
-    with tarfile.open(blobs / result.layers[1].split(":")[1]) as tar:
-        deps = {member.name: member for member in tar.getmembers()}
-    with tarfile.open(blobs / result.layers[2].split(":")[1]) as tar:
+    venv, deps = _members(tmp_path / "out", result.layers[1]), _members(tmp_path / "out", result.layers[2])
+    with tarfile.open(blobs / result.layers[3].split(":")[1]) as tar:
         app = set(tar.getnames())
         shebang = tar.extractfile("opt/venv/lib/python3.11/site-packages/proj/__init__.py").read()  # type: ignore[union-attr]
-    assert deps["opt/venv/bin/python"].linkname == "/usr/bin/python3.11"
-    assert "opt/venv/pyvenv.cfg" in deps and "opt/venv/bin/dep-tool" in deps
+    assert venv["opt/venv/bin/python"].linkname == "/usr/bin/python3.11" and "opt/venv/pyvenv.cfg" in venv
+    assert not any("dep" in name for name in venv), "the skeleton is the same for every project"
+    assert "opt/venv/bin/dep-tool" in deps and "opt/venv/pyvenv.cfg" not in deps
+    assert {member.mtime for member in deps.values()} == {315532800}, "fixed times, not the project's epoch"
     assert "opt/venv/lib/python3.11/site-packages/proj-1.2.0.dist-info/RECORD" in app
     assert not any("dep_lib" in name for name in app)
     assert "app" in app
@@ -241,21 +272,15 @@ def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Pr
     assert result.tags == ("registry.example/acme/proj:1.2.0", "registry.example/acme/proj:latest")
 
 
-def test_a_pushed_image_that_is_not_checked_is_not_loaded_into_the_engine(
-    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
-) -> None:
-    """``image --push --no-check``: nothing here runs the image, so the ``docker load`` (most of a warm build's
-    time) is skipped; without --push (the image would be nowhere else) or with the check, it is loaded."""
+def test_an_image_nobody_checks_or_runs_locally_is_not_loaded(tmp_path: Path, project: Project, base: str) -> None:
     engine = _FakeClient()
     builder = OciBuilder(
         OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: DockerEngine(engine)
     )
-    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
 
-    result = _ship(builder, project, base, image=image, push=True)
+    _ship(builder, project, base, output=tmp_path / "out", load=False)
 
-    assert result.pushed and engine.loaded == []
-    assert builder.last_report is not None and not builder.last_report.loaded
+    assert engine.loaded == [] and builder.last_report is not None and not builder.last_report.loaded
 
 
 def test_a_code_change_costs_only_the_round_trips_it_needs(
@@ -272,9 +297,10 @@ def test_a_code_change_costs_only_the_round_trips_it_needs(
 
     calls = [(method, path.rsplit("/", 2)[-2]) for method, path, _ in registry.log]
     assert calls.count(("GET", "manifests")) == 1, "the tag is looked up once, before the build, not read back"
-    blobs = {blob.role: blob.digest for blob in _LAST_PUBLISHED.pushes[0].blobs}
+    pushed = _LAST_PUBLISHED.pushes[0].blobs
+    layers_pushed_before = {b.digest for b in pushed if b.role not in ("application", "config")}
     asked = {path.rsplit("/", 1)[1] for method, path, _ in registry.log if method == "HEAD"}
-    assert asked == {blobs["base"], blobs["dependencies"]}, "no HEAD for the new application layer and config"
+    assert asked == layers_pushed_before, "a HEAD for the base and dependency layers, none for the new small blobs"
     assert calls.count(("PUT", "manifests")) == 1
     assert len(registry.requests("PUT", "uploads")) == 2
 
@@ -312,6 +338,94 @@ def test_extra_tags_may_name_other_repositories(
     )
     for key in (("acme/proj", "1.2.0"), ("acme/proj", "latest"), ("mirror/proj", "stable")):
         assert registry.manifests[key][0] == registry.manifests[("acme/proj", str(result.digest))][0]
+
+
+def _push(tmp_path: Path, project: Project, base: str, registry: FakeRegistry, **kwargs: Any) -> tuple[Any, OciBuilder]:
+    builder = _builder(tmp_path, extra=kwargs.pop("extra", ()))
+    image = parse_image_ref(f"{registry.host}/acme/{project.name}:1.2.0")
+    return _ship(builder, project, base, image=image, push=True, force=True, **kwargs), builder
+
+
+def test_adding_a_small_dependency_builds_and_uploads_only_its_bucket_layer(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    assert bucket_of("six") != bucket_of("dep-lib")
+    before, _ = _push(tmp_path, project, base, registry)
+    registry.clear_log()
+
+    after, builder = _push(tmp_path, project, base, registry, extra=("six",))
+
+    report, push = builder.last_report, _LAST_PUBLISHED.pushes[0]
+    assert report is not None
+    assert [(d.name, d.cached) for d in report.dependency_layers] == [
+        ("venv", True), (f"bucket-{bucket_of('six'):02d}", False), (f"bucket-{bucket_of('dep-lib'):02d}", True)
+    ], "buckets in bucket order"  # fmt: skip
+    assert [b.role for b in push.uploaded] == ["dependencies", "config"]
+    assert push.uploaded[0].size < 2000
+    assert set(before.layers) < set(after.layers) and len(after.layers) == len(before.layers) + 1
+
+
+def test_a_large_dependency_gets_a_layer_of_its_own(tmp_path: Path, project: Project, base: str) -> None:
+    builder = _builder(tmp_path, extra=("big-lib", "other-lib"))
+    result = _ship(builder, project, base, output=tmp_path / "out")
+
+    assert builder.last_report is not None
+    layers = {d.name: d.layer.digest for d in builder.last_report.dependency_layers}
+    assert list(layers) == ["venv", "dist-big-lib", f"bucket-{bucket_of('dep-lib'):02d}", "bucket-15"]
+    names = set(_members(tmp_path / "out", layers["dist-big-lib"]))
+    assert "opt/venv/lib/python3.11/site-packages/big_lib/data.txt" in names
+    assert not any("dep_lib" in name or "other_lib" in name for name in names)
+    assert result.layers[1:-1] == tuple(layers.values())
+
+
+def test_another_project_reuses_the_dependency_layers_and_mounts_their_blobs(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    _push(tmp_path, project, base, registry, extra=("six",))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/pyproject.toml").write_text(PYPROJECT.replace('name = "proj"', 'name = "other"'))
+    registry.clear_log()
+
+    _, builder = _push(tmp_path, load_project(tmp_path / "other"), base, registry, extra=("six",))
+
+    assert builder.last_report is not None and builder.last_report.dependency_layers_cached
+    push = _LAST_PUBLISHED.pushes[0]
+    assert {b.action for b in push.blobs if b.role == "dependencies"} == {"mounted"}
+
+
+def test_layers_built_in_parallel_are_those_built_one_at_a_time(tmp_path: Path) -> None:
+    wheels = [make_wheel(tmp_path / "w", name, *EXTRA[name]) for name in EXTRA]
+    venv = VenvLayout(PurePosixPath("/opt/venv"), PurePosixPath("/usr/bin/python3.11"), "3.11.2")
+    digests = []
+    for workers in (1, 4):
+        cache = BuildCache(tmp_path / f"cache-{workers}")
+        built = build_dependency_layers(
+            wheels, venv, cache, tmp_path / f"work-{workers}", base_layers=1, progress=lambda _: None, workers=workers
+        )
+        digests.append([(item.name, item.layer.digest, item.layer.diff_id) for item in built])
+    assert digests[0] == digests[1] and len(digests[0]) == 4
+
+
+@pytest.mark.parametrize("referrers", [True, False], ids=["referrers-api", "tag-fallback"])
+def test_a_push_publishes_the_sbom_beside_the_image(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, referrers: bool
+) -> None:
+    registry.referrers = referrers
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    request = _request(project, base, image=image)
+    shipped = ship(_builder(tmp_path, extra=("six",)), request, ShipOptions(push=True, sbom=True), RegistryApi(),
+                   engine=lambda: None)  # fmt: skip
+
+    result, digest = shipped.result, str(shipped.result.digest)
+    assert result.sbom is not None and result.sbom.startswith(f"{registry.host}/acme/proj@sha256:")
+    artifact = json.loads(registry.manifests[("acme/proj", result.sbom.rsplit("@", 1)[1])][0])
+    assert artifact["artifactType"] == "application/spdx+json" and artifact["subject"]["digest"] == digest
+    document = json.loads(registry.blobs[artifact["layers"][0]["digest"]])
+    versions = {p["name"]: p.get("versionInfo") for p in document["packages"]}
+    assert versions | {"proj": "1.2.0", "dep-lib": "1.0", "six": "1.16.0"} == versions
+    fallback = f"sha256-{digest.split(':')[1]}.sbom"
+    assert result.sbom_tag == (None if referrers else fallback)
+    assert (("acme/proj", fallback) in registry.manifests) is not referrers
 
 
 def _archive_blobs_match_their_names(archive: Path) -> list[str]:

@@ -53,10 +53,9 @@ class BuildRequest:
     verbose: bool = False
     output: Path | None = None
     """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
-    load: bool | None = None
-    """Put the image into the local Docker engine too (where the image check runs it): ``None`` when one answers,
-    ``False`` when nothing here will run it (set by :func:`hera_build.publish.pipeline.build_checked`). Backends
-    that build in an engine have it there anyway; the oci backend saves the ``docker load``."""
+    load: bool = True
+    """The image should end up in a local engine (to be checked or run there). ``False`` lets a backend that
+    builds without an engine (oci) skip loading: ``image --push --no-check`` has no use for the copy."""
     progress: Callable[[str], None] = field(default=_no_progress, compare=False)
 
     @property
@@ -130,6 +129,10 @@ class BuildResult:
     """True when the image check passed, False when it could not run (no engine), None when not asked."""
     check: dict[str, Any] | None = None
     inputs: BuildInputs | None = None
+    sbom: str | None = None
+    """The SBOM artifact published beside the image (``repository@sha256:…``), if one was."""
+    sbom_tag: str | None = None
+    """Its ``sha256-<hex>.sbom`` tag, where the registry has no referrers API."""
 
 
 class Builder(Protocol):

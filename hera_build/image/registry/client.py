@@ -223,6 +223,13 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, data: bytes, media_type: str) -> str:
         """PUT the exact bytes (never re-serialized), so the registry's digest is the one computed here."""
+        return self.put_manifest_subject(repository, reference, data, media_type)[0]
+
+    def put_manifest_subject(
+        self, repository: str, reference: str, data: bytes, media_type: str
+    ) -> tuple[str, str | None]:
+        """:meth:`put_manifest`, also returning the ``OCI-Subject`` header: a registry that answers with it
+        indexes the manifest's ``subject`` for the referrers API (OCI distribution 1.1); ``None``: it does not."""
         response = self._call(
             "PUT", f"/v2/{repository}/manifests/{reference}", repository, _PUSH, ok=(200, 201, 202),
             headers={"Content-Type": media_type}, data=data,
@@ -234,7 +241,7 @@ class RegistryClient:
                 f"registry {self.host} stored the manifest as {returned}, not {expected}",
                 "use a registry that stores manifests byte for byte (OCI distribution spec)",
             )
-        return expected
+        return expected, response.headers.get("OCI-Subject")
 
     def image(self, repository: str, reference: str, platform: tuple[str, str] | None = None) -> RemoteImage | None:
         """Digest, image id and labels of what ``reference`` names; for an index, of ``platform``'s image."""

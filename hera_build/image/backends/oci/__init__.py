@@ -8,7 +8,9 @@ Stages, each its own module, data flowing one way:
 2. the shared wheelhouse (:mod:`hera_build.image.wheelhouse`) gets the wheels for that Python (with
    :mod:`.quickwheel` patching the project's wheel when only its ``.py`` files changed);
 3. :mod:`.venv` installs them with PyPA ``installer`` into a staged virtual environment and :mod:`.layers`
-   writes it as deterministic layers: the dependencies in one (cached by its inputs), the project in another;
+   writes it as deterministic layers: :mod:`.dependencies` the venv skeleton and the dependencies, grouped by
+   :mod:`.layering` (large ones alone, small ones in stable buckets), built in parallel and each cached by its
+   own inputs; then the project in the top layer;
 4. :mod:`.image` writes config and manifest;
 5. :mod:`.push` uploads what the registry lacks, :mod:`.layout` writes an OCI layout or ``docker load`` archive,
    :mod:`.engine` loads into a local engine when one answers (so the image check can run it).
@@ -32,14 +34,19 @@ from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, EngineError
 from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
 from hera_build.image.backends.oci.base import BaseImage, load_base
+from hera_build.image.backends.oci.dependencies import (
+    DEPENDENCY_COMPRESS_LEVEL,
+    DependencyLayer,
+    build_dependency_layers,
+)
 from hera_build.image.backends.oci.image import BuiltImage as OciImage
 from hera_build.image.backends.oci.image import ImageLayer, ImageSettings, assemble
-from hera_build.image.backends.oci.inputs import FORMAT_VERSION, content_digest, dependency_layer_key, wheel_inputs
+from hera_build.image.backends.oci.inputs import FORMAT_VERSION, content_digest
 from hera_build.image.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
 from hera_build.image.backends.oci.layout import is_archive_path, write_archive, write_layout
-from hera_build.image.backends.oci.model import OCI_LAYER_GZIP, Descriptor, Platform
+from hera_build.image.backends.oci.model import Platform
 from hera_build.image.backends.oci.probe import BasePython, probe_python
-from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels, write_venv_skeleton
+from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels
 from hera_build.image.cache import BuildCache
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.inputs import compute_inputs, identity_labels
@@ -75,8 +82,8 @@ class OciOptions:
     working_dir: str = DEFAULT_WORKDIR
     cache_dir: Path | None = None
     load: bool | None = None
-    """Load into a local engine (where the image check runs it): ``None`` when one answers, ``True`` always (an
-    error without an engine), ``False`` never."""
+    """Load into a local engine (where the image check runs it): ``None`` when one answers and the request wants
+    the image there (:attr:`BuildRequest.load`), ``True`` always (an error without an engine), ``False`` never."""
     incremental_wheels: bool = True
     """Patch the previous project wheel when only ``.py`` files changed (:mod:`.quickwheel`), instead of
     starting the build backend; it falls back to a real build whenever it cannot be sure."""
@@ -101,11 +108,16 @@ class OciBuildReport:
 
     image: OciImage | None
     python: BasePython | None
-    dependency_layer_cached: bool = False
+    dependency_layers: tuple[DependencyLayer, ...] = ()
     wheel_patched: bool = False
     loaded: bool = False
     output: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def dependency_layers_cached(self) -> bool:
+        """Every dependency layer came from the cache (nothing was installed or compressed)."""
+        return bool(self.dependency_layers) and all(layer.cached for layer in self.dependency_layers)
 
 
 def _epoch(request: BuildRequest) -> tuple[int, int | None]:
@@ -204,35 +216,6 @@ class OciBuilder:
         )
         return base, python
 
-    def _dependency_layer(
-        self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path, progress: Callable[[str], None]
-    ) -> tuple[Layer, bool]:
-        """The venv with every dependency, from the cache when its inputs were built before."""
-        key = dependency_layer_key(
-            wheels=wheel_inputs(wheelhouse.dependency_wheels, self.cache),
-            venv=str(venv.path),
-            python={"executable": str(venv.python_executable), "version": venv.python_version},
-            epoch=epoch,
-            compress_level=COMPRESS_LEVEL,
-            zlib=zlib.ZLIB_RUNTIME_VERSION,
-        )
-        count = len(wheelhouse.dependency_wheels)
-        record = self.cache.read_record("dependency-layers", key)
-        if record is not None and self.cache.has_blob(str(record["digest"]), int(record["size"])):
-            digest = str(record["digest"])
-            progress(f"dependency layer {digest[:19]} ({count} wheels): cached")
-            descriptor = Descriptor(OCI_LAYER_GZIP, digest, int(record["size"]))
-            return Layer(self.cache.blob_path(digest), descriptor, str(record["diff_id"])), True
-        root = work / "dependencies"
-        write_venv_skeleton(venv, root)
-        install_wheels(wheelhouse.dependency_wheels, venv, root)
-        layer = write_layer(root, self.cache.blobs, epoch=epoch)
-        shutil.rmtree(root, ignore_errors=True)
-        record = {"digest": layer.digest, "size": layer.descriptor.size, "diff_id": layer.diff_id}
-        self.cache.write_record("dependency-layers", key, record)
-        progress(f"dependency layer {layer.digest[:19]} ({count} wheels): built, {layer.descriptor.size} bytes")
-        return layer, False
-
     def _application_layer(self, wheelhouse: Wheelhouse, venv: VenvLayout, epoch: int, work: Path) -> Layer:
         """The project's wheel installed into the same venv path (its dist-info and RECORD included), and the
         working directory."""
@@ -252,12 +235,12 @@ class OciBuilder:
             "workdir": self.options.working_dir,
             "python": python.executable,
             "epoch": str(epoch),
-            "gzip": f"{COMPRESS_LEVEL}/{zlib.ZLIB_RUNTIME_VERSION}",
+            "gzip": f"{COMPRESS_LEVEL}/{DEPENDENCY_COMPRESS_LEVEL}/{zlib.ZLIB_RUNTIME_VERSION}",
         }
 
     def _engine_for(self, request: BuildRequest) -> DockerEngine | None:
         """The engine to load into (where the image check runs the image), if any."""
-        if self.options.load is False or (request.load is False and not self.options.load):
+        if self.options.load is False or (self.options.load is None and not request.load):
             return None
         engine = self._engine()
         if engine is None and self.options.load:
@@ -281,7 +264,10 @@ class OciBuilder:
 
     def plan(self, request: BuildRequest) -> OciPlan:
         """Read and probe the base image; build nothing (``--dry-run``)."""
-        notes = [f"layers: dependencies and the application in a virtual environment at {self.options.venv}"]
+        notes = [
+            f"layers: a virtual environment at {self.options.venv}, large dependencies in layers of their own, "
+            "small ones in stable buckets, the application on top"
+        ]
         target = None
         try:
             _, python = self._base(request)
@@ -316,16 +302,19 @@ class OciBuilder:
         base, python, epoch, patched, clock = prepared.state
         engine = self._engine_for(request)
         venv = VenvLayout(self.options.venv, PurePosixPath(python.executable), python.version)
-        dependencies, cached = clock.time(
-            "layers", lambda: self._dependency_layer(wheelhouse, venv, epoch, work, request.progress)
-        )
+        dependencies = clock.time(
+            "layers",
+            lambda: build_dependency_layers(
+                wheelhouse.dependency_wheels, venv, self.cache, work,
+                base_layers=len(base.layers), progress=request.progress,
+            ),
+        )  # fmt: skip
         application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
         request.progress(f"application layer {application.digest[:19]}: {application.descriptor.size} bytes")
-        layers = [
-            _image_layer(dependencies, "dependencies", f"hera-build: {len(wheelhouse.dependency_wheels)} wheels "
-                         f"installed into {venv.path}"),
-            _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed"),
-        ]  # fmt: skip
+        layers = [_image_layer(item.layer, "dependencies", item.created_by(venv)) for item in dependencies]
+        layers.append(
+            _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed")
+        )
         image = assemble(base, layers, self._settings(request, base, epoch, prepared.inputs.digest))
         names = [str(ref) for ref in request.tags]
         output = None
@@ -338,7 +327,9 @@ class OciBuilder:
         if engine is not None:
             clock.time("load", lambda: self._load(engine, image, base, names, epoch))
             request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
-        self.last_report = OciBuildReport(image, python, cached, patched, engine is not None, output, clock.finish())
+        self.last_report = OciBuildReport(
+            image, python, tuple(dependencies), patched, engine is not None, output, clock.finish()
+        )
         return BuiltImage(
             backend=BACKEND_NAME,
             image=request.image,

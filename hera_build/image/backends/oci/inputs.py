@@ -1,4 +1,4 @@
-"""The dependency layer's cache key: everything that decides its bytes, and nothing of the project's code.
+"""Cache keys of the dependency layers: everything that decides their bytes, and nothing of the project's code.
 
 Wheels are identified by their *contents* (:func:`hera_build.image.inputs.wheel_content_digest`: member names and
 bytes), not by the zip file's bytes: a wheel rebuilt with other zip timestamps installs the same files, so it
@@ -8,7 +8,7 @@ shared one of :mod:`hera_build.image.inputs`, so every backend labels its images
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from hera_build.core.digests import canonical_json, sha256_digest
@@ -16,7 +16,7 @@ from hera_build.core.integrity import file_sha256
 from hera_build.image.cache import BuildCache
 from hera_build.image.inputs import wheel_content_digest
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
 
 
@@ -39,20 +39,7 @@ def wheel_inputs(wheels: Sequence[Path], cache: BuildCache | None = None) -> lis
     return [[wheel.name, content_digest(wheel, cache)] for wheel in sorted(wheels, key=lambda path: path.name)]
 
 
-def dependency_layer_key(
-    *, wheels: list[list[str]], venv: str, python: Mapping[str, str], epoch: int, compress_level: int, zlib: str
-) -> str:
-    """``sha256:`` of the dependency layer's inputs: wheels, venv path, interpreter, epoch and compression."""
-    return sha256_digest(
-        canonical_json(
-            {
-                "format": FORMAT_VERSION,
-                "layer": "dependencies",
-                "wheels": wheels,
-                "venv": venv,
-                "python": dict(python),
-                "epoch": epoch,
-                "gzip": {"level": compress_level, "zlib": zlib},
-            }
-        )
-    )
+def layer_key(kind: str, **inputs: object) -> str:
+    """``sha256:`` of one hera-build layer's inputs (members, venv path, interpreter, epoch, compression) and the
+    layout version: the cache key of a layer, shared by every project whose layer has the same inputs."""
+    return sha256_digest(canonical_json({"format": FORMAT_VERSION, "layer": kind, **inputs}))

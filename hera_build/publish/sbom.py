@@ -1,0 +1,104 @@
+"""Publish an image's SBOM beside it, as ko does: an OCI artifact whose ``subject`` is the image.
+
+The artifact is an OCI image manifest with ``artifactType: application/spdx+json``, the empty config
+(``application/vnd.oci.empty.v1+json``, ``{}``) and the SBOM as its one layer (OCI image spec 1.1 "artifacts").
+A registry with the referrers API answers the PUT with ``OCI-Subject`` and lists the SBOM under
+``/v2/<repo>/referrers/<image digest>``. One without it (Debian's docker-registry 2.8 among them) stores the
+manifest but cannot find it from the image, so the artifact is then also tagged ``sha256-<hex>.sbom`` — the tag
+cosign and ko use, derived from the image digest, so a client finds the SBOM of any image it has the digest of.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hera_build.core.references import ImageRef
+from hera_build.errors import PublishError
+from hera_build.image.backends import Prepared
+from hera_build.image.registry import RegistryClient, repository_path
+from hera_build.image.sbom import SPDX_MEDIA_TYPE, sbom_bytes, wheelhouse_sbom
+from hera_build.image.wheelhouse import FIXED_EPOCH
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+EMPTY_CONFIG_TYPE = "application/vnd.oci.empty.v1+json"
+_EMPTY = b"{}"
+
+
+@dataclass(frozen=True)
+class PublishedSbom:
+    """Where the SBOM is: its manifest digest, and the fallback tag when the registry has no referrers API."""
+
+    digest: str
+    repository: str
+    referrers: bool
+    """``True``: the registry indexed the ``subject`` (found through the referrers API)."""
+    tag: str | None
+
+    @property
+    def reference(self) -> str:
+        return f"{self.repository}@{self.digest}"
+
+
+def sbom_tag(image_digest: str) -> str:
+    """``sha256-<hex>.sbom``: the tag of an image's SBOM where the registry has no referrers API."""
+    algorithm, _, hex_part = image_digest.partition(":")
+    return f"{algorithm}-{hex_part}.sbom"
+
+
+def _descriptor(media_type: str, data: bytes) -> dict[str, object]:
+    return {"mediaType": media_type, "digest": "sha256:" + hashlib.sha256(data).hexdigest(), "size": len(data)}
+
+
+def _upload(registry: RegistryClient, repository: str, data: bytes, digest: str) -> None:
+    if registry.blob_exists(repository, digest):
+        return
+    location = registry.start_upload(repository)
+    registry.upload_monolithic(repository, location, digest, len(data), lambda: io.BytesIO(data))
+
+
+def publish_sbom(registry: RegistryClient, image: ImageRef, image_digest: str, document: bytes) -> PublishedSbom:
+    """Push ``document`` (SPDX JSON) as an artifact referring to ``image``'s manifest ``image_digest``."""
+    repository = repository_path(image)
+    subject = registry.get_manifest(repository, image_digest)
+    if subject.digest != image_digest:
+        raise PublishError(f"{image} has no manifest {image_digest} to attach the SBOM to", "publish the image first")
+    config, layer = _descriptor(EMPTY_CONFIG_TYPE, _EMPTY), _descriptor(SPDX_MEDIA_TYPE, document)
+    _upload(registry, repository, _EMPTY, str(config["digest"]))
+    _upload(registry, repository, document, str(layer["digest"]))
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": SPDX_MEDIA_TYPE,
+        "config": config,
+        "layers": [layer],
+        "subject": {"mediaType": subject.media_type or OCI_MANIFEST, "digest": image_digest, "size": len(subject.data)},
+    }
+    data = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+    digest, indexed = registry.put_manifest_subject(repository, str(_descriptor(OCI_MANIFEST, data)["digest"]),
+                                                    data, OCI_MANIFEST)  # fmt: skip
+    tag = None
+    if indexed != image_digest:
+        tag = sbom_tag(image_digest)
+        registry.put_manifest(repository, tag, data, OCI_MANIFEST)
+    return PublishedSbom(digest, image.repository, tag is None, tag)
+
+
+def sbom_document_for(prepared: Prepared) -> Callable[[str], bytes]:
+    """The SBOM of the image ``prepared`` describes, given the image's digest once it is known."""
+    inputs, wheelhouse = prepared.inputs, prepared.wheelhouse
+    epoch = inputs.source_date_epoch if inputs.source_date_epoch is not None else FIXED_EPOCH
+
+    def document(image_digest: str) -> bytes:
+        wheels = [wheelhouse.project_wheel, *wheelhouse.dependency_wheels]
+        return sbom_bytes(
+            wheelhouse_sbom(
+                wheels, image=str(prepared.request.image), image_digest=image_digest,
+                base_image=inputs.base_image, base_digest=inputs.base_digest, epoch=epoch,
+            )
+        )  # fmt: skip
+
+    return document

@@ -1,0 +1,101 @@
+"""The C emitter changes the speed of ``hera-build templates``, never its bytes: every rendered file is what the
+pure-Python emitter wrote before."""
+
+from __future__ import annotations
+
+import random
+import string
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from hera_build.core.project import load_project
+from hera_build.templates.build import TemplateOptions, build_templates
+from hera_build.templates.output import render
+from hera_build.templates.yamltext import C_EMITTER, c_safe, dump_yaml
+from tests.support.genproject import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not C_EMITTER, reason="PyYAML without libyaml: only the Python emitter exists")
+
+
+class _Before(yaml.SafeDumper):
+    """The renderer as it was: PyYAML's Python emitter, ``|`` blocks for multi-line strings."""
+
+
+_Before.add_representer(
+    str,
+    lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None),
+)
+
+
+def _before(document: Any) -> str:
+    return yaml.dump(document, Dumper=_Before, sort_keys=False, default_flow_style=False, width=120)
+
+
+@pytest.fixture
+def generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    root = tmp_path / "gen"
+    generate(root, 500, package="genyamltext")
+    monkeypatch.syspath_prepend(str(root))
+    yield root
+    for name in [name for name in sys.modules if name.startswith("genyamltext")]:
+        del sys.modules[name]
+
+
+@pytest.mark.parametrize("example", ["ml-pipeline", "data-utils"])
+def test_the_examples_render_byte_for_byte_as_before(example: str) -> None:
+    project = load_project(ROOT / "examples" / example)
+    objects = build_templates(TemplateOptions(project_dir=project.root), project).objects
+
+    assert objects
+    for obj in objects:
+        assert c_safe(obj.manifest), "the examples take the fast path"
+        assert render(obj.manifest) == _before(obj.manifest)
+
+
+def test_a_generated_project_of_500_templates_renders_byte_for_byte_as_before(generated: Path) -> None:
+    project = load_project(generated)
+    objects = build_templates(TemplateOptions(project_dir=generated), project).objects
+
+    assert len(objects) == 500
+    assert all(c_safe(obj.manifest) for obj in objects)
+    assert [render(obj.manifest) for obj in objects] == [_before(obj.manifest) for obj in objects]
+
+
+_ALPHABET = string.ascii_letters + string.digits + string.punctuation + " " * 15 + "\n" * 3 + "\t"
+
+
+def _strings(seed: int, count: int) -> Iterator[str]:
+    rng = random.Random(seed)
+    tricky = ["", " ", "\n", "a\n\n", "null", "yes", "0x1", "- a", "a: b", "#x", "{{inputs.parameters.x}}", "~", "010"]
+    yield from tricky
+    for _ in range(count):
+        yield "".join(rng.choice(_ALPHABET) for _ in range(rng.randint(0, 300)))
+    yield from ["héllo", "emoji 🎉\nline", "a\r\nb", "x" * 200 + " \n" + "y " * 100]
+
+
+def test_whatever_a_string_holds_the_output_is_the_python_emitters() -> None:
+    fast = 0
+    for text in _strings(seed=12, count=300):
+        documents: list[dict[str, Any]] = [
+            {"k": text},
+            {"spec": {"templates": [{"script": {"source": text}}, text]}},
+            {"metadata": {"annotations": {text.replace("\n", "") or "k": text}}},
+        ]
+        for document in documents:
+            fast += c_safe(document)
+            assert dump_yaml(document) == _before(document), repr(text)
+    assert fast > 150, "many documents take the C emitter"
+
+
+def test_documents_the_c_emitter_would_write_differently_are_recognized() -> None:
+    folded = "line\n" + "y " * 100 + "\n"  # double-quoted (a line ends in a space) and longer than the width
+    assert not c_safe({"k": folded}) and not c_safe({"k": "héllo"}) and not c_safe({"k": "a\tb"})
+    assert not c_safe({"x" * 101: 1}) and not c_safe({"a\nb": 1}) and not c_safe({"k": object()})
+    assert c_safe({"k": ["script\n  indented\n", 1, 2.5, True, None], "x" * 100: "plain words " * 30})
+    assert yaml.dump({"k": folded}, Dumper=yaml.CSafeDumper, width=120) != yaml.dump({"k": folded}, width=120)
