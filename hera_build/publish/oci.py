@@ -26,9 +26,11 @@ CHUNK_THRESHOLD = 64 << 20
 """Blobs larger than this go up in chunks (PATCH …, PUT), smaller ones in one PUT."""
 CHUNK_SIZE = 16 << 20
 SMALL_BLOB = 32 << 10
-"""A blob this small that the registry cannot be expected to have (not the base's, never pushed there from this
-cache) is uploaded without asking first: the question costs a round trip, as much as sending it. After a code
-change, the application layer and the config are such blobs."""
+_NEW_WITH_THE_CODE = frozenset({"application", "config"})
+"""The application layer and the config change with every code change. When small (under :data:`SMALL_BLOB`)
+and not known to this registry (not the base's, never pushed there from this cache), they are uploaded without
+asking first: the question costs a round trip, as much as sending them. Every other blob is asked about, so a
+runner with an empty cache still uploads no dependency layer the registry has."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,8 @@ def _push_blob(
     digest, size = descriptor.digest, descriptor.size
     sources = _mount_sources(layer, cache, client.host, digest, repository)
     known = bool(sources) or _pushed_to(cache, client.host, digest, repository) or bool(layer and layer.remote)
-    if (known or size > SMALL_BLOB) and client.blob_exists(repository, digest):
+    ask = known or size > SMALL_BLOB or role not in _NEW_WITH_THE_CODE
+    if ask and client.blob_exists(repository, digest):
         _remember(cache, client.host, digest, repository)
         return BlobPush(digest, size, role, "exists")
     location: str | None = None

@@ -110,6 +110,31 @@ def test_code_change_uploads_only_the_application_layer_and_config(tmp_path: Pat
     assert len(registry.requests("PUT", "manifests")) == 1
 
 
+def test_a_runner_with_an_empty_cache_asks_before_sending_any_dependency_layer(
+    tmp_path: Path, registry: FakeRegistry
+) -> None:
+    """Only the small blobs a code change makes new (application layer, config) go up without a HEAD; a dependency
+    layer, however small (the dependency layer here compresses to a few hundred bytes), is asked about first."""
+    target = parse_image_ref(f"{registry.host}/acme/app:1.0")
+    first_cache = BuildCache(tmp_path / "runner-1")
+    push_image(_image(tmp_path, registry, "print(1)\n", first_cache), target, ["1.0"], open_registry(target.registry),
+               first_cache)  # fmt: skip
+    registry.clear_log()
+
+    empty = BuildCache(tmp_path / "runner-2")
+    changed = _image(tmp_path, registry, "print(2)\n", empty)
+    result = push_image(changed, target, ["1.0"], open_registry(target.registry), empty)
+
+    assert _actions(result) == {
+        "base": "exists",
+        "dependencies": "exists",
+        "application": "uploaded",
+        "config": "uploaded",
+    }
+    asked = {path.rsplit("/", 1)[1] for method, path, _ in registry.log if method == "HEAD"}
+    assert changed.layers[-1].descriptor.digest not in asked and changed.config_descriptor.digest not in asked
+
+
 def test_another_repository_mounts_layers_this_cache_pushed_before(tmp_path: Path, registry: FakeRegistry) -> None:
     cache = BuildCache(tmp_path / "cache")
     image = _image(tmp_path, registry, "print(1)\n", cache)
