@@ -1,8 +1,9 @@
 """Conformance of the local runner: every workflow of the corpus (tests/packages/run_corpus) runs on the real Argo
 of ``scripts/cluster.sh up`` and through ``hera-build run --json``, and both Argo Workflow objects must agree.
 
-The corpus is released once (a copy pushing to a repository of this run's, so its image is this hera-build's
-build) and published with data-utils' pinned templates (``--with``) into a fresh namespace. Every workflow is
+The corpus and data-utils are released once (copies pushing to repositories of this run's, so their images are
+this hera-build's builds) and published, data-utils' pinned templates with ``--with``, into a fresh namespace; the
+local runs use the same images. Every workflow is
 submitted to Argo at once while the same workflows run locally, all in parallel. Then, per workflow: the workflow
 phase, and per node (matched by its path of display names from the root, the workflow's name replaced, ids and
 pod bookkeeping ignored) its phase, type, ``outputs.result`` and output parameters.
@@ -148,41 +149,59 @@ class Release:
     templates: dict[str, str]
     """Workflow name in the code → its versioned WorkflowTemplate name."""
     env: dict[str, str]
+    images: dict[str, str]
+    """``--image FROM=TO`` for the local runs: data-utils' image as this release pins it on the cluster."""
+
+
+def _copy(project: Path, tmp: Path, repository: str) -> Path:
+    """A copy of the project pushing to ``repository``: this hera-build's build, whatever the registry holds."""
+    copy = tmp / project.name
+    shutil.copytree(project, copy, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", ".hera-build"))
+    pyproject = tomlkit.parse((copy / "pyproject.toml").read_text())
+    pyproject["tool"]["hera-build"]["image"] = repository
+    (copy / "pyproject.toml").write_text(tomlkit.dumps(pyproject))
+    return copy
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory, registry: str, kubeconfig: Path, namespace: str) -> Release:
-    """The corpus released into a repository of this run's, and published with data-utils' pinned templates."""
+def release(
+    tmp_path_factory: pytest.TempPathFactory, registry: str, kubeconfig: Path, namespace: str, kube: tuple[Any, Any]
+) -> Iterator[Release]:
+    """The corpus and data-utils released into repositories of this run's, published into the namespace (data-utils'
+    pinned templates with ``--with``); the ClusterWorkflowTemplate that outlives the namespace is deleted after."""
     tmp = tmp_path_factory.mktemp("conformance")
-    corpus = tmp / "run_corpus"
-    shutil.copytree(CORPUS, corpus, ignore=shutil.ignore_patterns("__pycache__", "dist", ".hera-build"))
-    pyproject = tomlkit.parse((corpus / "pyproject.toml").read_text())
-    pyproject["tool"]["hera-build"]["image"] = f"{registry}/hera-build-test/conform-{uuid.uuid4().hex[:12]}/run-corpus"
-    (corpus / "pyproject.toml").write_text(tomlkit.dumps(pyproject))
+    run = f"{registry}/hera-build-test/conform-{uuid.uuid4().hex[:12]}"
+    provider = _copy(EXAMPLES / "data-utils", tmp, f"{run}/data-utils")
+    corpus = _copy(CORPUS, tmp, f"{run}/run-corpus")
     env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     env |= {"HERA_BUILD_CACHE_DIR": str(tmp_path_factory.mktemp("cache")), "PYTHONPATH": str(corpus / "src")}
-
-    provider = tmp / "data-utils"
+    for project in (provider, corpus):
+        done = _hera_build(["release", "--push", "--no-check"], project, env, 600)
+        assert done.returncode == 0, done.stderr
     done = _hera_build(
-        ["release", "--push", "--no-check", "--allow-dirty", "--out", str(provider / "argo"), "--manifest",
-         str(provider / "release-manifest.json")],
-        EXAMPLES / "data-utils", env, 600,
-    )  # fmt: skip
+        ["publish", "--with", str(provider), "--kubeconfig", str(kubeconfig), "-n", namespace, "--json"],
+        corpus,
+        env,
+        120,
+    )
     assert done.returncode == 0, done.stderr
-    done = _hera_build(["release", "--push", "--no-check"], corpus, env, 600)
-    assert done.returncode == 0, done.stderr
-    done = _hera_build(
-        ["publish", "--with", str(provider / "release-manifest.json"), "--kubeconfig", str(kubeconfig), "-n",
-         namespace, "--json"],
-        corpus, env, 120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    templates = {}
-    for path in sorted((corpus / "dist" / "argo").glob("workflowtemplate-*.yaml")):
-        name = yaml.safe_load(path.read_text())["metadata"]["name"]
-        templates[name.rsplit("-v", 1)[0]] = name
-    assert sorted(templates) == sorted(WORKFLOWS), "a corpus workflow was added: list it in WORKFLOWS"
-    return Release(corpus, templates, env)
+    cluster_scoped = [o["name"] for o in json.loads(done.stdout)["objects"] if o["kind"] == "ClusterWorkflowTemplate"]
+    try:
+        templates = {}
+        for path in sorted((corpus / "dist" / "argo").glob("workflowtemplate-*.yaml")):
+            name = yaml.safe_load(path.read_text())["metadata"]["name"]
+            templates[name.rsplit("-v", 1)[0]] = name
+        assert sorted(templates) == sorted(WORKFLOWS), "a corpus workflow was added: list it in WORKFLOWS"
+        version = tomlkit.parse((provider / "pyproject.toml").read_text())["project"]["version"]
+        installed = str(
+            tomlkit.parse((EXAMPLES / "data-utils" / "pyproject.toml").read_text())["tool"]["hera-build"]["image"]
+        )
+        images = {f"{installed}:{version}": f"{run}/data-utils:{version}"}
+        yield Release(corpus, templates, env, images)
+    finally:
+        _, objects = kube
+        for name in cluster_scoped:
+            objects.delete_cluster_custom_object("argoproj.io", "v1alpha1", "clusterworkflowtemplates", name)
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +221,8 @@ def runs(release: Release, namespace: str, kube: tuple[Any, Any]) -> dict[str, t
     started = time.monotonic()
     local = {
         name: subprocess.Popen(
-            [sys.executable, "-m", "hera_build", "run", release.templates[name], "--json"],
+            [sys.executable, "-m", "hera_build", "run", release.templates[name], "--json"]
+            + [f"--image={old}={new}" for old, new in release.images.items()],
             cwd=release.corpus,
             env=release.env,
             stdout=subprocess.PIPE,
