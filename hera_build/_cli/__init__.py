@@ -47,7 +47,8 @@ class _Version(argparse.Action):
     def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
         import hera_build
 
-        parser.exit(message=f"hera-build {hera_build.__version__}\n")
+        sys.stdout.write(f"hera-build {hera_build.__version__}\n")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def _chosen(argv: Sequence[str]) -> str | None:
