@@ -178,8 +178,10 @@ def release(
     for project in (provider, corpus):
         done = _hera_build(["release", "--push", "--no-check"], project, env, 600)
         assert done.returncode == 0, done.stderr
+    # --force: the ClusterWorkflowTemplate outlives the namespace, and one left by an interrupted run pins that
+    # run's image; this run's must replace it.
     done = _hera_build(
-        ["publish", "--with", str(provider), "--kubeconfig", str(kubeconfig), "-n", namespace, "--json"],
+        ["publish", "--with", str(provider), "--kubeconfig", str(kubeconfig), "-n", namespace, "--force", "--json"],
         corpus,
         env,
         120,
