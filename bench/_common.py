@@ -162,9 +162,11 @@ def remove_images(prefix: str) -> None:
     """Remove this run's images (every repository under ``prefix``) from the engine; the registry keeps its
     pushed copies."""
     listing = subprocess.run(
-        ["docker", "images", "--format", "{{.Repository}}:{{.Tag}}"], capture_output=True, text=True, check=False
+        ["docker", "images", "--format", "{{.Repository}} {{.ID}}"], capture_output=True, text=True, check=False
     )
-    mine = [line for line in listing.stdout.split() if line.startswith(prefix)]
+    # by id: a warm rebuild leaves the previous image untagged (<none>), which no name can remove
+    mine = sorted({image for repository, image in (line.split() for line in listing.stdout.splitlines())
+                   if repository.startswith(prefix)})  # fmt: skip
     if mine:
         subprocess.run(["docker", "rmi", "-f", *mine], capture_output=True, check=False)
 
