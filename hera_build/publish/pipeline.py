@@ -92,13 +92,37 @@ def check_reused(
     return _run_check(checker, str(pulled.id) if pulled is not None else None, request.progress)
 
 
+def _check_platforms(
+    checker: Checker, built: BuiltImage, progress: Callable[[str], None]
+) -> tuple[bool, dict[str, Any]]:
+    """Check each platform's image this machine can run (emulated ones too); say which went unchecked and why.
+    ``checked`` is true only when every platform was checked."""
+    summaries: dict[str, Any] = {}
+    unchecked: dict[str, str] = {}
+    for image in built.platforms:
+        if image.unchecked is not None:
+            progress(f"warning: the image check did not run for {image.platform}: {image.unchecked}")
+            unchecked[image.platform] = image.unchecked
+            continue
+        progress(f"checking the {image.platform} image")
+        checked, summary = _run_check(checker, image.local, progress)
+        if checked:
+            summaries[image.platform] = summary
+        else:
+            unchecked[image.platform] = "no Docker engine has the image"
+    return not unchecked, {"platforms": summaries, "unchecked": unchecked}
+
+
 def build_checked(
     builder: Builder, prepared: Prepared, work: Path, checker: Checker | None
 ) -> tuple[BuiltImage, bool | None, dict[str, Any] | None]:
-    """Build, then check (a failing check raises before anything is published)."""
+    """Build, then check (a failing check raises before anything is published): each platform's image for a
+    multi-platform build."""
     built = builder.build(prepared, work)
     if checker is None:
         return built, None, None
+    if built.platforms:
+        return built, *_check_platforms(checker, built, prepared.request.progress)
     checked, summary = _run_check(checker, built.local, prepared.request.progress)
     return built, checked, summary
 
@@ -132,6 +156,7 @@ def result_of(
         inputs=prepared.inputs,
         sbom=published.sbom.reference if published and published.sbom else None,
         sbom_tag=published.sbom.tag if published and published.sbom else None,
+        platforms=tuple((image.platform, image.digest) for image in built.platforms) if built else (),
     )
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
@@ -87,12 +87,21 @@ def publish_sbom(registry: RegistryClient, image: ImageRef, image_digest: str, d
     return PublishedSbom(digest, image.repository, tag is None, tag)
 
 
-def sbom_document_for(prepared: Prepared) -> Callable[[str], bytes]:
-    """The SBOM of the image ``prepared`` describes, given the image's digest once it is known."""
-    inputs, wheelhouse = prepared.inputs, prepared.wheelhouse
+class SbomFor(Protocol):
+    """The SBOM of an image, given its manifest digest once pushed (and, for one platform's image of a
+    multi-platform build, that platform)."""
+
+    def __call__(self, image_digest: str, platform: str | None = None) -> bytes: ...
+
+
+def sbom_document_for(prepared: Prepared) -> SbomFor:
+    """The SBOM of the image ``prepared`` describes, given the image's digest once it is known; of one
+    platform's image (its own wheels) when ``prepared`` is a multi-platform build."""
+    inputs = prepared.inputs
     epoch = inputs.source_date_epoch if inputs.source_date_epoch is not None else FIXED_EPOCH
 
-    def document(image_digest: str) -> bytes:
+    def document(image_digest: str, platform: str | None = None) -> bytes:
+        wheelhouse = prepared.wheelhouses[platform] if platform is not None else prepared.wheelhouse
         wheels = [wheelhouse.project_wheel, *wheelhouse.dependency_wheels]
         return sbom_bytes(
             wheelhouse_sbom(

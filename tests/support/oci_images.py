@@ -395,10 +395,15 @@ class FakeRegistry:
             return
         if method == "PUT":
             document = json.loads(body)
-            needed = [document["config"]["digest"], *(layer["digest"] for layer in document.get("layers", []))]
-            if any(digest not in self.repo_blobs.get(name, set()) for digest in needed):
-                self._error(handler, 400, "MANIFEST_BLOB_UNKNOWN")
-                return
+            if "manifests" in document:  # an index: as docker-registry, every manifest it names must be there
+                if any((name, entry["digest"]) not in self.manifests for entry in document["manifests"]):
+                    self._error(handler, 400, "MANIFEST_UNKNOWN")
+                    return
+            else:
+                needed = [document["config"]["digest"], *(layer["digest"] for layer in document.get("layers", []))]
+                if any(digest not in self.repo_blobs.get(name, set()) for digest in needed):
+                    self._error(handler, 400, "MANIFEST_BLOB_UNKNOWN")
+                    return
             digest = self.add_manifest(name, ref, body, handler.headers.get("Content-Type", ""))
             headers = {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
             if self.referrers and "subject" in document:
