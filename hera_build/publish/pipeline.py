@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.references import ImageRef
 from hera_build.errors import EngineError
 from hera_build.image.backends import Builder, BuildRequest, BuildResult, BuiltImage, Prepared
+from hera_build.image.emulation import unrunnable_reason
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage
@@ -88,8 +90,35 @@ def check_reused(
     """Check the registry's image before reusing it (pulled by digest): a version published where no engine
     could check it is checked the first time an engine can."""
     connected = engine()
-    pulled = connected.pull(request.image.with_digest(remote.digest)) if connected is not None else None
+    reference = request.image.with_digest(remote.digest)
+    if len(request.platforms) > 1:
+        return _check_reused_platforms(checker, connected, reference, request)
+    pulled = connected.pull(reference) if connected is not None else None
     return _run_check(checker, str(pulled.id) if pulled is not None else None, request.progress)
+
+
+def _check_reused_platforms(
+    checker: Checker, engine: DockerEngine | None, reference: ImageRef, request: BuildRequest
+) -> tuple[bool, dict[str, Any]]:
+    """A reused multi-platform index: each platform this machine runs is pulled by the index digest and
+    checked, as after a build; the others are named."""
+    summaries: dict[str, Any] = {}
+    unchecked: dict[str, str] = {}
+    for platform in request.platforms:
+        reason = unrunnable_reason(platform)
+        pulled = engine.pull(reference, platform=platform) if engine is not None and reason is None else None
+        if pulled is None:
+            reason = reason or "no Docker engine has the image"
+            request.progress(f"warning: the image check did not run for {platform}: {reason}")
+            unchecked[platform] = reason
+            continue
+        request.progress(f"checking the {platform} image")
+        checked, summary = _run_check(checker, str(pulled.id), request.progress)
+        if checked:
+            summaries[platform] = summary
+        else:
+            unchecked[platform] = "no Docker engine has the image"
+    return not unchecked, {"platforms": summaries, "unchecked": unchecked}
 
 
 def _check_platforms(

@@ -2,8 +2,8 @@
 copy of examples/ml-pipeline, built on the amd64 + arm64 debootstrap base index in the local registry
 (``scripts/base-image.sh --push --multi-platform``), then inspected in the registry: one index, two manifests of
 the right architecture, and native code of the right machine in each (pydantic-core's ``.so`` files are ELF for
-AArch64 in the arm64 image, x86-64 in the amd64 one). ``release`` pins the index digest in the templates, and a
-second clean build (other caches, another repository) gives the same index.
+AArch64 in the arm64 image, x86-64 in the amd64 one). ``release`` reuses the index, checks it again and pins its
+digest in the templates, and a second clean build (other caches, another repository) gives the same index.
 
 The image check runs both platforms where qemu-user-static is registered with binfmt_misc
 (``scripts/install-system.sh``), and says which went unchecked otherwise: the test asserts whichever is true here.
@@ -126,10 +126,12 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
     if unrunnable:
         assert f"the image check did not run for linux/arm64: {unrunnable}" in built["stderr"]
 
-    # A release of the same source reuses the index and pins its digest in every template.
+    # A release of the same source reuses the index (checked again, each platform pulled by the index digest)
+    # and pins its digest in every template.
     out = root / "released"
-    released = _hera_build(root, tmp_path / "cache-1", "release", *PLATFORMS, "--push", "--no-check", "--out", str(out))
+    released = _hera_build(root, tmp_path / "cache-1", "release", *PLATFORMS, "--push", "--out", str(out))
     assert released["decision"] == "skip" and released["manifest"]["image"]["digest"] == index_digest
+    assert released["manifest"]["image"]["checked"] is (unrunnable is None)
     templates = list(out.rglob("*.yaml"))
     images = {line.split("image:", 1)[1].strip() for f in templates for line in f.read_text().splitlines()
               if line.strip().startswith("image:")}  # fmt: skip

@@ -274,3 +274,37 @@ def test_the_engine_backends_refuse_more_than_one_platform(
     assert info.value.fix == "use the oci backend (--backend oci) for multi-platform images"
     with pytest.raises(ConfigError, match=rf"the {backend} backend builds for the engine's platform"):
         builder.prepare(_request(project, base, registry, platforms=("linux/s390x",)), tmp_path)
+
+
+class _PullingEngine:
+    """Pulls by digest and platform, as docker-py does: the image id says which platform was pulled."""
+
+    def __init__(self) -> None:
+        self.pulls: list[tuple[str, str | None]] = []
+
+    def pull(self, ref: Any, platform: str | None = None) -> Any:
+        self.pulls.append((str(ref), platform))
+        return type("Image", (), {"id": f"id-of-{platform}"})()
+
+
+def test_a_reused_index_is_checked_on_every_platform_this_machine_runs(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    request = _request(project, base, registry, platforms=BOTH, progress=said.append)
+    first = _ship(_builder(tmp_path), request, push=True).result
+    monkeypatch.setattr(
+        "hera_build.publish.pipeline.unrunnable_reason", lambda p: "no emulator is registered" if "arm" in p else None
+    )
+    engine, checked = _PullingEngine(), []
+    options = ShipOptions(push=True, checker=lambda image: checked.append(image) or {"ok": image})  # type: ignore[func-returns-value]
+
+    again = ship(_builder(tmp_path), request, options, RegistryApi(), engine=lambda: engine)  # type: ignore[arg-type, return-value]
+
+    assert again.result.skipped and engine.pulls == [(f"{registry.host}/acme/proj:1.2.0@{first.digest}", "linux/amd64")]
+    assert checked == ["id-of-linux/amd64"] and again.result.checked is False
+    assert again.result.check == {
+        "platforms": {"linux/amd64": {"ok": "id-of-linux/amd64"}},
+        "unchecked": {"linux/arm64": "no emulator is registered"},
+    }
+    assert "warning: the image check did not run for linux/arm64: no emulator is registered" in said
