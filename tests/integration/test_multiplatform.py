@@ -112,7 +112,7 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
         arch = entry["platform"]["architecture"]
         manifest = json.loads(_get(registry, path, "manifests", entry["digest"], entry["mediaType"]))
         config = json.loads(_get(registry, path, "blobs", manifest["config"]["digest"]))
-        assert config["architecture"] == arch
+        assert config["architecture"] == arch and config.get("variant") == entry["platform"].get("variant")
         machines: dict[str, int] = {}
         for layer in manifest["layers"][base_layers:]:
             machines |= _elf_machines(_get(registry, path, "blobs", layer["digest"]))

@@ -133,13 +133,14 @@ def debian_python_root(version: str = "3.11") -> list[RootFile]:
 
 
 def _config(diff_ids: list[str], env: list[str], architecture: str = "amd64") -> dict[str, Any]:
+    architecture, _, variant = architecture.partition("/")
     return {
         "architecture": architecture,
         "os": "linux",
         "config": {"Env": env, "Cmd": ["python3"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "test base"}],
-    }
+    } | ({"variant": variant} if variant else {})
 
 
 _ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
@@ -153,7 +154,8 @@ def write_base_layout(
     env: list[str] | None = None,
     platforms: tuple[str, ...] = ("amd64",),
 ) -> dict[str, Any]:
-    """An OCI image layout holding a base image per architecture; returns its digests for assertions."""
+    """An OCI image layout holding a base image per architecture (``arm64/v8``: with a variant); returns its
+    digests for assertions."""
     blobs = directory / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
 
@@ -194,7 +196,8 @@ def write_base_layout(
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": digest,
                 "size": len(manifest),
-                "platform": {"architecture": arch, "os": "linux"},
+                "platform": {"architecture": arch.partition("/")[0], "os": "linux"}
+                | ({"variant": arch.partition("/")[2]} if "/" in arch else {}),
                 "annotations": {"org.opencontainers.image.ref.name": name.rpartition(":")[2]},
             }
         )

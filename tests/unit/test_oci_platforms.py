@@ -48,7 +48,7 @@ def project(tmp_path: Path) -> Project:
 
 @pytest.fixture
 def base(tmp_path: Path) -> str:
-    write_base_layout(tmp_path / "base", platforms=("amd64", "arm64"))
+    write_base_layout(tmp_path / "base", platforms=("amd64", "arm64/v8"))
     return f"oci:{tmp_path / 'base'}"
 
 
@@ -97,13 +97,13 @@ def test_one_image_per_platform_is_pushed_under_one_index(
     index = _manifest(registry, "1.2.0")
     assert registry.manifests[("acme/proj", "1.2.0")][1] == OCI_INDEX and index["mediaType"] == OCI_INDEX
     assert result.pushed and result.digest == shipped.published.digest  # type: ignore[union-attr]
-    assert [(m["platform"]["os"], m["platform"]["architecture"]) for m in index["manifests"]] == [
-        ("linux", "amd64"),
-        ("linux", "arm64"),
+    assert [m["platform"] for m in index["manifests"]] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64", "variant": "v8"},  # as the base's config says
     ]
     assert result.platforms == tuple((p, m["digest"]) for p, m in zip(BOTH, index["manifests"], strict=True))
     configs = [_config(registry, _manifest(registry, m["digest"])) for m in index["manifests"]]
-    assert [c["architecture"] for c in configs] == ["amd64", "arm64"]
+    assert [(c["architecture"], c.get("variant")) for c in configs] == [("amd64", None), ("arm64", "v8")]
     assert [target.platforms[-1] for target in calls] == ["linux_x86_64", "linux_aarch64"], "wheels per platform"
     assert index["annotations"]["dev.hera-build.input-digest"] == result.input_digest
 

@@ -442,7 +442,7 @@ class OciBuilder:
                 work / f"platform-{index}", clock,
             )  # fmt: skip
             dependencies += layers
-            images.append((part.platform, image))
+            images.append((part.base.platform, image))  # as its config says it (e.g. arm64 with variant v8)
             unchecked = unrunnable_reason(str(part.platform))
             local = None
             if engine is not None and unchecked is None:
@@ -454,7 +454,7 @@ class OciBuilder:
         built_index = assemble_index(images, identity_labels(prepared.inputs.digest))
         request.progress(f"image index {built_index.digest[:19]}: {', '.join(str(p) for p, _ in images)}")
         first = platform_images[parts.index(tagged)] if tagged is not None else platform_images[0]
-        first_image = dict((str(p), image) for p, image in images)[first.platform]
+        first_image = next(image for _, image in images if image.image_id == first.image_id)
         self.last_report = OciBuildReport(
             first_image, parts[0].python, dependencies, any(part.patched for part in parts), engine is not None,
             None, clock.finish(),
