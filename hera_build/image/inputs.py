@@ -13,7 +13,7 @@ digest, the backend with its identity (for buildpacks the builder image and our 
 format; for docker the Dockerfile format and pip), and ``SOURCE_DATE_EPOCH`` when set. What does not change the
 image (the git commit, the time, the output folder, hera-build's own version where it lays out the same bytes) is
 deliberately left out, so a commit that changes only docs or tests re-uses the released image instead of being
-refused.
+refused. A multi-platform image's inputs are every platform's, in order (:func:`combine_inputs`).
 """
 
 from __future__ import annotations
