@@ -201,13 +201,32 @@ def test_a_base_without_one_of_the_platforms_is_one_clear_error(
         _builder(tmp_path).prepare(request, tmp_path)
 
 
-def test_output_writes_one_image_so_several_platforms_are_refused(
+def test_output_writes_the_index_to_an_oci_layout_that_a_build_can_read_back(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
     request = _request(project, base, registry, platforms=BOTH, output=tmp_path / "out")
-    with pytest.raises(ConfigError, match="--output writes one image, and this build makes 2"):
+    built = _ship(_builder(tmp_path), request).result
+
+    index_json = json.loads((tmp_path / "out/index.json").read_text())
+    assert [(e["mediaType"], e["digest"]) for e in index_json["manifests"]] == [(OCI_INDEX, built.digest)]
+    from hera_build.image.backends.oci.base import load_base
+    from hera_build.image.backends.oci.model import Platform
+    from hera_build.image.cache import BuildCache
+
+    for platform, digest in built.platforms:  # every blob is there: each platform reads back as a base image
+        again = load_base(f"oci:{tmp_path / 'out'}", platform=Platform.parse(platform), client_factory=None,  # type: ignore[arg-type]
+                          cache=BuildCache(tmp_path / "c"))  # fmt: skip
+        assert again.manifest_digest == digest
+        assert all(again.blobs.path(layer.descriptor).stat().st_size == layer.descriptor.size for layer in again.layers)
+
+
+def test_an_archive_holds_one_image_so_several_platforms_are_refused(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    request = _request(project, base, registry, platforms=BOTH, output=tmp_path / "out.tar")
+    with pytest.raises(ConfigError, match=r"a `docker load` archive \(--output .*out.tar\) holds one image, and"):
         _builder(tmp_path).prepare(request, tmp_path)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out.tar").exists()
 
 
 class _PlatformsBuilder:

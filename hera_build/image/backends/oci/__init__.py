@@ -344,10 +344,11 @@ class OciBuilder:
     ) -> Prepared:  # fmt: skip
         """Each platform as a build of its own (its base image manifest, its Python, wheels resolved on the host
         for it), then the index's inputs over all of them (:func:`~hera_build.image.inputs.combine_inputs`)."""
-        if request.output is not None:
+        if request.output is not None and is_archive_path(request.output):
             raise ConfigError(
-                f"--output writes one image, and this build makes {len(platforms)} (one per platform)",
-                "push the multi-platform image (--push), or pass one --platform with --output",
+                f"a `docker load` archive (--output {request.output}) holds one image, and this build makes "
+                f"{len(platforms)} (one per platform)",
+                "write an OCI layout instead (--output DIR), or pass one --platform",
             )
         parts = []
         for platform in platforms:
@@ -453,11 +454,15 @@ class OciBuilder:
             platform_images.append(PlatformImage(str(part.platform), image.digest, image.image_id, local, unchecked))
         built_index = assemble_index(images, identity_labels(prepared.inputs.digest))
         request.progress(f"image index {built_index.digest[:19]}: {', '.join(str(p) for p, _ in images)}")
+        output = None
+        if request.output is not None:
+            output = clock.time("output", partial(write_layout, built_index, request.output, names))
+            request.progress(f"wrote {output}")
         first = platform_images[parts.index(tagged)] if tagged is not None else platform_images[0]
         first_image = next(image for _, image in images if image.image_id == first.image_id)
         self.last_report = OciBuildReport(
             first_image, parts[0].python, dependencies, any(part.patched for part in parts), engine is not None,
-            None, clock.finish(),
+            output, clock.finish(),
         )  # fmt: skip
         return BuiltImage(
             backend=BACKEND_NAME,
@@ -470,6 +475,7 @@ class OciBuilder:
             layers=tuple(layer.descriptor.digest for layer in first_image.layers),
             digest=built_index.digest,
             oci=built_index,
+            output=output,
             platforms=tuple(platform_images),
         )
 
