@@ -93,7 +93,12 @@ def check_reused(
     reference = request.image.with_digest(remote.digest)
     if len(request.platforms) > 1:
         return _check_reused_platforms(checker, connected, reference, request)
-    pulled = connected.pull(reference) if connected is not None else None
+    platform = request.platforms[0] if request.platforms else None
+    reason = unrunnable_reason(platform) if platform is not None else None
+    if reason is not None:
+        request.progress(f"warning: the image check did not run for {platform}: {reason}")
+        return False, None
+    pulled = connected.pull(reference, platform=platform) if connected is not None else None
     return _run_check(checker, str(pulled.id) if pulled is not None else None, request.progress)
 
 
@@ -152,6 +157,9 @@ def build_checked(
         return built, None, None
     if built.platforms:
         return built, *_check_platforms(checker, built, prepared.request.progress)
+    if built.unchecked is not None:
+        prepared.request.progress(f"warning: the image check did not run: {built.unchecked}")
+        return built, False, None
     checked, summary = _run_check(checker, built.local, prepared.request.progress)
     return built, checked, summary
 

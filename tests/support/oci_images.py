@@ -33,6 +33,7 @@ __all__ = [
     "write_base_layout",
     "write_docker_save",
     "FakeRegistry",
+    "FakeDockerClient",
     "DPKG_STATUS",
 ]
 
@@ -472,3 +473,27 @@ def fake_registry(token_auth: bool = False) -> Iterator[FakeRegistry]:
         yield registry
     finally:
         registry.stop()
+
+
+# ------------------------------------------------------------------------------------------------ fake engine
+
+
+class FakeDockerClient:
+    """The part of a docker SDK client that loading uses: ``images.get`` (nothing found) and ``images.load``."""
+
+    def __init__(self) -> None:
+        self.loaded: list[dict[str, Any]] = []
+        self.api = type("Api", (), {"timeout": 0})()
+        self.images = self
+
+    def load(self, stream: Any) -> list[Any]:
+        with tarfile.open(fileobj=stream) as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        self.loaded.append(manifest[0])
+        image_id = "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
+        return [type("Image", (), {"id": image_id})()]
+
+    def get(self, name: str) -> Any:
+        from docker.errors import ImageNotFound
+
+        raise ImageNotFound(name)

@@ -18,11 +18,12 @@ from hera_build.core.references import parse_image_ref
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError
 from hera_build.image.backends import BuildRequest, BuiltImage, PlatformImage, Prepared, resolve_platforms
 from hera_build.image.backends.oci import OciBuilder, OciOptions
+from hera_build.image.engine import DockerEngine
 from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.pipeline import ShipOptions, Shipped, build_checked, ship
-from tests.support.oci_images import FakeRegistry, fake_registry, make_wheel, write_base_layout
+from tests.support.oci_images import FakeDockerClient, FakeRegistry, fake_registry, make_wheel, write_base_layout
 
 PYPROJECT = """\
 [project]
@@ -327,3 +328,62 @@ def test_a_reused_index_is_checked_on_every_platform_this_machine_runs(
         "unchecked": {"linux/arm64": "no emulator is registered"},
     }
     assert "warning: the image check did not run for linux/arm64: no emulator is registered" in said
+
+
+def _no_arm64(platform: str) -> str | None:
+    return (
+        "linux/arm64 images do not run on this amd64 machine: no emulator is registered" if "arm" in platform else None
+    )
+
+
+def test_only_the_images_this_machine_runs_are_loaded_for_the_check(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hera_build.image.backends.oci.unrunnable_reason", _no_arm64)
+    monkeypatch.setattr("hera_build.image.backends.oci.native_architecture", lambda: "amd64")
+    client = FakeDockerClient()
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "c"), wheelhouse=_wheelhouse([]), engine=lambda: DockerEngine(client)
+    )
+    request = _request(project, base, registry, platforms=BOTH)
+
+    built = builder.build(builder.prepare(request, tmp_path), tmp_path)
+
+    assert [entry["RepoTags"] for entry in client.loaded] == [[f"{registry.host}/acme/proj:1.2.0"]], "amd64 only"
+    amd, arm = built.platforms
+    assert amd.local == amd.image_id == built.local and amd.unchecked is None
+    assert arm.local is None and arm.unchecked == _no_arm64("linux/arm64")
+
+
+def test_one_foreign_platform_that_cannot_run_here_is_built_and_said_unchecked(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hera_build.image.backends.oci.unrunnable_reason", _no_arm64)
+    client, said, checked = FakeDockerClient(), [], []
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "c"), wheelhouse=_wheelhouse([]), engine=lambda: DockerEngine(client)
+    )
+    request = _request(project, base, registry, platforms=("linux/arm64",), progress=said.append)
+
+    built, ok, summary = build_checked(builder, builder.prepare(request, tmp_path), tmp_path, checked.append)  # type: ignore[arg-type]
+
+    assert json.loads(built.oci.config)["architecture"] == "arm64" and not built.platforms, "one image, no index"
+    assert client.loaded == [] and built.local is None and checked == []
+    assert (ok, summary) == (False, None)
+    assert f"warning: the image check did not run: {_no_arm64('linux/arm64')}" in said
+
+
+def test_a_reused_foreign_image_that_cannot_run_here_is_said_unchecked_not_pulled(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    request = _request(project, base, registry, platforms=("linux/arm64",), progress=said.append)
+    _ship(_builder(tmp_path), request, push=True)
+    monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", _no_arm64)
+    engine = _PullingEngine()
+
+    again = ship(_builder(tmp_path), request, ShipOptions(push=True, checker=lambda image: {}), RegistryApi(),
+                 engine=lambda: engine)  # type: ignore[arg-type, return-value]  # fmt: skip
+
+    assert again.result.skipped and again.result.checked is False and engine.pulls == []
+    assert f"warning: the image check did not run for linux/arm64: {_no_arm64('linux/arm64')}" in said

@@ -129,6 +129,9 @@ class BuiltImage:
     output: Path | None = None
     platforms: tuple[PlatformImage, ...] = ()
     """More than one platform: each one's image (:attr:`digest` is then the index's); empty for one."""
+    unchecked: str | None = None
+    """One platform that this machine cannot run (``--platform linux/arm64`` without an emulator): why the
+    image check cannot run it (it was not loaded into the engine)."""
 
 
 @dataclass(frozen=True)

@@ -393,7 +393,9 @@ class OciBuilder:
             return self._build_platforms(prepared, work)
         request, wheelhouse = prepared.request, prepared.wheelhouse
         base, python, epoch, patched, clock = prepared.state
-        engine = self._engine_for(request)
+        # Only a platform named on request can be foreign; the default one is the base's, as it always was.
+        unchecked = unrunnable_reason(request.platforms[0]) if request.platforms else None
+        engine = self._engine_for(request) if unchecked is None or self.options.load else None
         image, dependencies = self._image(request, base, python, wheelhouse, epoch, prepared.inputs.digest, work, clock)
         names = [str(ref) for ref in request.tags]
         output = None
@@ -415,12 +417,13 @@ class OciBuilder:
             tags=request.tags,
             inputs=prepared.inputs,
             image_id=image.image_id,
-            local=image.image_id if engine is not None else None,
+            local=image.image_id if engine is not None and unchecked is None else None,
             backend_version=f"hera-build {__version__}",
             layers=tuple(layer.descriptor.digest for layer in image.layers),
             digest=image.digest,
             oci=image,
             output=output,
+            unchecked=unchecked,
         )
 
     def _build_platforms(self, prepared: Prepared, work: Path) -> BuiltImage:
@@ -446,10 +449,10 @@ class OciBuilder:
             images.append((part.base.platform, image))  # as its config says it (e.g. arm64 with variant v8)
             unchecked = unrunnable_reason(str(part.platform))
             local = None
-            if engine is not None and unchecked is None:
+            if engine is not None and (unchecked is None or self.options.load):
                 own = names if part is tagged else []
                 clock.time("load", partial(self._load, engine, image, part.base, own, epoch))
-                local = image.image_id
+                local = image.image_id if unchecked is None else None
                 request.progress(f"loaded the {part.platform} image into the local engine ({image.image_id[:19]})")
             platform_images.append(PlatformImage(str(part.platform), image.digest, image.image_id, local, unchecked))
         built_index = assemble_index(images, identity_labels(prepared.inputs.digest))
