@@ -23,6 +23,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -350,13 +351,17 @@ class OciBuilder:
                 f"{len(platforms)} (one per platform)",
                 "write an OCI layout instead (--output DIR), or pass one --platform",
             )
+        bases = [clock.time("base", partial(self._base, request, platform)) for platform in platforms]
+        # The wheelhouses are pip downloads and build-backend runs (other processes) that depend only on their
+        # own target: side by side, as the wheelhouse runs a project's downloads and builds.
+        with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="hera-build-platform") as pool:
+            futures = [
+                pool.submit(self._wheels, request, python, work / f"wheelhouse-{index}", explicit_epoch)
+                for index, (_, python) in enumerate(bases)
+            ]
+            wheelhouses = clock.time("wheelhouse", lambda: [future.result() for future in futures])
         parts = []
-        for platform in platforms:
-            base, python = clock.time("base", partial(self._base, request, platform))
-            folder = work / f"wheelhouse-{str(platform).replace('/', '-')}"
-            wheelhouse, patched = clock.time(
-                "wheelhouse", partial(self._wheels, request, python, folder, explicit_epoch)
-            )
+        for platform, (base, python), (wheelhouse, patched) in zip(platforms, bases, wheelhouses, strict=True):
             inputs = self._inputs(request, base, python, wheelhouse, epoch, explicit_epoch)
             parts.append(_PlatformPart(platform, base, python, wheelhouse, patched, inputs))
         combined = combine_inputs([(str(part.platform), part.inputs) for part in parts])
