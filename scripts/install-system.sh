@@ -38,7 +38,7 @@ register_binfmt() {
   name="$(printf '%s' "$rule" | cut -d: -f2)"
   if [ -e "$dir/$name" ]; then
     if grep -q '^flags: .*F' "$dir/$name"; then hb_log "binfmt_misc: $name registered"; return 0; fi
-    echo -1 > "$dir/$name"   # registered without F (it would not work in containers): register again
+    echo -1 > "$dir/$name" 2>/dev/null || true   # registered without F (useless in containers): again, with F
   fi
   flags="$(printf '%s' "$rule" | awk -F: '{print $NF}')"
   case "$flags" in *F*) ;; *) rule="${rule}F" ;; esac
