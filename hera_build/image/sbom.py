@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -29,8 +29,9 @@ from hera_build import __version__
 from hera_build.errors import BuildError
 from hera_build.image.labels import rfc3339
 
-SPDX_MEDIA_TYPE = "application/spdx+json"
+SPDX_MEDIA_TYPE: Final = "application/spdx+json"
 """The artifact type of the SBOM when it is published as an OCI artifact."""
+SPDX_VERSION: Final = "SPDX-2.3"
 _NAMESPACE = "https://spdx.hera-build.dev/sbom"
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
 
@@ -186,7 +187,7 @@ def spdx_document(
         for element, kind, related in pairs
     ]
     body: dict[str, Any] = {
-        "spdxVersion": "SPDX-2.3",
+        "spdxVersion": SPDX_VERSION,
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"{image} python distributions",

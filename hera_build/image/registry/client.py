@@ -243,6 +243,19 @@ class RegistryClient:
             )
         return expected, response.headers.get("OCI-Subject")
 
+    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The descriptors of manifests whose ``subject`` is ``digest`` (OCI distribution 1.1 referrers API);
+        ``None`` when the registry has no such API (it answers ``404`` for the unknown route)."""
+        params = {"artifactType": artifact_type} if artifact_type else None
+        response = self._call(
+            "GET", f"/v2/{repository}/referrers/{digest}", repository, _PULL, ok=(200,), allow=(404,),
+            headers={"Accept": INDEX_MEDIA_TYPES[0]}, params=params,
+        )  # fmt: skip
+        if response.status_code == 404:
+            return None
+        entries = _json_object(response.content, f"the referrers of {digest}").get("manifests") or []
+        return [entry for entry in entries if isinstance(entry, dict)]
+
     def image(self, repository: str, reference: str, platform: tuple[str, str] | None = None) -> RemoteImage | None:
         """Digest, image id and labels of what ``reference`` names; for an index, of ``platform``'s image."""
         found = self.manifest(repository, reference)
