@@ -70,6 +70,7 @@ from hera_build.templates.build import TemplateOptions, TemplatesResult, build_t
 from hera_build.templates.output import (
     DEFAULT_OUT,
     WriteResult,
+    check_listable,
     check_writable,
     layout,
     output_lock,
@@ -514,6 +515,7 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tupl
 def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple[Plan, Prepared, Builder]:
     # Where the release writes must be writable before anything is built or pushed: no half-done release.
     check_writable(options.out, what="--out", folder=True)
+    check_listable(options.out)
     check_writable(options.manifest_path, what="--manifest", folder=False)
     facts, prepared, builder = _facts(options, env, work)
     state, remote, error = _lookup(env.registry, facts.image, options.push)

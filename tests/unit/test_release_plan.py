@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,6 +267,18 @@ def test_emitted_files_with_other_content_are_refused_before_building(world: Wor
     assert "+hand: edited" not in str(info.value) and "-hand: edited" in str(info.value), "a readable diff"
     assert world.builder.requests == []
     assert release(world.options(force=True), world.env).written.replaced
+
+
+def test_an_output_folder_the_kustomization_cannot_list_is_refused_before_building(world: World) -> None:
+    out = world.root / "deploy"
+    out.mkdir()
+    (out / os.fsdecode(b"\xff.yaml")).write_text("stray: 1\n")
+    with pytest.raises(OutputError, match="a file whose name is not UTF-8"):
+        plan(world.options(), world.env)
+    with pytest.raises(OutputError, match="a file whose name is not UTF-8"):
+        release(world.options(), world.env)
+    assert world.builder.requests == [] and world.registry.images == {}
+    assert not world.options().manifest_path.exists()
 
 
 def test_files_that_differ_only_by_digest_are_pending_until_the_build(world: World) -> None:
