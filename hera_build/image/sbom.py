@@ -131,6 +131,24 @@ def _oci_purl(repository: str, digest: str) -> str:
     return f"pkg:oci/{name}@{digest.replace(':', '%3A')}?repository_url={repository}"
 
 
+def _container(spdx_id: str, name: str, digest: str | None) -> dict[str, Any]:
+    """An image as an SPDX package: versioned and checksummed by its digest, when known."""
+    package: dict[str, Any] = {
+        "SPDXID": spdx_id,
+        "name": name,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": False,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "primaryPackagePurpose": "CONTAINER",
+    }
+    if digest:
+        package["versionInfo"] = digest
+        package["checksums"] = [{"algorithm": "SHA256", "checksumValue": digest.split(":", 1)[1]}]
+    return package
+
+
 def spdx_document(
     *,
     image: str,
@@ -142,19 +160,8 @@ def spdx_document(
 ) -> dict[str, Any]:
     """The SPDX 2.3 document (a JSON-ready dict): ``image`` (``repo:tag``) with its distributions and base."""
     repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-    image_package: dict[str, Any] = {
-        "SPDXID": "SPDXRef-Image",
-        "name": image,
-        "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": False,
-        "licenseConcluded": "NOASSERTION",
-        "licenseDeclared": "NOASSERTION",
-        "copyrightText": "NOASSERTION",
-        "primaryPackagePurpose": "CONTAINER",
-    }
+    image_package = _container("SPDXRef-Image", image, image_digest)
     if image_digest:
-        image_package["versionInfo"] = image_digest
-        image_package["checksums"] = [{"algorithm": "SHA256", "checksumValue": image_digest.split(":", 1)[1]}]
         image_package["externalRefs"] = [
             {
                 "referenceCategory": "PACKAGE-MANAGER",
@@ -162,19 +169,7 @@ def spdx_document(
                 "referenceLocator": _oci_purl(repository, image_digest),
             }
         ]
-    base_package: dict[str, Any] = {
-        "SPDXID": "SPDXRef-BaseImage",
-        "name": base_image,
-        "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": False,
-        "licenseConcluded": "NOASSERTION",
-        "licenseDeclared": "NOASSERTION",
-        "copyrightText": "NOASSERTION",
-        "primaryPackagePurpose": "CONTAINER",
-    }
-    if base_digest:
-        base_package["versionInfo"] = base_digest
-        base_package["checksums"] = [{"algorithm": "SHA256", "checksumValue": base_digest.split(":", 1)[1]}]
+    base_package = _container("SPDXRef-BaseImage", base_image, base_digest)
     ordered = sorted(packages, key=lambda p: (str(canonicalize_name(p.name)), p.version))
     python_packages = [_package(package) for package in ordered]
     pairs = [
