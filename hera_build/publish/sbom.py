@@ -109,7 +109,8 @@ def find_sbom(registry: RegistryClient, image: ImageRef, image_digest: str) -> P
     """The SBOM published beside ``image``'s manifest ``image_digest``; ``None`` when there is none.
 
     Looked for as :func:`publish_sbom` placed it: the ``sha256-<hex>.sbom`` tag exists exactly when the registry
-    did not index the subject, so it is asked first; then the referrers API (``404``: the registry has none).
+    did not index the subject, so it is asked first; then the referrers API (``404``: the registry has none); for
+    a multi-platform index, then its first platform's image's SBOM.
     Several SPDX referrers (another tool attached one too) resolve to the lowest digest, the same every time.
     """
     repository = repository_path(image)
@@ -126,6 +127,18 @@ def find_sbom(registry: RegistryClient, image: ImageRef, image_digest: str) -> P
         found = _artifact(registry, repository, digest)
         if found is not None:
             return PublishedSbom(found[0], image.repository, True, None, found[1])
+    first = _first_of_index(registry, repository, image_digest)
+    return find_sbom(registry, image, first) if first is not None else None
+
+
+def _first_of_index(registry: RegistryClient, repository: str, digest: str) -> str | None:
+    """The first platform's manifest when ``digest`` is a multi-platform index: an index has no SBOM of its own
+    (each platform's image has its own), and the first platform's is the one recorded for the whole image."""
+    found = registry.manifest(repository, digest)
+    document = found.document(f"{registry.host}/{repository}@{digest}") if found is not None else {}
+    manifests = document.get("manifests")
+    if isinstance(manifests, list) and manifests and isinstance(manifests[0], dict) and manifests[0].get("digest"):
+        return str(manifests[0]["digest"])
     return None
 
 

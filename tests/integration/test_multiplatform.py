@@ -132,6 +132,7 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
     released = _hera_build(root, tmp_path / "cache-1", "release", *PLATFORMS, "--push", "--out", str(out))
     assert released["decision"] == "skip" and released["manifest"]["image"]["digest"] == index_digest
     assert released["manifest"]["image"]["checked"] is (unrunnable is None)
+    assert released["manifest"]["image"]["sbom"]["artifact"] == built["sbom"], "the first platform's SBOM"
     templates = list(out.rglob("*.yaml"))
     images = {line.split("image:", 1)[1].strip() for f in templates for line in f.read_text().splitlines()
               if line.strip().startswith("image:")}  # fmt: skip

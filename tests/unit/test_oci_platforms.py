@@ -191,6 +191,13 @@ def test_each_platform_image_gets_its_own_sbom(
         assert {p["name"] for p in document["packages"]} >= {"proj", "dep-lib"}
     assert shipped.result.sbom == shipped.published.sboms[0][1].reference
 
+    from hera_build.image.registry import open_registry
+    from hera_build.publish.sbom import find_sbom
+
+    found = find_sbom(open_registry(registry.host), parse_image_ref(f"{registry.host}/acme/proj:1.2.0"),
+                      str(shipped.result.digest))  # fmt: skip
+    assert found == shipped.published.sbom, "a reused index reads back the SBOM its release recorded"
+
 
 def test_a_base_without_one_of_the_platforms_is_one_clear_error(
     tmp_path: Path, project: Project, registry: FakeRegistry
