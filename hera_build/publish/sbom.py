@@ -134,12 +134,28 @@ def find_sbom(registry: RegistryClient, image: ImageRef, image_digest: str) -> P
 def _first_of_index(registry: RegistryClient, repository: str, digest: str) -> str | None:
     """The first platform's manifest when ``digest`` is a multi-platform index: an index has no SBOM of its own
     (each platform's image has its own), and the first platform's is the one recorded for the whole image."""
+    entries = _index_entries(registry, repository, digest)
+    return entries[0][1] if entries else None
+
+
+def _index_entries(registry: RegistryClient, repository: str, digest: str) -> tuple[tuple[str, str], ...]:
     found = registry.manifest(repository, digest)
     document = found.document(f"{registry.host}/{repository}@{digest}") if found is not None else {}
     manifests = document.get("manifests")
-    if isinstance(manifests, list) and manifests and isinstance(manifests[0], dict) and manifests[0].get("digest"):
-        return str(manifests[0]["digest"])
-    return None
+    entries = []
+    for entry in manifests if isinstance(manifests, list) else []:
+        if isinstance(entry, dict) and entry.get("digest"):
+            platform = entry.get("platform")
+            named = platform if isinstance(platform, dict) else {}
+            parts = [str(named.get(key) or "") for key in ("os", "architecture", "variant")]
+            entries.append(("/".join(part for part in parts if part), str(entry["digest"])))
+    return tuple(entries)
+
+
+def index_platforms(registry: RegistryClient, image: ImageRef, digest: str) -> tuple[tuple[str, str], ...]:
+    """``(os/architecture[/variant], manifest digest)`` of each image the index ``digest`` lists, in its order;
+    empty when ``digest`` is a single image's manifest (or not in the registry)."""
+    return _index_entries(registry, repository_path(image), digest)
 
 
 class SbomFor(Protocol):

@@ -13,7 +13,15 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from hera_build.core.atomic import write_text_atomic
 from hera_build.core.references import ImageRef
@@ -54,6 +62,20 @@ class SbomRecord(_Record):
     )
 
 
+class PlatformRecord(_Record):
+    """One platform's image under a multi-platform image index: its own manifest and its own SBOM."""
+
+    platform: str = Field(description="`os/architecture[/variant]` as requested (`--platform`, `platforms`).")
+    digest: str | None = Field(
+        description="`sha256:` digest of this platform's image manifest, listed in the index; `null` in a plan of "
+        "an image not built yet."
+    )
+    sbom: SbomRecord | None = Field(
+        description="The SBOM published beside this platform's image (its `subject`), listing the distributions "
+        "installed in it; `null` as for `image.sbom`."
+    )
+
+
 class ImageRecord(_Record):
     """The runner image of this version."""
 
@@ -76,8 +98,22 @@ class ImageRecord(_Record):
     sbom: SbomRecord | None = Field(
         default=None,
         description="The SBOM published beside the image; `null` when the image was not pushed, or when a reused "
-        "image has none in the registry (published by an older hera-build, or the SBOM upload failed).",
+        "image has none in the registry (published by an older hera-build, or the SBOM upload failed). For a "
+        "multi-platform index: the first platform's (each platform's is in `platforms`).",
     )
+    platforms: tuple[PlatformRecord, ...] | None = Field(
+        default=None,
+        description="A multi-platform image (`digest` is then the index's): each platform's manifest and SBOM, in "
+        "the index's order. Absent for a single-platform image, whose manifest is `digest` itself.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_single_platform(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo):  # type: ignore[no-untyped-def]  # no return type: the schema stays the fields'
+        """A single-platform image writes no ``platforms`` key: its manifest stays the bytes it always was."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("platforms") is None:
+            data.pop("platforms", None)
+        return data
 
     @property
     def ref(self) -> ImageRef:

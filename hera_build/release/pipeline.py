@@ -52,8 +52,8 @@ from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage, op
 from hera_build.image.sbom import SPDX_MEDIA_TYPE, SPDX_VERSION
 from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
 from hera_build.publish.policy import Decision, decide
-from hera_build.publish.push import Pusher, publish
-from hera_build.publish.sbom import PublishedSbom, find_sbom, sbom_document_for
+from hera_build.publish.push import Published, Pusher, publish
+from hera_build.publish.sbom import PublishedSbom, find_sbom, index_platforms, sbom_document_for
 from hera_build.release.manifest import (
     DEFAULT_MANIFEST,
     BackendRecord,
@@ -61,6 +61,7 @@ from hera_build.release.manifest import (
     DependencyEdge,
     EmittedObject,
     ImageRecord,
+    PlatformRecord,
     ReleaseManifest,
     SbomRecord,
     SourceRecord,
@@ -140,6 +141,10 @@ def _registry_sbom(image: ImageRef, image_digest: str) -> PublishedSbom | None:
     return find_sbom(open_registry(image.registry), image, image_digest)
 
 
+def _registry_index(image: ImageRef, digest: str) -> tuple[tuple[str, str], ...]:
+    return index_platforms(open_registry(image.registry), image, digest)
+
+
 @dataclass(frozen=True)
 class ReleaseEnvironment:
     """Every effect :func:`plan` and :func:`release` have on the world, replaceable in tests."""
@@ -155,6 +160,8 @@ class ReleaseEnvironment:
     """Where a reused image is pulled to be checked again."""
     sbom: Callable[[ImageRef, str], PublishedSbom | None] = _registry_sbom
     """The SBOM the registry has beside an image's digest (a reused image's is read back, not published again)."""
+    index: Callable[[ImageRef, str], tuple[tuple[str, str], ...]] = _registry_index
+    """``(platform, manifest digest)`` of each image a reused multi-platform index lists; empty for one image."""
 
 
 @dataclass(frozen=True)
@@ -436,6 +443,49 @@ def _planned_sbom(options: ReleaseOptions, env: ReleaseEnvironment, image: Image
     )
 
 
+def _named(requested: tuple[str, ...], found: str) -> str:
+    """The index's ``os/architecture[/variant]`` as the platform was requested (``linux/arm64``, though the base
+    says ``v8``): what a build records, so a release that reuses the index records the same."""
+    os_arch, variant = found.split("/")[:2], found.split("/")[2:]
+    for platform in requested:
+        parts = platform.split("/")
+        if parts[:2] == os_arch and (len(parts) < 3 or parts[2:] == variant):
+            return platform
+    return found
+
+
+def _planned_platforms(
+    options: ReleaseOptions, env: ReleaseEnvironment, request: BuildRequest, reused: RemoteImage | None
+) -> tuple[PlatformRecord, ...] | None:
+    """Each platform's record of a multi-platform image, as the release writes it: a reused index's manifests and
+    their SBOMs read back from the registry (as for ``image.sbom``); for an image still to be built, the platforms
+    with digests and SBOM places unknown until the push. ``None`` for a single-platform image."""
+    if len(request.platforms) < 2:
+        return None
+    if reused is not None:
+        return tuple(
+            PlatformRecord(
+                platform=_named(request.platforms, found),
+                digest=digest,
+                sbom=_sbom_record(env.sbom(request.image, digest)) if options.sbom else None,
+            )
+            for found, digest in env.index(request.image, reused.digest)
+        )
+    sbom = _planned_sbom(options, env, request.image, None)
+    return tuple(PlatformRecord(platform=platform, digest=None, sbom=sbom) for platform in request.platforms)
+
+
+def _built_platforms(result: BuildResult, published: Published | None) -> tuple[PlatformRecord, ...] | None:
+    """What a multi-platform build put where: each platform's manifest digest and the SBOM published beside it."""
+    if not result.platforms:
+        return None
+    sboms = dict(published.sboms) if published else {}
+    return tuple(
+        PlatformRecord(platform=platform, digest=digest, sbom=_sbom_record(sboms.get(platform)))
+        for platform, digest in result.platforms
+    )
+
+
 def _hera_version() -> str:
     try:
         return importlib.metadata.version("hera")
@@ -453,6 +503,7 @@ def _manifest(
     backend_version: str | None,
     checked: bool | None = None,
     sbom: SbomRecord | None = None,
+    platforms: tuple[PlatformRecord, ...] | None = None,
 ) -> ReleaseManifest:
     image = plan_facts.image.with_digest(digest)
     git = plan_facts.git
@@ -467,6 +518,7 @@ def _manifest(
             reference=str(image),
             checked=checked,
             sbom=sbom,
+            platforms=platforms,
         ),
         backend=BackendRecord(name=plan_facts.backend, version=backend_version),  # type: ignore[arg-type]
         base_image=BaseImageRecord(reference=plan_facts.inputs.base_image, digest=plan_facts.inputs.base_digest),
@@ -537,6 +589,7 @@ def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple
         backend_version=reused.labels.get(LABEL_BACKEND_VERSION) if reused else None,
         checked=_predicted_check(options, env),
         sbom=_planned_sbom(options, env, facts.image, reused),
+        platforms=_planned_platforms(options, env, prepared.request, reused),
     )
     the_plan = Plan(
         options=options,
@@ -584,8 +637,9 @@ def _refuse_conflicts(the_plan: Plan) -> None:
 
 def _image(
     the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnvironment, work: Path
-) -> tuple[BuildResult, SbomRecord | None]:
-    """Reuse (checked again where an engine is), or build → check → publish; with the SBOM's record."""
+) -> tuple[BuildResult, SbomRecord | None, tuple[PlatformRecord, ...] | None]:
+    """Reuse (checked again where an engine is), or build → check → publish; with the SBOM's record (and each
+    platform's, for a multi-platform image)."""
     options = the_plan.options
     checker = options.check(the_plan.project, the_plan.backend) if options.check is not None else None
     if the_plan.decision == "skip":
@@ -599,7 +653,8 @@ def _image(
                 f"warning: the registry has no SBOM for {the_plan.image}@{the_plan.remote.digest}; the manifest "
                 "records none (release with --force to rebuild and publish one)"
             )
-        return result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary), sbom
+        result = result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary)
+        return result, sbom, the_plan.manifest.image.platforms
     options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
     built, checked, summary = build_checked(builder, prepared, work, checker)
     published = None
@@ -609,7 +664,7 @@ def _image(
             sbom=sbom_document_for(prepared) if options.sbom else None,
         )  # fmt: skip
     result = result_of(built, prepared, published=published, checked=checked, check=summary)
-    return result, _sbom_record(published.sbom if published else None)
+    return result, _sbom_record(published.sbom if published else None), _built_platforms(result, published)
 
 
 def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Release:
@@ -622,7 +677,7 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
             raise ImmutableTagError(the_plan.reason, "bump the version or use --force")
         options.progress(the_plan.reason)
         _refuse_conflicts(the_plan)
-        image, sbom = _image(the_plan, prepared, builder, env, work)
+        image, sbom, platforms = _image(the_plan, prepared, builder, env, work)
     templates, files = the_plan.templates, the_plan.files
     if image.digest != (the_plan.remote.digest if the_plan.decision == "skip" and the_plan.remote else None):
         templates = _emit(the_plan.project, options, the_plan.backend, image.digest)
@@ -636,6 +691,7 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
         backend_version=image.backend_version,
         checked=image.checked,
         sbom=sbom,
+        platforms=platforms,
     )
     with output_lock(options.out):  # the folder and its manifest, one writer at a time
         written = write_output(files, options.out, force=options.force)

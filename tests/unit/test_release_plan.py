@@ -28,13 +28,14 @@ from hera_build.release.pipeline import (
 )
 from hera_build.templates.build import TemplateOptions
 from tests.support.components import require_executable
-from tests.support.images import FakeBuilder, FakeRegistry, fake_pusher, http_pusher
+from tests.support.images import FakeBuilder, FakeRegistry, fake_pusher, http_pusher, native_wheel
 from tests.support.oci_images import FakeRegistry as HttpRegistry
 from tests.support.oci_images import fake_registry
 
 REPOSITORY = "registry.test/acme/relpkg"
 BASE_DIGEST = "sha256:" + "b" * 64
 COMMIT = "c0ffee" + "0" * 34
+TWO_PLATFORMS = ("linux/amd64", "linux/arm64")
 
 PYPROJECT = """\
 [project]
@@ -346,7 +347,12 @@ def _without_build_results(manifest: ReleaseManifest) -> ReleaseManifest:
     image = manifest.image
     unplaced = {"digest": None, "artifact": None, "found_by": None, "tag": None}
     sbom = image.sbom and image.sbom.model_copy(update=unplaced)
-    unknown = {"digest": None, "id": None, "reference": f"{image.repository}:{image.tag}", "sbom": sbom}
+    platforms = image.platforms and tuple(
+        one.model_copy(update={"digest": None, "sbom": one.sbom and one.sbom.model_copy(update=unplaced)})
+        for one in image.platforms
+    )
+    unknown = {"digest": None, "id": None, "reference": f"{image.repository}:{image.tag}", "sbom": sbom,
+               "platforms": platforms}  # fmt: skip
     return manifest.model_copy(update={"image": image.model_copy(update=unknown), "backend": BackendRecord(
         name=manifest.backend.name, version=None)})  # fmt: skip
 
@@ -372,11 +378,14 @@ def test_the_manifest_records_where_the_sbom_is(http_world: World, referrers: bo
     assert (("acme/relpkg", tag) in registry.manifests) is not referrers
 
 
+@pytest.mark.parametrize("platforms", [(), TWO_PLATFORMS], ids=["one-platform", "two-platforms"])
 @pytest.mark.parametrize("referrers", [False, True], ids=["tag-fallback", "referrers-api"])
-def test_a_rerelease_reads_the_sbom_back_and_writes_the_identical_manifest(http_world: World, referrers: bool) -> None:
+def test_a_rerelease_reads_the_sbom_back_and_writes_the_identical_manifest(
+    http_world: World, referrers: bool, platforms: tuple[str, ...]
+) -> None:
     assert http_world.http is not None
     http_world.http.referrers = referrers
-    options = http_world.options(sbom=True)
+    options = http_world.options(sbom=True, platforms=platforms)
     predicted = plan(options, http_world.env).manifest
     first = release(options, http_world.env)
     manifest_bytes = options.manifest_path.read_bytes()
@@ -389,6 +398,45 @@ def test_a_rerelease_reads_the_sbom_back_and_writes_the_identical_manifest(http_
     assert (after.decision, again.built) == ("skip", False)
     assert after.manifest == first.manifest, "the plan of a reused image predicts the manifest exactly"
     assert again.manifest == first.manifest and options.manifest_path.read_bytes() == manifest_bytes
+    recorded = json.loads(manifest_bytes)["image"]
+    if platforms:
+        assert [one["platform"] for one in recorded["platforms"]] == list(platforms)
+        assert all(one["digest"] and one["sbom"]["digest"] for one in recorded["platforms"])
+    else:
+        assert "platforms" not in recorded, "a single-platform manifest keeps its shape"
+
+
+@pytest.mark.parametrize("referrers", [False, True], ids=["tag-fallback", "referrers-api"])
+def test_a_multi_platform_release_records_each_platforms_manifest_and_sbom(http_world: World, referrers: bool) -> None:
+    registry = http_world.http
+    assert registry is not None
+    registry.referrers = referrers
+    done = release(http_world.options(sbom=True, platforms=TWO_PLATFORMS), http_world.env)
+    image = done.manifest.image
+    assert image.digest is not None and image.platforms is not None
+    index = json.loads(registry.manifests[("acme/relpkg", image.digest)][0])
+    assert [(one.platform, one.digest) for one in image.platforms] == [
+        (f"{e['platform']['os']}/{e['platform']['architecture']}", e["digest"]) for e in index["manifests"]
+    ]
+    assert image.sbom == image.platforms[0].sbom, "image.sbom stays the first platform's"
+    for one in image.platforms:
+        assert one.sbom is not None and one.sbom.artifact is not None
+        artifact = json.loads(registry.manifests[("acme/relpkg", one.sbom.artifact.split("@")[1])][0])
+        assert artifact["subject"]["digest"] == one.digest and artifact["layers"][0]["digest"] == one.sbom.digest
+        listed = {p["name"] for p in json.loads(registry.blobs[one.sbom.digest])["packages"]}
+        others = {native_wheel(platform) for platform in TWO_PLATFORMS} - {native_wheel(one.platform)}
+        assert {"relpkg", native_wheel(one.platform)} <= listed and not listed & others, listed
+        tag = f"sha256-{one.digest.split(':')[1]}.sbom"
+        assert (one.sbom.found_by, one.sbom.tag) == (("referrers", None) if referrers else ("tag", tag))
+
+
+def test_a_multi_platform_image_that_is_not_pushed_records_its_platforms_without_sboms(http_world: World) -> None:
+    options = http_world.options(sbom=True, push=False, platforms=TWO_PLATFORMS)
+    predicted = plan(options, http_world.env).manifest.image.platforms
+    assert predicted is not None and [(one.platform, one.digest, one.sbom) for one in predicted] == [
+        ("linux/amd64", None, None), ("linux/arm64", None, None)]  # fmt: skip
+    done = release(options, http_world.env).manifest.image
+    assert done.platforms is not None and all(one.digest and one.sbom is None for one in done.platforms)
 
 
 def test_a_reused_image_without_an_sbom_records_none_and_says_so(http_world: World) -> None:
