@@ -89,7 +89,8 @@ def register(subparsers: Any) -> None:
         "--check",
         metavar="IMAGE",
         dest="check_image",
-        help="only check IMAGE (in the local engine) against this project",
+        help="only check IMAGE (in the local engine) against this project; a multi-platform index in a registry "
+        "is checked on every platform this machine runs, and the others are named",
     )
     add_check_args(parser)
     parser.set_defaults(run=run)
@@ -227,6 +228,20 @@ def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
     }
 
 
+def _print_check(image: str, checked: bool, summary: dict[str, Any], *, json_output: bool) -> None:
+    """One image: its check summary, as always. An index: which platforms passed and, plainly, which were not
+    checked here and why."""
+    index = "unchecked" in summary
+    if json_output:
+        print_json({"checked": checked, **summary} if index else summary)
+    elif not index:
+        info(f"{image}: check passed")
+    else:
+        info(f"{image}: check passed on {', '.join(summary['platforms'])}")
+        for platform, reason in summary["unchecked"].items():
+            info(f"{image}: NOT checked on {platform}: {reason}")
+
+
 def _log_commands() -> None:
     """--verbose: also show every command hera-build runs (pip, build backends, git)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -237,18 +252,19 @@ def _log_commands() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hera_build._cli._checks import checker_for, run_check
+    from hera_build._cli._checks import checker_for
 
     if args.verbose:
         _log_commands()
     project = _project(args)
     backend = _backend(args, project)
     if args.check_image:
-        summary = run_check(project, args.check_image, backend, json_output=args.json)
-        if args.json:
-            print_json(summary)
-        else:
-            info(f"{args.check_image}: check passed")
+        from hera_build.publish.pipeline import check_existing
+
+        checked, summary = check_existing(
+            checker_for(project, backend, json_output=args.json), args.check_image, progress=info
+        )
+        _print_check(args.check_image, checked, summary, json_output=args.json)
         return 0
     request = _request(args, project)
     _check_output(args.output, backend)

@@ -21,16 +21,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hera_build.core.references import ImageRef
-from hera_build.errors import EngineError
+from hera_build.core.references import ImageRef, parse_image_ref
+from hera_build.errors import EngineError, PublishError
 from hera_build.image.backends import Builder, BuildRequest, BuildResult, BuiltImage, Prepared
 from hera_build.image.emulation import unrunnable_reason
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.labels import LABEL_BACKEND_VERSION
-from hera_build.image.registry import RegistryView, RemoteImage
+from hera_build.image.registry import RegistryView, RemoteImage, open_registry
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish
-from hera_build.publish.sbom import sbom_document_for
+from hera_build.publish.sbom import index_platforms, sbom_document_for
 
 Checker = Callable[[str], dict[str, Any]]
 """Checks the image the engine knows by this reference; raises :class:`~hera_build.errors.CheckError` when it
@@ -55,6 +55,10 @@ class Shipped:
     decision: Decision | None
     built: BuiltImage | None
     published: Published | None
+
+
+def _no_progress(message: str) -> None:
+    del message
 
 
 def lookup(registry: RegistryView, request: BuildRequest) -> RemoteImage | None:
@@ -92,7 +96,7 @@ def check_reused(
     connected = engine()
     reference = request.image.with_digest(remote.digest)
     if len(request.platforms) > 1:
-        return _check_reused_platforms(checker, connected, reference, request)
+        return _check_index(checker, connected, reference, request.platforms, request.progress)
     platform = request.platforms[0] if request.platforms else None
     reason = unrunnable_reason(platform) if platform is not None else None
     if reason is not None:
@@ -102,28 +106,71 @@ def check_reused(
     return _run_check(checker, str(pulled.id) if pulled is not None else None, request.progress)
 
 
-def _check_reused_platforms(
-    checker: Checker, engine: DockerEngine | None, reference: ImageRef, request: BuildRequest
+def _check_index(
+    checker: Checker,
+    engine: DockerEngine | None,
+    reference: ImageRef,
+    platforms: tuple[str, ...],
+    progress: Callable[[str], None],
 ) -> tuple[bool, dict[str, Any]]:
-    """A reused multi-platform index: each platform this machine runs is pulled by the index digest and
+    """A multi-platform index in the registry: each platform this machine runs is pulled by ``reference`` and
     checked, as after a build; the others are named."""
     summaries: dict[str, Any] = {}
     unchecked: dict[str, str] = {}
-    for platform in request.platforms:
+    for platform in platforms:
         reason = unrunnable_reason(platform)
         pulled = engine.pull(reference, platform=platform) if engine is not None and reason is None else None
         if pulled is None:
             reason = reason or "no Docker engine has the image"
-            request.progress(f"warning: the image check did not run for {platform}: {reason}")
+            progress(f"warning: the image check did not run for {platform}: {reason}")
             unchecked[platform] = reason
             continue
-        request.progress(f"checking the {platform} image")
-        checked, summary = _run_check(checker, str(pulled.id), request.progress)
+        progress(f"checking the {platform} image")
+        checked, summary = _run_check(checker, str(pulled.id), progress)
         if checked:
             summaries[platform] = summary
         else:
             unchecked[platform] = "no Docker engine has the image"
     return not unchecked, {"platforms": summaries, "unchecked": unchecked}
+
+
+def _registry_platforms(image: str) -> tuple[str, ...]:
+    """The platforms of ``image`` when it names a multi-platform index in a registry (a reference with a registry
+    host); empty otherwise, or when the registry cannot be asked (the engine may still have the image)."""
+    ref = parse_image_ref(image, what="--check")
+    if ref.registry is None:
+        return ()
+    try:
+        found = index_platforms(open_registry(ref.registry), ref, ref.digest or ref.tag or "latest")
+    except PublishError:
+        return ()
+    return tuple(platform for platform, _ in found)
+
+
+def check_existing(
+    checker: Checker,
+    image: str,
+    *,
+    engine: Callable[[], DockerEngine | None] | None = None,
+    platforms_of: Callable[[str], tuple[str, ...]] | None = None,
+    progress: Callable[[str], None] = _no_progress,
+) -> tuple[bool, dict[str, Any]]:
+    """``image --check IMAGE``: one image is checked as it is; an index is checked on every platform this machine
+    runs (each pulled by ``image``, as a reused index is), and the summary names the others under ``unchecked``.
+    ``checked`` is true only when every platform was; an index none of whose platforms could be checked here is
+    an error, not a pass."""
+    platforms = (platforms_of or _registry_platforms)(image)
+    if len(platforms) < 2:
+        return True, checker(image)
+    connected = (engine or connect_engine)()
+    checked, summary = _check_index(checker, connected, parse_image_ref(image), platforms, progress)
+    if not summary["platforms"]:
+        reasons = "; ".join(f"{platform}: {reason}" for platform, reason in summary["unchecked"].items())
+        raise EngineError(
+            f"no platform of the index {image} could be checked on this machine ({reasons})",
+            "check it on a machine with a Docker engine that runs one of its platforms",
+        )
+    return checked, summary
 
 
 def _check_platforms(

@@ -15,14 +15,14 @@ import pytest
 
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import parse_image_ref
-from hera_build.errors import BuildError, ConfigError, ImmutableTagError
+from hera_build.errors import BuildError, ConfigError, EngineError, ImmutableTagError
 from hera_build.image.backends import BuildRequest, BuiltImage, PlatformImage, Prepared, resolve_platforms
 from hera_build.image.backends.oci import OciBuilder, OciOptions
 from hera_build.image.engine import DockerEngine
 from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
-from hera_build.publish.pipeline import ShipOptions, Shipped, build_checked, ship
+from hera_build.publish.pipeline import ShipOptions, Shipped, build_checked, check_existing, ship
 from tests.support.oci_images import FakeDockerClient, FakeRegistry, fake_registry, make_wheel, write_base_layout
 
 PYPROJECT = """\
@@ -394,3 +394,91 @@ def test_a_reused_foreign_image_that_cannot_run_here_is_said_unchecked_not_pulle
 
     assert again.result.skipped and again.result.checked is False and engine.pulls == []
     assert f"warning: the image check did not run for linux/arm64: {_no_arm64('linux/arm64')}" in said
+
+
+# ------------------------------------------------------------------------------------- image --check IMAGE
+
+
+def _index_in_registry(tmp_path: Path, project: Project, base: str, registry: FakeRegistry) -> str:
+    _ship(_builder(tmp_path), _request(project, base, registry, platforms=BOTH), push=True)
+    return f"{registry.host}/acme/proj:1.2.0"
+
+
+def test_checking_an_index_checks_every_platform_this_machine_runs_and_names_the_others(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = _index_in_registry(tmp_path, project, base, registry)
+    monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", _no_arm64)
+    engine, checked, said = _PullingEngine(), [], []
+
+    ok, summary = check_existing(lambda ref: checked.append(ref) or {"ok": ref}, image, engine=lambda: engine,  # type: ignore[func-returns-value, arg-type, return-value]
+                                 progress=said.append)  # fmt: skip
+
+    assert engine.pulls == [(image, "linux/amd64")] and checked == ["id-of-linux/amd64"]
+    assert ok is False, "not every platform was checked"
+    assert summary == {
+        "platforms": {"linux/amd64": {"ok": "id-of-linux/amd64"}},
+        "unchecked": {"linux/arm64/v8": _no_arm64("linux/arm64/v8")},  # the index's own name for it
+    }
+    assert f"warning: the image check did not run for linux/arm64/v8: {_no_arm64('linux/arm64')}" in said
+
+
+def test_checking_an_index_this_machine_runs_entirely_checks_each_platform_pulled_by_it(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = _index_in_registry(tmp_path, project, base, registry)
+    monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", lambda platform: None)  # qemu registered
+    engine = _PullingEngine()
+    ok, summary = check_existing(lambda ref: {"ok": ref}, image, engine=lambda: engine)  # type: ignore[arg-type, return-value]
+    assert ok and engine.pulls == [(image, "linux/amd64"), (image, "linux/arm64/v8")]
+    assert summary == {"platforms": {p: {"ok": f"id-of-{p}"} for p in ("linux/amd64", "linux/arm64/v8")},
+                       "unchecked": {}}  # fmt: skip
+
+
+def test_checking_an_index_none_of_whose_platforms_runs_here_is_an_error(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = _index_in_registry(tmp_path, project, base, registry)
+    monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", _no_arm64)
+    with pytest.raises(EngineError) as info:
+        check_existing(lambda ref: {}, image, engine=lambda: None)
+    assert info.value.message.startswith(
+        f"no platform of the index {image} could be checked on this machine (linux/amd64: no Docker engine has the "
+        "image; linux/arm64/v8: linux/arm64 images do not run"
+    )
+
+
+def test_checking_one_image_is_the_plain_check_of_that_reference(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    _ship(_builder(tmp_path), _request(project, base, registry), push=True)
+    connected: list[str] = []
+    for image in (f"{registry.host}/acme/proj:1.2.0", "local-only:1", f"{registry.host}/acme/never-pushed:1"):
+        found = check_existing(lambda ref: {"ok": ref}, image, engine=lambda: connected.append("asked"))  # type: ignore[arg-type, func-returns-value]
+        assert found == (True, {"ok": image})
+    assert connected == [], "no engine is asked for, no platform pulled"
+
+
+def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from hera_build import _cli as cli
+
+    image = _index_in_registry(tmp_path, project, base, registry)
+    monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", _no_arm64)
+    monkeypatch.setattr("hera_build.publish.pipeline.connect_engine", _PullingEngine)
+    monkeypatch.setattr("hera_build._cli._checks.run_check", lambda project, ref, backend, json_output: {"ok": ref})
+    capsys.readouterr()
+
+    assert cli.main(["image", "--project", str(project.root), "--check", image]) == 0
+    err = capsys.readouterr().err
+    assert f"{image}: check passed on linux/amd64\n" in err
+    assert f"{image}: NOT checked on linux/arm64/v8: {_no_arm64('linux/arm64')}\n" in err
+
+    assert cli.main(["image", "--project", str(project.root), "--check", image, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "checked": False,
+        "platforms": {"linux/amd64": {"ok": "id-of-linux/amd64"}},
+        "unchecked": {"linux/arm64/v8": _no_arm64("linux/arm64")},
+    }
