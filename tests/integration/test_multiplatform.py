@@ -4,6 +4,8 @@ copy of examples/ml-pipeline, built on the amd64 + arm64 debootstrap base index 
 the right architecture, and native code of the right machine in each (pydantic-core's ``.so`` files are ELF for
 AArch64 in the arm64 image, x86-64 in the amd64 one). ``release`` reuses the index, checks it again and pins its
 digest in the templates, and a second clean build (other caches, another repository) gives the same index.
+The release manifest records each platform's manifest and SBOM; read back from the registry, each SBOM is valid
+SPDX 2.3 listing exactly the distributions that platform's image installs (with that platform's wheels).
 
 The image check runs both platforms where qemu-user-static is registered with binfmt_misc
 (``scripts/install-system.sh``), and says which went unchecked otherwise: the test asserts whichever is true here.
@@ -25,6 +27,9 @@ from typing import Any
 import pytest
 import requests
 import tomlkit
+from packaging.utils import canonicalize_name
+from spdx_tools.spdx.parser.parse_anything import parse_file
+from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
 from hera_build.core.references import parse_image_ref
 from hera_build.image.emulation import unrunnable_reason
@@ -38,6 +43,11 @@ TIMEOUT = 1500
 E_MACHINE = {"amd64": 62, "arm64": 183}
 """ELF ``e_machine``: EM_X86_64 and EM_AARCH64."""
 PLATFORMS = ["--platform", "linux/amd64", "--platform", "linux/arm64"]
+INSTALLED = (
+    "import importlib.metadata as m, json;"
+    "print(json.dumps(sorted({(d.metadata['Name'], d.version) for d in m.distributions()})))"
+)
+"""Run by the image's ``python``: every distribution it can import."""
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +103,70 @@ def _elf_machines(layer: bytes) -> dict[str, int]:
     return machines
 
 
+def _dist_infos(layer: bytes) -> set[tuple[str, str]]:
+    """``(name, version)`` of every ``*.dist-info`` directory a gzip layer adds."""
+    found = set()
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer))) as tar:
+        for member in tar.getmembers():
+            parent = Path(member.name).parent.name
+            if Path(member.name).name == "METADATA" and parent.endswith(".dist-info"):
+                name, version = parent.removesuffix(".dist-info").rsplit("-", 1)
+                found.add((str(canonicalize_name(name)), version))
+    return found
+
+
+def _installed(docker_engine: Any, pinned: str, platform: str, layers: list[bytes]) -> set[tuple[str, str]]:
+    """What ``platform``'s image of the index ``pinned`` installs: asked of its own Python where this machine runs
+    the platform (arm64 under qemu), else the ``.dist-info`` directories its layers add."""
+    if unrunnable_reason(platform) is not None:
+        return set().union(*(_dist_infos(layer) for layer in layers))
+    pulled = docker_engine.pull(pinned, platform=platform)
+    assert pulled is not None, f"the engine cannot pull {pinned} for {platform}"
+    outcome = docker_engine.run(str(pulled.id), entrypoint=["python"], command=["-c", INSTALLED], timeout=300)
+    assert outcome.exit_code == 0, outcome.stderr
+    return {(str(canonicalize_name(name)), version) for name, version in json.loads(outcome.stdout)}
+
+
+def _check_platform_sboms(
+    tmp_path: Path, registry: str, path: str, image: dict[str, Any], index: dict[str, Any], docker_engine: Any
+) -> None:
+    """``image.platforms`` of the release manifest, read back from the registry: each platform's manifest and a
+    valid SPDX SBOM that lists what that platform's image installs, with that platform's wheels' hashes."""
+    from hera_build.image.registry import open_registry as registry_client
+
+    records = image["platforms"]
+    assert [(r["platform"], r["digest"]) for r in records] == [
+        (f"linux/{m['platform']['architecture']}", m["digest"]) for m in index["manifests"]
+    ]
+    assert image["sbom"] == records[0]["sbom"], "image.sbom stays the first platform's"
+    client = registry_client(registry)
+    checksums: dict[str, dict[str, str]] = {}
+    for record in records:
+        sbom, platform = record["sbom"], record["platform"]
+        where = sbom["tag"] if sbom["found_by"] == "tag" else sbom["artifact"].rsplit("@", 1)[1]
+        artifact = client.get_manifest(path, where)
+        assert f"{image['repository']}@{artifact.digest}" == sbom["artifact"]
+        document = artifact.document(f"the {platform} SBOM artifact")
+        assert document["subject"]["digest"] == record["digest"] and document["layers"][0]["digest"] == sbom["digest"]
+        file = tmp_path / f"sbom-{platform.replace('/', '-')}.spdx.json"
+        file.write_bytes(client.get_blob(path, sbom["digest"]))
+        problems = validate_full_spdx_document(parse_file(str(file)), "SPDX-2.3")
+        assert [problem.validation_message for problem in problems] == [], platform
+        spdx = json.loads(file.read_text())
+        contained = {r["relatedSpdxElement"] for r in spdx["relationships"] if r["relationshipType"] == "CONTAINS"}
+        packages = [p for p in spdx["packages"] if p["SPDXID"] in contained]
+        in_sbom = {(str(canonicalize_name(p["name"])), p["versionInfo"]) for p in packages}
+        manifest = json.loads(_get(registry, path, "manifests", record["digest"], index["manifests"][0]["mediaType"]))
+        layers = [_get(registry, path, "blobs", layer["digest"]) for layer in manifest["layers"][1:]]
+        in_image = _installed(docker_engine, f"{image['repository']}@{image['digest']}", platform, layers)
+        assert ("pydantic-core" in dict(in_image)) and in_sbom == in_image, (platform, in_sbom ^ in_image)
+        checksums[platform] = {str(canonicalize_name(p["name"])): p["checksums"][0]["checksumValue"] for p in packages}
+    amd64, arm64 = checksums["linux/amd64"], checksums["linux/arm64"]
+    assert amd64["pydantic-core"] != arm64["pydantic-core"], "each SBOM names its own platform's native wheel"
+
+
 def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
-    tmp_path: Path, registry: str, multi_base: str, unique_repository: Any
+    tmp_path: Path, registry: str, multi_base: str, unique_repository: Any, docker_engine: Any
 ) -> None:
     repository = unique_repository("ml-pipeline")
     root = _project(tmp_path, "ml-pipeline", multi_base, repository)
@@ -133,6 +205,7 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
     assert released["decision"] == "skip" and released["manifest"]["image"]["digest"] == index_digest
     assert released["manifest"]["image"]["checked"] is (unrunnable is None)
     assert released["manifest"]["image"]["sbom"]["artifact"] == built["sbom"], "the first platform's SBOM"
+    _check_platform_sboms(tmp_path, registry, path, released["manifest"]["image"], index, docker_engine)
     templates = list(out.rglob("*.yaml"))
     images = {line.split("image:", 1)[1].strip() for f in templates for line in f.read_text().splitlines()
               if line.strip().startswith("image:")}  # fmt: skip
