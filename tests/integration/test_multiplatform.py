@@ -198,6 +198,15 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
     if unrunnable:
         assert f"the image check did not run for linux/arm64: {unrunnable}" in built["stderr"]
 
+    # Checking the pushed index checks the same platforms, each pulled by the index digest, and names the others.
+    names = ["/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant"))))
+             for m in index["manifests"]]  # fmt: skip
+    again_checked = _hera_build(root, tmp_path / "cache-1", "image", "--check", f"{repository}@{index_digest}")
+    runnable = [name for name in names if unrunnable_reason(name) is None]
+    assert list(again_checked["platforms"]) == runnable and again_checked["checked"] is (runnable == names)
+    assert set(again_checked["unchecked"]) == set(names) - set(runnable)
+    assert all(summary["distribution"] == "ml-pipeline" for summary in again_checked["platforms"].values())
+
     # A release of the same source reuses the index (checked again, each platform pulled by the index digest)
     # and pins its digest in every template.
     out = root / "released"
