@@ -15,19 +15,13 @@ if TYPE_CHECKING:
 
 def run_check(project: Project, image: str, backend: str, *, json_output: bool) -> dict[str, Any]:
     """Check ``image`` in the local Docker engine; prints the human summary unless ``json_output``."""
-    from hera_build.image.check import check_for_backend
+    from hera_build.image.check import check_for_backend, describe
 
     if not json_output:
         info(f"checking {image} (no network)")
     result = check_for_backend(image, project, backend)
-    if not json_output:
-        info(f"  {result.distribution} {result.version}, hera {result.hera_version}, Python {result.python_version}")
-        info(f"  {len(result.entrypoints)} runner entrypoint(s) import: {', '.join(result.entrypoints) or '-'}")
-        if result.run is not None:
-            case = result.run.case
-            info(f"  ran {case.object_name}/{case.template} ({case.entrypoint}) -> {result.run.output.strip()[-120:]}")
-        for note in result.notes:
-            info(f"  note: {note}")
+    for line in describe(result) if not json_output else ():
+        info(line)
     summary: dict[str, Any] = result.to_json()
     return summary
 

@@ -5,28 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hera_build._cli._common import add_lock_arg, add_platform_arg, add_project_args, info, print_json
-from hera_build.core.epoch import source_date_epoch
-from hera_build.core.project import Project, load_project
-from hera_build.core.references import ImageRef, parse_image_ref, parse_tag
-from hera_build.errors import ConfigError
-from hera_build.image.backends import (
-    BACKENDS,
-    DEFAULT_BACKEND,
-    BuildRequest,
-    BuildResult,
-    backend_for,
-    get_builder,
-    resolve_base_image,
-    resolve_platforms,
-)
-
-if TYPE_CHECKING:
-    from hera_build.publish.pipeline import Shipped
+from hera_build.image.backends import BACKENDS, DEFAULT_BACKEND, BuildResult
+from hera_build.publish.image import ImageOptions
 
 _EPILOG = """\
 examples:
@@ -101,80 +85,6 @@ def add_check_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", "-v", action="store_true", help="show the whole build log")
 
 
-def _project(args: argparse.Namespace) -> Project:
-    return load_project(args.project, version=args.project_version)
-
-
-def _backend(args: argparse.Namespace, project: Project) -> str:
-    return backend_for(project, args.backend)
-
-
-def _base_image(args: argparse.Namespace, project: Project) -> str:
-    return resolve_base_image(project, args.base_image)
-
-
-def _image(project: Project) -> ImageRef:
-    repository = project.config.image_ref
-    if repository is None:
-        raise ConfigError(
-            f"no image repository configured for {project.name}",
-            'set image = "registry/path/name" in [tool.hera-build] of pyproject.toml',
-        )
-    return repository.with_tag(project.version.tag)
-
-
-def _extra_tags(tags: list[str]) -> tuple[str, ...]:
-    """``--tag`` values, checked before the build: a bare tag (``latest``) or a whole reference."""
-    for tag in tags:
-        if "/" in tag or ":" in tag:
-            parse_image_ref(tag, what="--tag")
-        else:
-            parse_tag(tag, what="--tag")
-    return tuple(tags)
-
-
-def _check_output(output: Path | None, backend: str) -> None:
-    """``--output`` must be writable before the build: a directory (an OCI layout) or a file (an archive).
-    (The buildpacks backend writes no file and says so itself.)"""
-    if output is not None and backend != "buildpacks":
-        from hera_build.templates.output import check_writable
-
-        folder = backend == "oci" and output.suffix != ".tar"
-        check_writable(output, what="--output", folder=folder)
-
-
-def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
-    return BuildRequest(
-        project=project,
-        image=_image(project),
-        base_image=_base_image(args, project),
-        platforms=resolve_platforms(project, args.platforms),
-        extra_tags=_extra_tags(args.tag),
-        lock=args.lock,
-        source_date_epoch=source_date_epoch(),
-        verbose=args.verbose,
-        output=args.output,
-        load=not (args.no_check and (args.push or args.output)),
-        progress=info,  # human progress always goes to stderr; --json output goes to stdout
-    )
-
-
-@dataclass(frozen=True)
-class _GenericPlan:
-    """What any backend would do, for backends without a ``plan`` of their own."""
-
-    image: ImageRef
-    tags: tuple[str, ...]
-    base_image: str
-    push: bool
-    target: None = None
-    notes: tuple[str, ...] = ("this backend shows no details of its build",)
-
-
-def _generic_plan(request: BuildRequest, push: bool) -> _GenericPlan:
-    return _GenericPlan(request.image, tuple(str(ref) for ref in request.tags), request.base_image, push)
-
-
 def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
     target = getattr(plan, "target", None)
     if args.json:
@@ -202,10 +112,9 @@ def _print_plan(plan: Any, args: argparse.Namespace, backend: str) -> None:
         print("\n# Dockerfile\n" + plan.dockerfile, end="")
 
 
-def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
+def _result_json(result: BuildResult) -> dict[str, Any]:
     pushed = result.pushed or result.skipped
     pinned = str(result.image.with_digest(result.digest)) if result.digest and pushed else None
-    uploaded = shipped.published.uploaded_bytes if shipped.published else None
     return {
         "backend": result.backend,
         "image": str(result.image),
@@ -221,7 +130,7 @@ def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
         "reused": result.skipped,
         "checked": result.checked,
         "check": result.check,
-        "uploaded_bytes": uploaded,
+        "uploaded_bytes": result.uploaded_bytes,
         "sbom": result.sbom,
         "sbom_tag": result.sbom_tag,
         "platforms": {platform: digest for platform, digest in result.platforms},
@@ -251,38 +160,46 @@ def _log_commands() -> None:
     logger.setLevel(logging.DEBUG)
 
 
+def _options(args: argparse.Namespace) -> ImageOptions:
+    return ImageOptions(
+        project_dir=args.project,
+        version=args.project_version,
+        backend=args.backend,
+        base_image=args.base_image,
+        platforms=tuple(args.platforms),
+        push=args.push,
+        force=args.force,
+        check=not args.no_check,
+        extra_tags=tuple(args.tag),
+        lock=args.lock,
+        output=args.output,
+        sbom=True,
+        check_only=args.check_image,
+        dry_run=args.dry_run,
+        verbose=args.verbose,
+        describe_check=not args.json,
+        progress=info,  # human progress always goes to stderr; --json output goes to stdout
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    from hera_build._cli._checks import checker_for
+    from hera_build.publish.image import build_image
 
     if args.verbose:
         _log_commands()
-    project = _project(args)
-    backend = _backend(args, project)
+    result = build_image(_options(args))
     if args.check_image:
-        from hera_build.publish.pipeline import check_existing
+        _print_check(args.check_image, bool(result.checked), result.check or {}, json_output=args.json)
+    elif args.dry_run:
+        _print_plan(result.plan, args, result.backend)
+    elif args.json:
+        print_json(_result_json(result))
+    else:
+        _print_result(result)
+    return 0
 
-        checked, summary = check_existing(
-            checker_for(project, backend, json_output=args.json), args.check_image, progress=info
-        )
-        _print_check(args.check_image, checked, summary, json_output=args.json)
-        return 0
-    request = _request(args, project)
-    _check_output(args.output, backend)
-    builder = get_builder(backend)
-    if args.dry_run:
-        plan = getattr(builder, "plan", None)
-        _print_plan(plan(request) if plan else _generic_plan(request, args.push), args, backend)
-        return 0
-    from hera_build.image.registry import RegistryApi
-    from hera_build.publish.pipeline import ShipOptions, ship
 
-    checker = None if args.no_check else checker_for(project, backend, json_output=args.json)
-    options = ShipOptions(push=args.push, force=args.force, checker=checker, sbom=True)
-    shipped = ship(builder, request, options, RegistryApi())
-    result = shipped.result
-    if args.json:
-        print_json(_result_json(result, shipped))
-        return 0
+def _print_result(result: BuildResult) -> None:
     info(f"image: {', '.join(result.tags)}")
     if result.image_id:
         info(f"id:     {result.image_id}")
@@ -292,4 +209,3 @@ def run(args: argparse.Namespace) -> int:
         info(f"        {platform}: {digest}")
     if result.pushed or result.skipped:
         info(f"next:   hera-build templates --digest {result.digest}")
-    return 0

@@ -370,11 +370,34 @@ def check_for_backend(image: str, project: Project, backend: str) -> CheckResult
     return check_image(image, project, runner=DockerEngine.from_env(), options=options)
 
 
-def image_checker(project: Project, backend: str) -> Callable[[str], dict[str, Any]]:
-    """The publish pipeline's check step for ``project`` built with ``backend``: the check's JSON summary."""
+def describe(result: CheckResult) -> list[str]:
+    """What the check verified, in a few lines for people (the JSON summary is :meth:`CheckResult.to_json`)."""
+    lines = [
+        f"  {result.distribution} {result.version}, hera {result.hera_version}, Python {result.python_version}",
+        f"  {len(result.entrypoints)} runner entrypoint(s) import: {', '.join(result.entrypoints) or '-'}",
+    ]
+    if result.run is not None:
+        case = result.run.case
+        lines.append(
+            f"  ran {case.object_name}/{case.template} ({case.entrypoint}) -> {result.run.output.strip()[-120:]}"
+        )
+    return lines + [f"  note: {note}" for note in result.notes]
+
+
+def image_checker(
+    project: Project, backend: str, progress: Callable[[str], None] | None = None
+) -> Callable[[str], dict[str, Any]]:
+    """The publish pipeline's check step for ``project`` built with ``backend``: the check's JSON summary; with
+    ``progress``, also what is checked and what the check verified (:func:`describe`), as it happens."""
 
     def check(image: str) -> dict[str, Any]:
-        summary: dict[str, Any] = check_for_backend(image, project, backend).to_json()
+        if progress is not None:
+            progress(f"checking {image} (no network)")
+        result = check_for_backend(image, project, backend)
+        if progress is not None:
+            for line in describe(result):
+                progress(line)
+        summary: dict[str, Any] = result.to_json()
         return summary
 
     return check

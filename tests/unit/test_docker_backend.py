@@ -18,7 +18,7 @@ import pytest
 from hera_build.core.gitinfo import GitInfo
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import parse_image_ref
-from hera_build.errors import BuildError, EngineError, ImmutableTagError, PublishError
+from hera_build.errors import BuildError, ConfigError, EngineError, ImmutableTagError, PublishError
 from hera_build.image.backends import BuildRequest, BuiltImage
 from hera_build.image.backends.docker import (
     DockerBuilder,
@@ -26,6 +26,7 @@ from hera_build.image.backends.docker import (
     _StepTracker,
     render_dockerfile,
 )
+from hera_build.image.check import CheckResult
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, identity_labels
 from hera_build.image.labels import LABEL_DEPENDENCY_DIGEST, image_labels
@@ -531,7 +532,7 @@ class FakeCommandBuilder:
 @pytest.fixture
 def cli(project: Project, monkeypatch: pytest.MonkeyPatch) -> FakeCommandBuilder:
     fake = FakeCommandBuilder()
-    monkeypatch.setattr("hera_build._cli.image.get_builder", lambda name: fake)
+    monkeypatch.setattr("hera_build.image.backends.get_builder", lambda name: fake)
 
     class Registry:
         def __init__(self) -> None:
@@ -592,9 +593,12 @@ def test_image_runs_the_check_after_the_build_unless_told_not_to(
     from hera_build._cli import main
 
     checked: list[str] = []
-    monkeypatch.setattr(
-        "hera_build._cli._checks.run_check", lambda project, image, backend, json_output: checked.append(image) or {}
-    )
+
+    def check(image: str, project: Project, backend: str) -> CheckResult:
+        checked.append(image)
+        return CheckResult(image, project.distribution_name, "0.3.0", "5.20.0", "3.11.2", (), None)
+
+    monkeypatch.setattr("hera_build.image.check.check_for_backend", check)
     main(["image", "--backend", "docker"])
     main(["image", "--backend", "docker", "--no-check"])
     assert checked == [NEW_ID]
@@ -622,9 +626,35 @@ def test_dry_run_of_a_backend_without_a_plan_prints_the_generic_plan(
         def build(self, req: BuildRequest) -> Any:
             raise AssertionError("a dry run builds nothing")
 
-    monkeypatch.setattr("hera_build._cli.image.get_builder", lambda name: NoPlan())
+    monkeypatch.setattr("hera_build.image.backends.get_builder", lambda name: NoPlan())
     monkeypatch.chdir(project.root)
     assert main(["image", "--backend", "docker", "--dry-run", "--tag", "latest", "--base-image", BASE]) == 0
     out = capsys.readouterr().out
     assert "tags:       registry.test/acme/ml-pipeline:0.3.0, registry.test/acme/ml-pipeline:latest" in out
     assert "# Dockerfile" not in out
+
+
+def test_the_image_command_is_the_library_call_and_only_prints_its_result(
+    cli: FakeCommandBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``hera-build image`` and :func:`hera_build.api.build_image` are one function: what the CLI prints (the plan
+    of a dry run, the check, the push) is in the result a script gets."""
+    from hera_build import api
+    from hera_build.publish import image
+
+    assert (api.build_image, api.ImageOptions) == (image.build_image, image.ImageOptions)
+    dry = api.build_image(api.ImageOptions(backend="docker", dry_run=True, base_image=BASE, extra_tags=("latest",)))
+    assert dry.plan is not None and "FROM base" in dry.plan.dockerfile and cli.requests == []
+    assert dry.tags == ("registry.test/acme/ml-pipeline:0.3.0", "registry.test/acme/ml-pipeline:latest")
+
+    said: list[str] = []
+    monkeypatch.setattr(
+        "hera_build.image.check.check_for_backend",
+        lambda image, project, backend: CheckResult(image, "ml-pipeline", "0.3.0", "5.20.0", "3.11.2", (), None),
+    )
+    done = api.build_image(api.ImageOptions(backend="docker", push=True, describe_check=True, progress=said.append))
+    assert done.pushed and done.checked is True and done.check is not None and done.check["image"] == NEW_ID
+    assert f"checking {NEW_ID} (no network)" in said and "  ml-pipeline 0.3.0, hera 5.20.0, Python 3.11.2" in said
+    with pytest.raises(ConfigError, match="invalid --tag 'bad tag!'"):  # before anything is built
+        api.build_image(api.ImageOptions(backend="docker", extra_tags=("bad tag!",)))
+    assert len(cli.requests) == 1

@@ -18,6 +18,7 @@ from hera_build.core.references import parse_image_ref
 from hera_build.errors import BuildError, ConfigError, EngineError, ImmutableTagError
 from hera_build.image.backends import BuildRequest, BuiltImage, PlatformImage, Prepared, resolve_platforms
 from hera_build.image.backends.oci import OciBuilder, OciOptions
+from hera_build.image.check import CheckResult
 from hera_build.image.engine import DockerEngine
 from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
@@ -468,17 +469,22 @@ def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
     image = _index_in_registry(tmp_path, project, base, registry)
     monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", _no_arm64)
     monkeypatch.setattr("hera_build.publish.pipeline.connect_engine", _PullingEngine)
-    monkeypatch.setattr("hera_build._cli._checks.run_check", lambda project, ref, backend, json_output: {"ok": ref})
+    monkeypatch.setattr("hera_build.image.check.check_for_backend", _checked)
     capsys.readouterr()
 
     assert cli.main(["image", "--project", str(project.root), "--check", image]) == 0
     err = capsys.readouterr().err
     assert f"{image}: check passed on linux/amd64\n" in err
+    assert "checking id-of-linux/amd64 (no network)\n  proj 1.2.0, hera 5.20.0, Python 3.11.2\n" in err
     assert f"{image}: NOT checked on linux/arm64/v8: {_no_arm64('linux/arm64')}\n" in err
 
     assert cli.main(["image", "--project", str(project.root), "--check", image, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "checked": False,
-        "platforms": {"linux/amd64": {"ok": "id-of-linux/amd64"}},
+        "platforms": {"linux/amd64": _checked("id-of-linux/amd64", project, "oci").to_json()},
         "unchecked": {"linux/arm64/v8": _no_arm64("linux/arm64")},
     }
+
+
+def _checked(image: str, project: Project, backend: str) -> CheckResult:
+    return CheckResult(image, project.distribution_name, project.version.exact, "5.20.0", "3.11.2", (), None)

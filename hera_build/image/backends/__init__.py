@@ -160,6 +160,10 @@ class BuildResult:
     """Its ``sha256-<hex>.sbom`` tag, where the registry has no referrers API."""
     platforms: tuple[tuple[str, str], ...] = ()
     """A multi-platform image: ``(platform, its manifest digest)`` each (:attr:`digest` is the index's)."""
+    uploaded_bytes: int | None = None
+    """What the push uploaded (oci images; blobs the registry had are not counted); ``None``: not pushed by blob."""
+    plan: Any = None
+    """A dry run: what the backend would do (image, tags, base image, Python target, notes …); nothing was built."""
 
 
 class Builder(Protocol):
