@@ -855,6 +855,43 @@ def prepare_wheelhouse(
         from hera_build.core.lockfiles import read_lock_versions
 
         versions = read_lock_versions(lock)
+    epoch = _epoch(source_date_epoch)
+    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
+    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
+    # here, so left alone the wheel would carry another version than the tag and the templates.
+    override = None if project.version_source == "pyproject.toml" else project.version.exact
+    # The project's wheel depends on its source tree alone, not on the closure: it is built (a build backend
+    # process) while the closure is resolved and downloaded (pip processes), not after. Each result depends only
+    # on its own inputs, so the wheelhouse is the same as a serial one's; a failing resolution still wins.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hera-build-project-wheel") as project_pool:
+        project_build = project_pool.submit(
+            _built_wheel, ctx, project.root, epoch=epoch, version=override, what=project.name
+        )
+        wheels, pins, sources = _dependency_wheelhouse(project, ctx, versions, lookup)
+        project_wheel = project_build.result()
+    _check_project_wheel(project, project_wheel)
+    for stale in (dest / "app", dest / "deps"):
+        shutil.rmtree(stale, ignore_errors=True)
+    placed = tuple(_place(wheels[name], dest / "deps") for name in sorted(wheels))
+    return Wheelhouse(
+        project_wheel=_place(project_wheel, dest / "app"),
+        dependency_wheels=placed,
+        pins=pins,
+        dependency_digest=_dependency_digest(placed),
+        project_digest=file_digest(project_wheel),
+        target=target,
+        sources=sources,
+    )
+
+
+def _dependency_wheelhouse(
+    project: Project,
+    ctx: _Context,
+    versions: Mapping[str, str] | None,
+    lookup: Callable[[str], Installed | None],
+) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
+    """(wheel per dependency, pins, local sources): the closure resolved, downloaded and built."""
+    target = ctx.target
 
     def requires_from_wheel(name: str, version: str) -> Sequence[str] | None:
         wheel = _index_wheels(ctx, {name: version})[name]
@@ -871,14 +908,9 @@ def prepare_wheelhouse(
     pins = {name: pin.version for name, pin in closure.items()}
     _check_runner(project, pins, lookup)
     local = {name: pin for name, pin in sorted(closure.items()) if _is_local(ctx, pin)}
-    epoch = _epoch(source_date_epoch)
-    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
-    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
-    # here, so left alone the wheel would carry another version than the tag and the templates.
-    override = None if project.version_source == "pyproject.toml" else project.version.exact
     # Downloads and local builds are other processes (pip, build backends) that do not wait for each other: run
-    # them side by side (the first local build also makes the build environment the project's build reuses). Each
-    # result depends only on its own inputs, so the wheelhouse is the same as a serial one's.
+    # them side by side (builds sharing a build environment wait for the one that makes it). Each result depends
+    # only on its own inputs, so the wheelhouse is the same as a serial one's.
     with ThreadPoolExecutor(max_workers=1 + len(local), thread_name_prefix="hera-build-wheel") as pool:
         index = pool.submit(_index_wheels, ctx, {n: p.version for n, p in closure.items() if n not in local})
         built = {name: pool.submit(_dependency_wheel, ctx, pin) for name, pin in local.items()}
@@ -892,20 +924,7 @@ def prepare_wheelhouse(
             target,
             f"pin a version of {name} that supports Python {target.major_minor} (a lock file, or in this environment)",
         )
-    project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
-    _check_project_wheel(project, project_wheel)
-    for stale in (dest / "app", dest / "deps"):
-        shutil.rmtree(stale, ignore_errors=True)
-    placed = tuple(_place(wheels[name], dest / "deps") for name in sorted(wheels))
-    return Wheelhouse(
-        project_wheel=_place(project_wheel, dest / "app"),
-        dependency_wheels=placed,
-        pins=pins,
-        dependency_digest=_dependency_digest(placed),
-        project_digest=file_digest(project_wheel),
-        target=target,
-        sources=sources,
-    )
+    return wheels, pins, sources
 
 
 def _check_project_wheel(project: Project, wheel: Path) -> None:

@@ -274,7 +274,7 @@ def test_wheelhouse_holds_the_project_wheel_and_the_exact_closure(demo: Project,
     assert all(p.parent == tmp_path / "out" / "deps" for p in house.dependency_wheels)
     assert house.pins["local-lib"] == "0.1"
     assert "local-lib" not in fetcher.calls[0], "a local (editable) install is built from its source, not downloaded"
-    assert [c[0] for c in builder.calls] == [demo.root.parent / "local-lib", demo.root]
+    assert sorted(c[0] for c in builder.calls) == [demo.root, demo.root.parent / "local-lib"]
     assert house.sources == {"local-lib": str(demo.root.parent / "local-lib")}
     assert house.requirements_text().splitlines()[0] == "annotated-types==0.6.0"
 
@@ -310,6 +310,29 @@ def test_a_dependency_change_changes_the_dependency_digest(demo: Project, tmp_pa
     assert second.dependency_digest != first.dependency_digest
 
 
+def test_the_project_wheel_is_built_while_the_dependencies_download(demo: Project, tmp_path: Path) -> None:
+    """Neither process waits for the other: a download that lasts until the project's build has started ends."""
+    import threading
+
+    building = threading.Event()
+
+    class WaitsForTheProjectBuild(FakeFetcher):
+        def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
+            assert building.wait(timeout=30), "the project wheel was not being built during the download"
+            return super().fetch(pins, target, dest)
+
+    class SaysWhenBuilding(FakeBuilder):
+        def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+            if source == demo.root:
+                building.set()
+            return super().build(source, out_dir, epoch=epoch, version=version)
+
+    house = prepare(demo, tmp_path / "out", WheelCache(tmp_path / "cache"), WaitsForTheProjectBuild(INDEX),
+                    SaysWhenBuilding())  # fmt: skip
+    serial = prepare(demo, tmp_path / "serial", WheelCache(tmp_path / "cache-2"), FakeFetcher(INDEX), FakeBuilder())
+    assert house.project_digest == serial.project_digest and house.dependency_digest == serial.dependency_digest
+
+
 def test_source_date_epoch_reaches_the_project_build_and_dependencies_use_a_fixed_one(
     demo: Project, tmp_path: Path
 ) -> None:
@@ -340,7 +363,8 @@ def test_a_dynamic_version_is_decided_once_and_given_to_the_build_backend(demo: 
     )
     builder = FakeBuilder()
     house = prepare(dynamic, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), builder)
-    assert builder.calls[-1][2] == "1.4.2.dev0+g834f41dd4.d20261202", "the backend is told the decided version"
+    told = {source.name: version for source, _, version in builder.calls}["demo"]
+    assert told == "1.4.2.dev0+g834f41dd4.d20261202", "the backend is told the decided version"
     assert house.project_wheel.name == "demo-1.4.2.dev0+g834f41dd4.d20261202-py3-none-any.whl"
 
 
@@ -393,7 +417,6 @@ def test_a_dependency_wheel_requiring_a_newer_python_names_the_package(demo: Pro
     ) as info:
         prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
     assert "pin a version of pydantic that supports Python 3.11" in (info.value.fix or "")
-    assert builder.calls[-1][0] != demo.root, "the project wheel is not built"
     ok = FakeFetcher(INDEX, requires_python={"pydantic": ">=3.8", "hera": ">=3.11.0rc1"})
     prepare(demo, tmp_path / "b", WheelCache(tmp_path / "cache-2"), ok, FakeBuilder())
 
