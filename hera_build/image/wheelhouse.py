@@ -812,7 +812,8 @@ def _check_runner(project: Project, pins: Mapping[str, str], lookup: Callable[[s
 
 def default_wheel_builder(cache: WheelCache) -> WheelBuilder:
     """The one way every backend (and ``plan``) builds the project's wheel: PyPA ``build`` with the project's
-    backend, skipped when only ``.py`` files changed and the previous wheel can be patched (:mod:`.quickwheel`)."""
+    backend, skipped when only ``.py`` files (or ``[project] dependencies``) changed and the previous wheel can be
+    patched (:mod:`.quickwheel`)."""
     from hera_build.image.cache import BuildCache
     from hera_build.image.quickwheel import IncrementalWheelBuilder
 
