@@ -56,6 +56,11 @@ class BuildCache:
         self.report(f"cache: blob {digest[:19]} was changed on disk: removed, rebuilding or downloading it again")
         return False
 
+    def record_blob(self, digest: str) -> None:
+        """Remember that the blob just written under ``digest`` (by a writer that hashed what it wrote) has those
+        bytes, so that the next :meth:`has_blob` needs no hashing."""
+        record_digest(self.blob_path(digest), digest, self._stamp_path(digest))
+
     def _stamp_path(self, digest: str) -> Path:
         return self.root / "verified" / digest_hex(digest)
 

@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -72,8 +72,9 @@ def _metadata(wheel: Path) -> Any:
         return HeaderParser().parsestr(archive.read(member).decode("utf-8", "replace"))
 
 
-def wheel_package(wheel: Path) -> SbomPackage:
-    """The SBOM entry of a wheel: name and version from its metadata, licence where declared."""
+def wheel_package(wheel: Path, sha256: str | None = None) -> SbomPackage:
+    """The SBOM entry of a wheel: name and version from its metadata, licence where declared. ``sha256`` is the
+    file's ``sha256:`` digest when the caller knows it."""
     try:
         meta = _metadata(wheel)
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
@@ -87,7 +88,7 @@ def wheel_package(wheel: Path) -> SbomPackage:
     return SbomPackage(
         name=str(meta.get("Name") or parse_wheel_filename(wheel.name)[0]),
         version=str(meta.get("Version") or parse_wheel_filename(wheel.name)[1]),
-        sha256=_sha256(wheel),
+        sha256=sha256.removeprefix("sha256:") if sha256 else _sha256(wheel),
         license_expression=(meta.get("License-Expression") or "").strip() or None,
         license_text=license_text,
         summary=(meta.get("Summary") or "").strip() or None,
@@ -211,9 +212,11 @@ def wheelhouse_sbom(
     base_image: str,
     base_digest: str | None,
     epoch: int,
+    sha256_of: Callable[[Path], str] | None = None,
 ) -> dict[str, Any]:
-    """The document for the wheels an image installs (the project's and its dependencies')."""
-    packages = [wheel_package(wheel) for wheel in wheels]
+    """The document for the wheels an image installs (the project's and its dependencies'); ``sha256_of`` gives
+    a wheel file's digest when the caller knows it."""
+    packages = [wheel_package(wheel, sha256_of(wheel) if sha256_of else None) for wheel in wheels]
     return spdx_document(
         image=image, image_digest=image_digest, packages=packages, base_image=base_image, base_digest=base_digest,
         epoch=epoch,

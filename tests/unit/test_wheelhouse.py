@@ -614,3 +614,63 @@ def test_installed_metadata_is_read_from_the_headers_only(tmp_path: Path) -> Non
     assert meta["Name"] == "x" and meta["Version"] == "1.0"
     assert meta.get_all("Requires-Dist") == ["a>=1", "b"]
     assert metadata_headers(text.replace("\n", "\r\n")).get_all("Requires-Dist") == ["a>=1", "b"]
+
+
+def _count_wheel_hashing(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every wheel file hashed from now on, by either hashing function."""
+    from hera_build.core import integrity
+    from hera_build.image import wheelhouse
+
+    hashed: list[Path] = []
+    for module, name in ((integrity, "file_sha256"), (wheelhouse, "file_digest")):
+        real = getattr(module, name)
+
+        def counting(path: Path, real=real) -> str:  # type: ignore[no-untyped-def]
+            if path.suffix == ".whl":
+                hashed.append(path)
+            return real(path)
+
+        monkeypatch.setattr(module, name, counting)
+    return hashed
+
+
+def test_the_wheelhouse_knows_the_digests_of_the_wheels_it_placed(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Input digests, layer keys and the SBOM each need every wheel's file digest; a warm build hashes none: a
+    copy of a cached wheel has the digest its integrity stamp records (the stamp holding before and after)."""
+    from hera_build.core.integrity import file_sha256
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    hashed = _count_wheel_hashing(monkeypatch)
+
+    house = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+    digests = {wheel: house.sha256_of(wheel) for wheel in (house.project_wheel, *house.dependency_wheels)}
+
+    assert hashed == [], "a warm wheelhouse hashed wheels"
+    monkeypatch.undo()
+    assert digests == {wheel: file_sha256(wheel) for wheel in digests}
+    assert house.project_digest == digests[house.project_wheel]
+
+
+def test_a_wheel_whose_stamp_does_not_hold_is_hashed_as_placed(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from hera_build.core.integrity import file_sha256
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    cached_hera = cache.find_index_wheel(target(), "hera", "7.1.0")
+    assert cached_hera is not None
+    os.utime(cached_hera, ns=(1, 1))  # same bytes, another stamp: the digest must come from the bytes
+    hashed = _count_wheel_hashing(monkeypatch)
+
+    house = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+
+    placed = next(wheel for wheel in house.dependency_wheels if wheel.name == cached_hera.name)
+    assert hashed and all(path.name == cached_hera.name for path in hashed)
+    monkeypatch.undo()
+    assert house.sha256_of(placed) == file_sha256(placed)

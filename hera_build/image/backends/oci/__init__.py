@@ -292,7 +292,7 @@ class OciBuilder:
             backend=BACKEND_NAME,
             identity=self._identity(python, epoch),
             source_date_epoch=explicit_epoch,
-            content=lambda wheel: content_digest(wheel, self.cache),
+            content=lambda wheel: content_digest(wheel, self.cache, wheelhouse.sha256_of(wheel)),
         )
         return Prepared(request, wheelhouse, inputs, state=(base, python, epoch, patched, clock))
 
@@ -306,7 +306,7 @@ class OciBuilder:
             "layers",
             lambda: build_dependency_layers(
                 wheelhouse.dependency_wheels, venv, self.cache, work,
-                base_layers=len(base.layers), progress=request.progress,
+                base_layers=len(base.layers), progress=request.progress, sha256_of=wheelhouse.sha256_of,
             ),
         )  # fmt: skip
         application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
