@@ -61,7 +61,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata(wheel: Path) -> Any:
+def _metadata(wheel: Path, known: str | None = None) -> Any:
+    if known is not None:
+        return HeaderParser().parsestr(known)
     name, version, _, _ = parse_wheel_filename(wheel.name)
     info = f"{str(name).replace('-', '_')}-{version}.dist-info/METADATA"
     with zipfile.ZipFile(wheel) as archive:
@@ -72,11 +74,11 @@ def _metadata(wheel: Path) -> Any:
         return HeaderParser().parsestr(archive.read(member).decode("utf-8", "replace"))
 
 
-def wheel_package(wheel: Path, sha256: str | None = None) -> SbomPackage:
-    """The SBOM entry of a wheel: name and version from its metadata, licence where declared. ``sha256`` is the
-    file's ``sha256:`` digest when the caller knows it."""
+def wheel_package(wheel: Path, sha256: str | None = None, metadata: str | None = None) -> SbomPackage:
+    """The SBOM entry of a wheel: name and version from its metadata, licence where declared. ``sha256`` (the
+    file's ``sha256:`` digest) and ``metadata`` (the header fields of its ``METADATA``) when the caller knows them."""
     try:
-        meta = _metadata(wheel)
+        meta = _metadata(wheel, metadata)
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise BuildError(f"cannot read wheel {wheel}: {exc}", "rebuild the wheelhouse") from None
     classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
@@ -213,10 +215,14 @@ def wheelhouse_sbom(
     base_digest: str | None,
     epoch: int,
     sha256_of: Callable[[Path], str] | None = None,
+    metadata_of: Callable[[Path], str] | None = None,
 ) -> dict[str, Any]:
-    """The document for the wheels an image installs (the project's and its dependencies'); ``sha256_of`` gives
-    a wheel file's digest when the caller knows it."""
-    packages = [wheel_package(wheel, sha256_of(wheel) if sha256_of else None) for wheel in wheels]
+    """The document for the wheels an image installs (the project's and its dependencies'); ``sha256_of`` and
+    ``metadata_of`` give a wheel's file digest and ``METADATA`` header fields when the caller knows them."""
+    packages = [
+        wheel_package(wheel, sha256_of(wheel) if sha256_of else None, metadata_of(wheel) if metadata_of else None)
+        for wheel in wheels
+    ]
     return spdx_document(
         image=image, image_digest=image_digest, packages=packages, base_image=base_image, base_digest=base_digest,
         epoch=epoch,

@@ -280,17 +280,48 @@ def _requires(
     return found
 
 
-def _wheel_metadata(wheel: Path) -> Message:
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-        if not names:
-            raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
-        return metadata_headers(archive.read(names[0]).decode("utf-8"))
+@dataclass(frozen=True)
+class WheelFacts:
+    """What hera-build reads from a wheel besides installing it: the header block of its ``METADATA`` (requirements,
+    ``Requires-Python``, licence for the SBOM) and its installed size (for layer grouping). Reading them opens
+    the zip's central directory, thousands of entries for scipy or pandas; a wheel's facts are kept by its digest
+    (:meth:`WheelCache.facts`), so each build does not read them three times over."""
+
+    metadata: str
+    """The header fields of ``*.dist-info/METADATA`` (the body, the long description, left out)."""
+    installed_size: int
+    """The sum of the members' uncompressed sizes."""
+
+    def headers(self) -> Message:
+        return metadata_headers(self.metadata)
+
+
+def read_wheel_facts(wheel: Path) -> WheelFacts:
+    """:class:`WheelFacts` from the wheel file itself. ``METADATA`` is the one of the wheel's own dist-info
+    (name and version from the file name) when there are several."""
+    try:
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        own = f"{str(name).replace('-', '_')}-{version}.dist-info/METADATA"
+    except (InvalidWheelFilename, InvalidVersion):
+        own = ""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            infos = archive.infolist()
+            names = [
+                i.filename for i in infos if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")
+            ]
+            if not names:
+                raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
+            text = archive.read(own if own in names else names[0]).decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise BuildError(f"cannot read wheel {wheel}: {exc}", "remove it from the cache and build again") from None
+    head, _, _ = text.replace("\r\n", "\n").partition("\n\n")
+    return WheelFacts(head + "\n", sum(info.file_size for info in infos))
 
 
 def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
     """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
-    return tuple(_wheel_metadata(wheel).get_all("Requires-Dist") or ())
+    return tuple(read_wheel_facts(wheel).headers().get_all("Requires-Dist") or ())
 
 
 def _check_requires_python(what: str, requirement: str | None, target: PythonTarget, fix: str) -> None:
@@ -348,6 +379,26 @@ class WheelCache:
         os.replace(tmp, final)
         record_digest(final, file_sha256(final), _stamp_of(final))
         return final
+
+    def facts(self, wheel: Path, digest: str | None = None) -> WheelFacts:
+        """:class:`WheelFacts` of a wheel, kept under its file digest (``digest``, or the one its integrity stamp
+        records): the same bytes have the same facts, so a kept entry can never be stale."""
+        digest = digest or self.recorded_digest(wheel)
+        if digest is None:
+            return read_wheel_facts(wheel)
+        record = self.root / "wheel-facts" / f"{digest.removeprefix('sha256:')}.json"
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            return WheelFacts(str(data["metadata"]), int(data["installed_size"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        facts = read_wheel_facts(wheel)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".facts-", dir=record.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"metadata": facts.metadata, "installed_size": facts.installed_size}, out)
+        os.replace(tmp, record)
+        return facts
 
     def recorded_digest(self, wheel: Path) -> str | None:
         """The digest of a wheel stored here, from its integrity stamp while that still holds (no hashing)."""
@@ -674,6 +725,13 @@ class Wheelhouse:
     """Normalized name → local source a wheel was built from (for plans and manifests)."""
     file_digests: dict[Path, str] = field(default_factory=dict)
     """``sha256:`` of the placed wheel files, known without hashing them again (:func:`_placed`)."""
+    facts: dict[Path, WheelFacts] = field(default_factory=dict)
+    """:class:`WheelFacts` of the placed wheels, from the cache."""
+
+    def facts_of(self, wheel: Path) -> WheelFacts:
+        """A wheel's :class:`WheelFacts`: known for the wheels placed here, else read from the file."""
+        known = self.facts.get(wheel)
+        return known if known is not None else read_wheel_facts(wheel)
 
     def sha256_of(self, wheel: Path) -> str:
         """The ``sha256:`` digest of a wheel file: known for the wheels placed here, else hashed. Input digests,
@@ -901,6 +959,7 @@ def prepare_wheelhouse(
         shutil.rmtree(stale, ignore_errors=True)
     placed = dict(_placed(cache, wheels[name], dest / "deps") for name in sorted(wheels))
     app_wheel, app_digest = _placed(cache, project_wheel, dest / "app")
+    digests = placed | {app_wheel: app_digest}
     return Wheelhouse(
         project_wheel=app_wheel,
         dependency_wheels=tuple(placed),
@@ -909,7 +968,8 @@ def prepare_wheelhouse(
         project_digest=app_digest,
         target=target,
         sources=sources,
-        file_digests=placed | {app_wheel: app_digest},
+        file_digests=digests,
+        facts={wheel: cache.facts(wheel, digest) for wheel, digest in digests.items()},
     )
 
 
@@ -924,7 +984,7 @@ def _dependency_wheelhouse(
 
     def requires_from_wheel(name: str, version: str) -> Sequence[str] | None:
         wheel = _index_wheels(ctx, {name: version})[name]
-        return wheel_metadata_requires(wheel)
+        return tuple(ctx.cache.facts(wheel).headers().get_all("Requires-Dist") or ())
 
     closure = resolve_closure(
         project.dependencies,
@@ -949,7 +1009,7 @@ def _dependency_wheelhouse(
     for name in sorted(wheels):
         _check_requires_python(
             f"{name} {pins[name]} (a dependency of {project.name})",
-            _wheel_metadata(wheels[name]).get("Requires-Python"),
+            ctx.cache.facts(wheels[name]).headers().get("Requires-Python"),
             target,
             f"pin a version of {name} that supports Python {target.major_minor} (a lock file, or in this environment)",
         )

@@ -674,3 +674,42 @@ def test_a_wheel_whose_stamp_does_not_hold_is_hashed_as_placed(
     assert hashed and all(path.name == cached_hera.name for path in hashed)
     monkeypatch.undo()
     assert house.sha256_of(placed) == file_sha256(placed)
+
+
+def test_a_warm_wheelhouse_opens_no_wheel_and_knows_each_wheels_facts(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requires-Python, requirements, the SBOM's fields and the installed size come from one read of each wheel,
+    kept by the wheel's digest: opening the central directory of scipy or pandas costs more than the rest."""
+    from hera_build.image.wheelhouse import read_wheel_facts
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    opened: list[str] = []
+    real = zipfile.ZipFile
+
+    def counting(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(Path(file).name)
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile, "ZipFile", counting)
+
+    house = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+
+    assert opened == [], "a warm wheelhouse opened wheels"
+    monkeypatch.undo()
+    for wheel in (house.project_wheel, *house.dependency_wheels):
+        assert house.facts_of(wheel) == read_wheel_facts(wheel)
+    assert house.facts_of(house.project_wheel).headers()["Name"] == "demo"
+
+
+def test_kept_facts_are_those_of_the_bytes_not_of_the_file_name(demo: Project, tmp_path: Path) -> None:
+    """Another wheel under the same name (rebuilt, re-downloaded) has another digest, so other facts."""
+    cache = WheelCache(tmp_path / "cache")
+    first = make_wheel(tmp_path / "one", "x", "1.0", requires=("a",))
+    second = make_wheel(tmp_path / "two", "x", "1.0", requires=("b",))
+    from hera_build.core.integrity import file_sha256
+
+    assert cache.facts(first, file_sha256(first)).headers().get_all("Requires-Dist") == ["a"]
+    assert cache.facts(second, file_sha256(second)).headers().get_all("Requires-Dist") == ["b"]
+    assert cache.facts(first, file_sha256(first)).headers().get_all("Requires-Dist") == ["a"]

@@ -307,6 +307,7 @@ class OciBuilder:
             lambda: build_dependency_layers(
                 wheelhouse.dependency_wheels, venv, self.cache, work,
                 base_layers=len(base.layers), progress=request.progress, sha256_of=wheelhouse.sha256_of,
+                installed_size=lambda wheel: wheelhouse.facts_of(wheel).installed_size,
             ),
         )  # fmt: skip
         application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))

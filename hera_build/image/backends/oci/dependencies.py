@@ -64,10 +64,13 @@ class DependencyLayer:
         return f"hera-build: {listed} installed into {venv.path}"
 
 
-def wheel_distribution(wheel: Path) -> Distribution:
-    """Name and version from the file name; installed size as the sum of the members' uncompressed sizes."""
+def wheel_distribution(wheel: Path, installed_size: Callable[[Path], int] | None = None) -> Distribution:
+    """Name and version from the file name; installed size as the sum of the members' uncompressed sizes (from
+    ``installed_size`` when the caller knows it: :meth:`Wheelhouse.facts_of`)."""
     try:
         name, version, _, _ = parse_wheel_filename(wheel.name)
+        if installed_size is not None:
+            return Distribution(str(name), str(version), installed_size(wheel))
         with zipfile.ZipFile(wheel) as archive:
             size = sum(info.file_size for info in archive.infolist())
     except InvalidWheelFilename as exc:
@@ -90,11 +93,16 @@ def _python(venv: VenvLayout) -> dict[str, str]:
 
 
 def _jobs(
-    wheels: Sequence[Path], venv: VenvLayout, cache: BuildCache, base_layers: int, sha256_of: Callable[[Path], str]
+    wheels: Sequence[Path],
+    venv: VenvLayout,
+    cache: BuildCache,
+    base_layers: int,
+    sha256_of: Callable[[Path], str],
+    installed_size: Callable[[Path], int] | None,
 ) -> list[_Job]:
     by_name = {}
     for wheel in wheels:
-        dist = wheel_distribution(wheel)
+        dist = wheel_distribution(wheel, installed_size)
         by_name[dist.canonical_name] = (dist, wheel)
     groups: Sequence[LayerGroup] = plan_layers([dist for dist, _ in by_name.values()], base_layers=base_layers)
     common = {"venv": str(venv.path), "python": _python(venv), "epoch": DEPENDENCY_EPOCH}
@@ -143,10 +151,11 @@ def build_dependency_layers(
     progress: Callable[[str], None],
     workers: int | None = None,
     sha256_of: Callable[[Path], str] = file_sha256,
+    installed_size: Callable[[Path], int] | None = None,
 ) -> list[DependencyLayer]:
     """The skeleton and group layers, bottom to top; cached ones read from the cache, the rest built in parallel.
-    ``sha256_of`` gives a wheel's file digest (the wheelhouse knows those of the wheels it placed)."""
-    jobs = _jobs(wheels, venv, cache, base_layers, sha256_of)
+    ``sha256_of`` and ``installed_size`` give what the wheelhouse already knows of its wheels (else read)."""
+    jobs = _jobs(wheels, venv, cache, base_layers, sha256_of, installed_size)
     found = {job.name: _cached(cache, job.key) for job in jobs}
     missing = [job for job in jobs if found[job.name] is None]
     built: dict[str, Layer] = {}
