@@ -40,12 +40,13 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from hera_build.core import tomlread
+from hera_build.core.cachedir import default_cache_dir
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.integrity import check_digest, file_sha256, record_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
-from hera_build.image.target import PythonTarget, default_cache_dir
+from hera_build.image.target import PythonTarget
 
 FIXED_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
