@@ -48,6 +48,11 @@ def register(subparsers: Any) -> None:
     to_stdout.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
     parser.add_argument("--force", action="store_true", help="overwrite files of this version that differ")
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build the objects again even when nothing they are built from changed (see docs/concepts.md)",
+    )
+    parser.add_argument(
         "--manifest",
         type=Path,
         metavar="FILE",
@@ -85,7 +90,6 @@ def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str
 
 
 def run(args: argparse.Namespace) -> int:
-    from hera_build.templates.build import build_templates
     from hera_build.templates.output import (
         KUSTOMIZATION,
         SUBMIT,
@@ -102,18 +106,24 @@ def run(args: argparse.Namespace) -> int:
         from hera_build.release.pipeline import templates_from_manifest
 
         result = templates_from_manifest(args.manifest, options_from(args))
+        texts = [render(obj.manifest, args.format) for obj in result.objects]
     else:
-        result = build_templates(options_from(args))
+        from hera_build.templates.cache import emit_templates
+
+        emitted = emit_templates(options_from(args), args.format, cache=not args.no_cache)
+        result, texts = emitted.result, emitted.texts
+        if emitted.cached:
+            info("reused the objects of an earlier run: nothing they are built from changed (--no-cache builds anew)")
     for finding in result.findings:  # warnings: errors have raised
         info(str(finding))
-    manifests = [obj.manifest for obj in result.objects]
     if args.stdout:
-        sys.stdout.write(render_stream(manifests, args.format))
+        if args.format == "json":  # one list, not one document per object
+            sys.stdout.write(render_stream([obj.manifest for obj in result.objects], "json"))
+        else:  # what render_stream writes, from the texts at hand
+            sys.stdout.write("---\n".join(texts))
         return 0
     paths = layout(result.objects, args.format)  # one file per object, or an error naming both modules
-    written = write_output(
-        {path: render(obj.manifest, args.format) for path, obj in paths.items()}, args.out, force=args.force
-    )
+    written = write_output(dict(zip(paths, texts, strict=True)), args.out, force=args.force)
     if args.json:
         print_json(
             summary(result, [str(written.directory / path) for path in paths])

@@ -32,12 +32,13 @@ CASES: dict[str, tuple[str, list[str]]] = {
 """Case → (project: the generated one, or a folder under the repository; extra arguments)."""
 
 
-def hera_build_templates(project: Path, out: Path, args: list[str], env: dict[str, str] | None = None) -> None:
-    """One ``hera-build templates`` run in a fresh process; raises with its stderr when it fails."""
+def hera_build_templates(project: Path, out: Path, args: list[str], env: dict[str, str]) -> str:
+    """One ``hera-build templates`` run in a fresh process; its stderr, or an error with it when it fails."""
     command = [str(Path(sys.executable).parent / "hera-build"), "templates", "--out", str(out), "--force", *args]
     done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed: {done.stderr}")
+    return done.stderr
 
 
 def digests(out: Path) -> dict[str, str]:
@@ -57,15 +58,17 @@ def generated_project(tmp: Path) -> tuple[Path, dict[str, str]]:
     return root, {**os.environ, "PYTHONPATH": str(root)}
 
 
-def run_case(case: str, tmp: Path, out: Path) -> dict[str, str]:
-    """Run one case of :data:`CASES` into ``out``; return the digests of what it wrote."""
+def run_case(case: str, tmp: Path, out: Path, *extra: str) -> tuple[dict[str, str], str]:
+    """Run one case of :data:`CASES` into ``out`` (with ``tmp/cache`` as hera-build's cache); return the digests
+    of what it wrote, and its stderr."""
     where, args = CASES[case]
     if where == GENERATED:
         project, env = generated_project(tmp)
     else:
-        project, env = ROOT / where, None
-    hera_build_templates(project, out, args, env)
-    return digests(out)
+        project, env = ROOT / where, dict(os.environ)
+    env["HERA_BUILD_CACHE_DIR"] = str(tmp / "cache")
+    err = hera_build_templates(project, out, [*args, *extra], env)
+    return digests(out), err
 
 
 def main() -> None:
@@ -75,7 +78,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"write {GOLDEN.relative_to(ROOT)}")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        record = {case: run_case(case, Path(tmp), Path(tmp) / "out" / case) for case in CASES}
+        record = {case: run_case(case, Path(tmp), Path(tmp) / "out" / case, "--no-cache")[0] for case in CASES}
     text = json.dumps(record, indent=1, sort_keys=True) + "\n"
     if args.write:
         GOLDEN.parent.mkdir(parents=True, exist_ok=True)
