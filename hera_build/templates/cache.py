@@ -15,10 +15,13 @@ run with that key reuses it only when everything else is unchanged:
 
 Only runs that succeeded are stored (an error is found again by the next run), and the result is what that run
 wrote, so the output is the same bytes, name collisions and lint errors are still errors, and the folder is
-still written atomically. What the cache cannot see is what a module decides from neither files nor the
-environment (the clock, the network, whether a file it never opens exists): ``--no-cache`` builds from scratch.
-Runs with ``--argo`` are not cached (Argo's validator is another program). Print-outs of user modules at import
-happen only when the modules are imported, so a reused run does not repeat them.
+still written atomically. A run is not stored when what it read cannot be checked later: a file that changed
+while it was read, a pipe or device, a program started while the objects were built (its output is not seen).
+
+What the cache cannot see is what a module decides from neither files nor the environment (the clock, the
+network, whether a file it never opens exists): ``--no-cache`` builds from scratch. Runs with ``--argo`` are
+not cached (Argo's validator is another program). Print-outs of user modules at import happen only when the
+modules are imported, so a reused run does not repeat them.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import json
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -51,6 +55,8 @@ KEEP = 16
 """Entries kept per cache folder: one per options, format and working directory, the newest first."""
 _UNSEEN = ("/proc/", "/dev/", "/sys/")
 _CHUNK = 1 << 20
+_RECENT_NS = 2_000_000_000
+"""A file changed this recently before a run is stored is compared by digest, not by its times (as git does)."""
 
 
 @dataclass(frozen=True)
@@ -65,32 +71,38 @@ class Emitted:
 
 @dataclass
 class _Reads:
-    """What a build read: files opened for reading and folders listed (absolute paths)."""
+    """What a build read: files opened for reading, with their state then, and folders listed (absolute paths)."""
 
-    files: set[str] = field(default_factory=set)
+    programs: bool
+    """Whether starting another program is allowed (its output is not seen: when it is not, the run is not kept)."""
+    files: dict[str, list[Any]] = field(default_factory=dict)
     folders: set[str] = field(default_factory=set)
     complete: bool = True
-    """False when an event could not be read: such a run is not stored."""
+    """False when something was read that cannot be checked later: such a run is not stored."""
 
 
 _recording: list[_Reads] = []
 _hooked = False
+_PROGRAMS = ("subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork", "pty.spawn")
+_EVENTS = frozenset(("open", "os.listdir", "os.scandir", "os.fwalk", *_PROGRAMS))
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if not _recording or event not in ("open", "os.listdir", "os.scandir"):
+    if not _recording or event not in _EVENTS:
         return
     reads = _recording[-1]
     try:  # an audit hook that raises would fail the program's own call
-        path = args[0]
+        path = args[0] if args else None
         if event == "open":
-            if isinstance(args[2], int) and args[2] & os.O_ACCMODE == os.O_WRONLY:
+            # A descriptor (a pipe, a dup) names no file: what it reads was opened, or started, before.
+            if isinstance(path, int) or (isinstance(args[2], int) and args[2] & os.O_ACCMODE == os.O_WRONLY):
                 return
-            if isinstance(path, int):  # a descriptor: a file opened before, or one we cannot name
-                reads.complete = False
-                return
-            reads.files.add(os.path.abspath(os.fsdecode(path)))
-        elif isinstance(path, int):
+            name = os.path.abspath(os.fsdecode(args[0]))
+            if name not in reads.files:
+                reads.files[name] = _file_state(name)
+        elif event in _PROGRAMS:
+            reads.complete = reads.complete and reads.programs
+        elif isinstance(path, int) or event == "os.fwalk":
             reads.complete = False
         else:
             reads.folders.add(os.path.abspath(os.fsdecode(path if path is not None else ".")))
@@ -99,13 +111,13 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 @contextlib.contextmanager
-def _record() -> Iterator[_Reads]:
-    """Record what is read meanwhile, through the interpreter's audit events (``open``, ``os.listdir``)."""
+def _record(*, programs: bool = False) -> Iterator[_Reads]:
+    """Record what is read meanwhile, through the interpreter's audit events (``open``, ``os.listdir``...)."""
     global _hooked
     if not _hooked:
         sys.addaudithook(_audit)  # for good: an audit hook cannot be removed, so it records only when asked
         _hooked = True
-    reads = _Reads()
+    reads = _Reads(programs)
     _recording.append(reads)
     try:
         yield reads
@@ -114,13 +126,14 @@ def _record() -> Iterator[_Reads]:
 
 
 def _file_state(path: str) -> list[Any]:
-    """``[size, mtime_ns, ctime_ns, inode]`` (``ctime`` changes with every write and cannot be set back)."""
+    """``[size, mtime_ns, ctime_ns, inode]`` (``ctime`` changes with every write and cannot be set back); ``[]``
+    for a missing file, ``["folder"]`` or ``["other"]`` for what is not a regular file."""
     try:
         info = os.stat(path)
     except OSError:
         return []
     if not stat.S_ISREG(info.st_mode):
-        return ["not a file"]
+        return ["folder" if stat.S_ISDIR(info.st_mode) else "other"]
     return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
 
@@ -173,6 +186,35 @@ def _environment(project: Project) -> str:
 def _key(options: TemplateOptions, fmt: Format) -> str:
     facts = [FORMAT, fmt, os.getcwd(), repr(options), str(Path(options.project_dir).resolve())]
     return hashlib.sha256(json.dumps(facts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _checks(reads: list[_Reads], cache: Path) -> tuple[dict[str, Any], dict[str, str]] | None:
+    """What a stored run is checked against: ``{file: [state, sha256]}`` and ``{folder: digest of its names}``;
+    ``None`` when it cannot be checked (a file changed while it was read, a pipe was read, a program was run)."""
+    if not all(r.complete for r in reads):
+        return None
+    opened: dict[str, list[Any]] = {}
+    folders: set[str] = set()
+    for r in reads:
+        opened = r.files | opened  # the state at the first opening wins
+        folders |= r.folders
+    now = time.time_ns()
+    files: dict[str, Any] = {}
+    for path in sorted(opened.keys() | _module_files()):
+        if not _seen(path, cache) or f"{os.sep}__pycache__{os.sep}" in path:  # bytecode follows its source
+            continue
+        state = _file_state(path)
+        if path in opened and opened[path] != state:
+            return None
+        if state[:1] == ["folder"]:
+            folders.add(path)
+            continue
+        if state[:1] == ["other"]:
+            return None
+        if state and now - max(state[1], state[2]) < _RECENT_NS:
+            state = ["recent"]  # a write within the clock's resolution could hide: compare its digest next time
+        files[path] = [state, _file_digest(path)]
+    return files, {path: _folder_digest(path) for path in sorted(folders) if _seen(path, cache)}
 
 
 def _unchanged(entry: dict[str, Any]) -> bool:
@@ -237,8 +279,7 @@ def _store(folder: Path, path: Path, entry: dict[str, Any]) -> None:
 def emit_templates(
     options: TemplateOptions, fmt: Format = "yaml", *, cache: bool = True, cache_dir: Path | None = None
 ) -> Emitted:
-    """:func:`~hera_build.templates.build.build_templates` (looked up when called, so it can be replaced) and
-    each object rendered in ``fmt``; reused from the
+    """:func:`~hera_build.templates.build.build_templates` and each object rendered in ``fmt``, reused from the
     cache when every input is the same (see the module's docstring), else built and stored."""
     if not cache or options.argo:
         project = load_project(options.project_dir, version=options.version)
@@ -246,7 +287,7 @@ def emit_templates(
         return Emitted(result, [render(obj.manifest, fmt) for obj in result.objects])
     folder = (cache_dir or default_cache_dir()) / "templates"
     path = folder / f"{_key(options, fmt)}.json"
-    with _record() as loading:
+    with _record(programs=True) as loading:  # run every time: a dynamic version's program is run again
         project = load_project(options.project_dir, version=options.version)
     environment = _environment(project)
     entry = _load(path)
@@ -255,21 +296,9 @@ def emit_templates(
     with _record() as building:
         result = build.build_templates(options, project)
         emitted = Emitted(result, [render(obj.manifest, fmt) for obj in result.objects])
-    if not (loading.complete and building.complete):
-        return emitted
-    resolved = folder.resolve()
-    read = loading.files | building.files | _module_files()
-    files = sorted(p for p in read if _seen(p, resolved) and "__pycache__" not in p)
-    folders = sorted(p for p in loading.folders | building.folders if _seen(p, resolved))
-    _store(
-        folder,
-        path,
-        {
-            "format": FORMAT,
-            "environment": environment,
-            "files": {p: [_file_state(p), _file_digest(p)] for p in files},
-            "folders": {p: _folder_digest(p) for p in folders},
-            "result": _result_json(emitted),
-        },
-    )
+    checks = _checks([loading, building], folder.resolve())
+    if checks is not None:
+        files, folders = checks
+        entry = {"format": FORMAT, "environment": environment, "files": files, "folders": folders}
+        _store(folder, path, entry | {"result": _result_json(emitted)})
     return emitted

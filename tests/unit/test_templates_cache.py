@@ -137,3 +137,26 @@ def test_a_failed_run_is_not_reused(project: Path, hera_build: Callable[..., Res
 
     assert hera_build("templates").code == 1
     assert hera_build("templates").code == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '__import__("subprocess").run(["true"], check=True)  # its output is not seen',
+        'COUNT = __import__("pathlib").Path("count.txt"); COUNT.write_text(COUNT.read_text() + "1")',
+    ],
+    ids=["runs-a-program", "changes-what-it-read"],
+)
+def test_a_build_that_cannot_be_checked_later_is_not_kept(
+    project: Path, hera_build: Callable[..., Result], line: str
+) -> None:
+    (project / "count.txt").write_text("")
+    module = project / "src" / package_of(project) / "workflows.py"
+    edit(
+        module,
+        "from hera.workflows.models import TemplateRef\n",
+        f"from hera.workflows.models import TemplateRef\n{line}\n",
+    )
+    templates(hera_build)
+
+    assert REUSED not in templates(hera_build).err
