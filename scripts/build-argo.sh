@@ -5,8 +5,9 @@
 #
 # Outputs (CACHE = ${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}, V = $HERA_BUILD_ARGO_VERSION, default v4.0.5):
 #   CACHE/argo/V/bin/{argo,workflow-controller,argoexec}   (+ .<name>.stamp: the version + build flags they hold)
-#   CACHE/argo/V/src/                                      writable copy of the module (stub UI, signal_linux.go;
-#                                                          scripts/cluster.sh applies its manifests/base/crds/full)
+#   CACHE/argo/V/src/                                      writable copy of the module (stub UI, signal_linux.go,
+#                                                          the server's bind address patch; scripts/cluster.sh
+#                                                          applies its manifests/base/crds/full)
 #   REGISTRY/argoexec:V                                    the executor image (ENTRYPOINT ["argoexec"])
 # A binary whose stamp matches is not rebuilt; an image whose label names the same argoexec is not rebuilt.
 set -euo pipefail
@@ -60,32 +61,39 @@ print_env() {
 }
 if [ "$PRINT_ONLY" = 1 ]; then print_env; exit 0; fi
 
-command -v go >/dev/null || hb_die "go not found on PATH"
-[ "$(go env GOARCH)" = amd64 ] || hb_die "only linux/amd64 is supported (GOARCH=$(go env GOARCH))"
+hb_go_require_amd64
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false"
 
 # `argo version` prints gitTag when commit, tag and a clean tree are all set (the module zip has no commit id).
 BUILD_DATE=1970-01-01T00:00:00Z
 LDFLAGS="-s -w -X $MODULE.version=$VERSION -X $MODULE.gitTag=$VERSION -X $MODULE.gitCommit=none \
 -X $MODULE.gitTreeState=clean -X $MODULE.buildDate=$BUILD_DATE"
-STAMP="$VERSION cgo=0 $(go env GOVERSION) $(printf '%s' "$LDFLAGS" | sha256sum | cut -c1-12)"
+# "bind-address": built from the source patched by patch_bind_address (binaries built before it are rebuilt).
+STAMP="$(hb_go_stamp "$VERSION" "$LDFLAGS" bind-address)"
 
 built() { [ "$FORCE" = 0 ] && hb_built "$BIN" "$1" "$STAMP"; }
 
-prepare_src() { # the module, made buildable: stub UI for the server's embed, signal_linux.go for argoexec
-  [ -f "$SRC/.prepared" ] && [ "$(cat "$SRC/.prepared")" = "$VERSION" ] && return 0
-  local dir
-  dir="$(hb_go_moddir "$MODULE@$VERSION")" || hb_die "go mod download $MODULE@$VERSION failed"
-  hb_log "copying $dir -> $SRC"
-  rm -rf "$SRC.tmp"; mkdir -p "$ROOT"
-  cp -a "$dir" "$SRC.tmp"; chmod -R u+w "$SRC.tmp"
-  mkdir -p "$SRC.tmp/ui/dist/app"
-  echo '<!doctype html><title>Argo (UI not built)</title>' > "$SRC.tmp/ui/dist/app/index.html"
-  local sig="$SRC.tmp/workflow/executor/osspecific"
+make_buildable() { # the module copy in $1: stub UI for the server's embed, signal_linux.go for argoexec
+  mkdir -p "$1/ui/dist/app"
+  echo '<!doctype html><title>Argo (UI not built)</title>' > "$1/ui/dist/app/index.html"
+  local sig="$1/workflow/executor/osspecific"
   # The module zip lacks signal_linux.go; signal_darwin.go is the same code and has no build tag.
   [ -f "$sig/signal_linux.go" ] || cp "$sig/signal_darwin.go" "$sig/signal_linux.go"
-  echo "$VERSION" > "$SRC.tmp/.prepared"
-  rm -rf "$SRC"; mv "$SRC.tmp" "$SRC"
+}
+
+# `argo server` listens on ":PORT" (every interface) and has no flag for the address. This one-line patch makes it
+# listen on "$ARGO_SERVER_BIND_ADDRESS:PORT" (unset: every interface, as before); scripts/cluster.sh sets it to
+# 127.0.0.1. Applied once, also to a source copy prepared before the patch existed.
+patch_bind_address() {
+  local file="$SRC/server/apiserver/argoserver.go"
+  local original='address := fmt.Sprintf(":%d", port)'
+  local patched='address := fmt.Sprintf("%s:%d", os.Getenv("ARGO_SERVER_BIND_ADDRESS"), port)'
+  grep -qF "$patched" "$file" && return 0
+  grep -qF "$original" "$file" || hb_die "$file has no '$original' to patch (another Argo version?)"
+  grep -q '^[[:space:]]*"os"$' "$file" || hb_die "$file does not import \"os\": the bind address patch would not compile"
+  sed -i "s|$original|$patched|" "$file"
+  grep -qF "$patched" "$file" || hb_die "patching $file failed"
+  hb_log "patched $file: argo server binds to \$ARGO_SERVER_BIND_ADDRESS"
 }
 
 mkdir -p "$BIN"
@@ -97,7 +105,8 @@ if [ "$CLI_ONLY" = 0 ]; then
     if built "$n"; then hb_log "$n $VERSION already built: $BIN/$n"; else todo+=("$n"); fi
   done
 fi
-prepare_src   # also what scripts/cluster.sh applies the CRDs from
+hb_go_modcopy "$MODULE@$VERSION" "$SRC" make_buildable   # also what scripts/cluster.sh applies the CRDs from
+patch_bind_address
 if [ "${#todo[@]}" -gt 0 ]; then hb_go_build "$SRC" "$BIN" "$STAMP" "$LDFLAGS" "${todo[@]}"; fi
 v="$("$BIN/argo" version --short 2>/dev/null | head -n1 || true)"
 case "$v" in *"$VERSION"*) ;; *) hb_die "built argo reports '$v', expected $VERSION" ;; esac

@@ -62,8 +62,7 @@ print_env() {
 }
 if [ "$PRINT_ONLY" = 1 ]; then print_env; exit 0; fi
 
-command -v go >/dev/null || hb_die "go not found on PATH"
-[ "$(go env GOARCH)" = amd64 ] || hb_die "only linux/amd64 is supported (GOARCH=$(go env GOARCH))"
+hb_go_require_amd64
 # GOWORK=off: the kubernetes module ships a go.work over ./staging, which the module zip lacks.
 # -mod=mod: the edited go.mod has no go.sum lines for the published staging modules yet.
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -mod=mod" GOWORK=off
@@ -75,32 +74,28 @@ for kv in "gitVersion=$KV" gitMajor=1 "gitMinor=$kminor" gitTreeState=clean buil
   KLDFLAGS="$KLDFLAGS -X k8s.io/client-go/pkg/version.$kv -X k8s.io/component-base/version.$kv"
 done
 ELDFLAGS="-s -w"
-KSTAMP="$KV cgo=0 $(go env GOVERSION) $(printf '%s' "$KLDFLAGS" | sha256sum | cut -c1-12)"
-ESTAMP="$EV cgo=0 $(go env GOVERSION) $(printf '%s' "$ELDFLAGS" | sha256sum | cut -c1-12)"
+KSTAMP="$(hb_go_stamp "$KV" "$KLDFLAGS")"
+ESTAMP="$(hb_go_stamp "$EV" "$ELDFLAGS")"
 
 built() { [ "$FORCE" = 0 ] && hb_built "$@"; }   # built DIR NAME STAMP
 
 # prepare_src MODULE@VERSION DEST PATTERN REQUIRE_VERSION: writable copy of the module with every
 # `replace X => <local path>` whose X matches PATTERN dropped and X required at REQUIRE_VERSION.
 prepare_src() {
-  local mod="$1" dest="$2" pattern="$3" reqv="$4" dir m args=()
-  [ -f "$dest/.prepared" ] && [ "$(cat "$dest/.prepared")" = "$mod" ] && return 0
-  dir="$(hb_go_moddir "$mod")" || hb_die "go mod download $mod failed"
-  hb_log "copying $dir -> $dest"
-  rm -rf "$dest.tmp"; mkdir -p "$(dirname "$dest")"
-  cp -a "$dir" "$dest.tmp"; chmod -R u+w "$dest.tmp"
+  MOD="$1" PATTERN="$3" REQUIRE="$4" hb_go_modcopy "$1" "$2" drop_local_replaces
+}
+drop_local_replaces() { # in the module copy $1, as prepare_src says ($MOD, $PATTERN, $REQUIRE)
+  local m args=()
   while read -r m; do
-    args+=("-dropreplace=$m" "-require=$m@$reqv")
-  done < <(cd "$dest.tmp" && go mod edit -json \
+    args+=("-dropreplace=$m" "-require=$m@$REQUIRE")
+  done < <(cd "$1" && go mod edit -json \
              | python3 -c 'import json,sys,re
 p=re.compile(sys.argv[1])
 for r in json.load(sys.stdin).get("Replace") or []:
-    if p.fullmatch(r["Old"]["Path"]) and r["New"]["Path"].startswith("."): print(r["Old"]["Path"])' "$pattern")
-  [ "${#args[@]}" -gt 0 ] || hb_die "no local replaces matching $pattern in $mod's go.mod"
-  ( cd "$dest.tmp" && go mod edit "${args[@]}" )
-  hb_log "$mod: dropped $(( ${#args[@]} / 2 )) local replaces, requiring $reqv instead"
-  echo "$mod" > "$dest.tmp/.prepared"
-  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+    if p.fullmatch(r["Old"]["Path"]) and r["New"]["Path"].startswith("."): print(r["Old"]["Path"])' "$PATTERN")
+  [ "${#args[@]}" -gt 0 ] || hb_die "no local replaces matching $PATTERN in $MOD's go.mod"
+  ( cd "$1" && go mod edit "${args[@]}" )
+  hb_log "$MOD: dropped $(( ${#args[@]} / 2 )) local replaces, requiring $REQUIRE instead"
 }
 
 T0=$SECONDS

@@ -11,6 +11,8 @@
 #   /usr/local/bin/pack -> CACHE/bin/pack          (unless --no-link)
 # Skips everything that is already built with the right version.
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$HERE/common.sh"
 
 usage() {
   cat <<USAGE
@@ -52,7 +54,7 @@ done
 PACK_VERSION="${HERA_BUILD_PACK_VERSION:-$DEFAULT_PACK_VERSION}"; PACK_VERSION="${PACK_VERSION#v}"
 LIFECYCLE_VERSION="${HERA_BUILD_LIFECYCLE_VERSION:-$DEFAULT_LIFECYCLE_VERSION}"; LIFECYCLE_VERSION="${LIFECYCLE_VERSION#v}"
 LIFECYCLE_REPLACE="${HERA_BUILD_LIFECYCLE_REPLACE-$DEFAULT_LIFECYCLE_REPLACE}"
-CACHE="${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}"
+CACHE="$HERA_BUILD_CI_CACHE"
 BIN="$CACHE/bin"
 LC_ROOT="$CACHE/lifecycle"
 LC_DIR="$LC_ROOT/v$LIFECYCLE_VERSION"
@@ -64,10 +66,7 @@ print_env() {
 }
 if [ "$PRINT_ONLY" = 1 ]; then print_env; exit 0; fi
 
-log() { echo "[build-pack] $*" >&2; }
-
-command -v go >/dev/null || { echo "go not found on PATH" >&2; exit 1; }
-case "$(go env GOARCH)" in amd64) ;; *) echo "only linux/amd64 is supported (GOARCH=$(go env GOARCH))" >&2; exit 1 ;; esac
+hb_go_require_amd64
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS="-buildvcs=false"
 mkdir -p "$BIN" "$LC_ROOT"
@@ -75,16 +74,6 @@ mkdir -p "$BIN" "$LC_ROOT"
 # Bound every go invocation: a stuck download must not hang CI.
 GO_TIMEOUT="${HERA_BUILD_GO_TIMEOUT:-1500}"
 gorun() { timeout --kill-after=30 "$GO_TIMEOUT" go "$@"; }
-
-moddir() { # module@version -> directory in the module cache (downloads it)
-  local json dir
-  json="$(gorun mod download -json "$1")" || { echo "$json" >&2; return 1; }
-  dir="$(printf '%s\n' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
-    echo "go mod download $1 failed:" >&2; echo "$json" >&2; return 1
-  fi
-  printf '%s\n' "$dir"
-}
 
 # ---------- lifecycle + launcher ----------
 # lifecycle_modfile: sets LC_MODARGS to the go flags that apply $LIFECYCLE_REPLACE (needs $LC_SRC).
@@ -98,7 +87,7 @@ lifecycle_modfile() {
   for r in $LIFECYCLE_REPLACE; do
     ( cd "$LC_SRC" && go mod edit -modfile="$mf" -replace "$r" )
   done
-  log "lifecycle go.mod replacements: $LIFECYCLE_REPLACE"
+  hb_log "lifecycle go.mod replacements: $LIFECYCLE_REPLACE"
   LC_MODARGS=(-modfile="$mf" -mod=mod)
 }
 
@@ -109,10 +98,10 @@ lifecycle_ok() {
 }
 
 if [ "$FORCE" = 0 ] && lifecycle_ok; then
-  log "lifecycle $LIFECYCLE_VERSION already built in $BIN"
+  hb_log "lifecycle $LIFECYCLE_VERSION already built in $BIN"
 else
-  log "building lifecycle + launcher v$LIFECYCLE_VERSION ..."
-  LC_SRC="$(moddir "github.com/buildpacks/lifecycle@v$LIFECYCLE_VERSION")"
+  hb_log "building lifecycle + launcher v$LIFECYCLE_VERSION ..."
+  LC_SRC="$(hb_go_moddir "github.com/buildpacks/lifecycle@v$LIFECYCLE_VERSION")" || hb_die "go mod download lifecycle failed"
   lifecycle_modfile
   LDF="-s -w -X 'github.com/buildpacks/lifecycle/cmd.SCMRepository=github.com/buildpacks/lifecycle' -X 'github.com/buildpacks/lifecycle/cmd.Version=$LIFECYCLE_VERSION'"
   ( cd "$LC_SRC" && gorun build "${LC_MODARGS[@]}" -trimpath -ldflags "$LDF" -o "$BIN/lifecycle.tmp" ./cmd/lifecycle \
@@ -125,10 +114,10 @@ fi
 
 # ---------- lifecycle blob (directory + tgz) ----------
 if [ "$FORCE" = 0 ] && [ -f "$LC_DIR/lifecycle.toml" ] && [ -x "$LC_DIR/lifecycle/launcher" ] && [ -s "$LC_TGZ" ]; then
-  log "lifecycle blob already at $LC_DIR"
+  hb_log "lifecycle blob already at $LC_DIR"
 else
-  log "making lifecycle blob $LC_DIR and $LC_TGZ ..."
-  LC_SRC="$(moddir "github.com/buildpacks/lifecycle@v$LIFECYCLE_VERSION")"
+  hb_log "making lifecycle blob $LC_DIR and $LC_TGZ ..."
+  LC_SRC="$(hb_go_moddir "github.com/buildpacks/lifecycle@v$LIFECYCLE_VERSION")" || hb_die "go mod download lifecycle failed"
   STAGE="$(mktemp -d)"; trap 'rm -rf "$STAGE"' EXIT
   mkdir -p "$STAGE/lifecycle"
   cp "$BIN/lifecycle" "$BIN/launcher" "$STAGE/lifecycle/"
@@ -155,11 +144,11 @@ pack_ok() {
 }
 
 if [ "$FORCE" = 0 ] && pack_ok; then
-  log "pack $PACK_VERSION already built in $BIN"
+  hb_log "pack $PACK_VERSION already built in $BIN"
 else
-  log "building pack v$PACK_VERSION (several minutes on 2 cores) ..."
+  hb_log "building pack v$PACK_VERSION (several minutes on 2 cores) ..."
   # pack's go.mod has a `replace` directive, so `go install pack@v` is refused: build inside the module dir.
-  PACK_SRC="$(moddir "github.com/buildpacks/pack@v$PACK_VERSION")"
+  PACK_SRC="$(hb_go_moddir "github.com/buildpacks/pack@v$PACK_VERSION")" || hb_die "go mod download pack failed"
   ( cd "$PACK_SRC" && gorun build -trimpath \
       -ldflags "-s -w -X 'github.com/buildpacks/pack/pkg/client.Version=$PACK_VERSION'" \
       -o "$BIN/pack.tmp" . )
@@ -171,5 +160,5 @@ if [ "$LINK" = 1 ]; then
   ln -sfn "$BIN/pack" /usr/local/bin/pack
 fi
 
-log "pack $("$BIN/pack" --version | head -n1), lifecycle $("$BIN/lifecycle" -version | head -n1)"
+hb_log "pack $("$BIN/pack" --version | head -n1), lifecycle $("$BIN/lifecycle" -version | head -n1)"
 print_env

@@ -257,9 +257,9 @@ start_workflow_controller() {
     --namespace "$NAMESPACE" --executor-image "$EXEC_IMAGE" --configmap workflow-controller-configmap
 }
 start_argo_server() {
-  # argo server v4.0.5 listens on ":PORT" (all interfaces) and has no flag for the address. With the one-line patch
-  # of server/apiserver/argoserver.go described in the publish report (address from $ARGO_SERVER_BIND_ADDRESS), this
-  # variable keeps it on loopback; an unpatched build ignores it.
+  # argo server v4.0.5 listens on ":PORT" (all interfaces) and has no flag for the address. scripts/build-argo.sh
+  # patches server/apiserver/argoserver.go to take the address from $ARGO_SERVER_BIND_ADDRESS, so this variable
+  # keeps it on loopback; a binary built before that patch ignores it.
   start_proc argo-server ARGO_SERVER_BIND_ADDRESS=127.0.0.1 -- "$ARGO" server --kubeconfig "$KUBECONFIG_FILE" --auth-mode=server --secure=false \
     --namespace "$NAMESPACE" --port "$ARGO_SERVER_PORT" --browser=false
 }

@@ -89,6 +89,33 @@ hb_go_moddir() {
   printf '%s\n' "$dir"
 }
 
+# hb_go_modcopy MODULE@VERSION DEST EDIT: a writable copy of the module at DEST, made once. The module is downloaded
+# (hb_go_moddir), copied to DEST.tmp, handed to the function EDIT (its one argument: that folder) to be made
+# buildable, marked with MODULE@VERSION and renamed to DEST; a DEST with that mark is kept as it is.
+hb_go_modcopy() {
+  local mod="$1" dest="$2" edit="$3" dir
+  [ -f "$dest/.prepared" ] && [ "$(cat "$dest/.prepared")" = "$mod" ] && return 0
+  dir="$(hb_go_moddir "$mod")" || hb_die "go mod download $mod failed"
+  hb_log "copying $dir -> $dest"
+  rm -rf "$dest.tmp"; mkdir -p "$(dirname "$dest")"
+  cp -a "$dir" "$dest.tmp"; chmod -R u+w "$dest.tmp"
+  "$edit" "$dest.tmp"
+  echo "$mod" > "$dest.tmp/.prepared"
+  rm -rf "$dest"; mv "$dest.tmp" "$dest"
+}
+
+# hb_go_require_amd64: go is on PATH and builds for linux/amd64 (the only platform the scripts build for).
+hb_go_require_amd64() {
+  command -v go >/dev/null || hb_die "go not found on PATH"
+  [ "$(go env GOARCH)" = amd64 ] || hb_die "only linux/amd64 is supported (GOARCH=$(go env GOARCH))"
+}
+
+# hb_go_stamp VERSION LDFLAGS [EXTRA]: what hb_go_build records beside each binary: the version, cgo off, the Go
+# toolchain and a hash of the link flags (plus EXTRA, e.g. a source patch), so a change of any of them rebuilds.
+hb_go_stamp() {
+  printf '%s cgo=0 %s %s%s\n' "$1" "$(go env GOVERSION)" "$(printf '%s' "$2" | sha256sum | cut -c1-12)" "${3:+ $3}"
+}
+
 # hb_registry_has HOST:PORT/REPO:TAG: the registry (plain HTTP) has a manifest for that tag.
 hb_registry_has() {
   local ref="$1" host repo tag

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
@@ -29,8 +29,9 @@ from hera_build import __version__
 from hera_build.errors import BuildError
 from hera_build.image.labels import rfc3339
 
-SPDX_MEDIA_TYPE = "application/spdx+json"
+SPDX_MEDIA_TYPE: Final = "application/spdx+json"
 """The artifact type of the SBOM when it is published as an OCI artifact."""
+SPDX_VERSION: Final = "SPDX-2.3"
 _NAMESPACE = "https://spdx.hera-build.dev/sbom"
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9.-]")
 
@@ -130,6 +131,24 @@ def _oci_purl(repository: str, digest: str) -> str:
     return f"pkg:oci/{name}@{digest.replace(':', '%3A')}?repository_url={repository}"
 
 
+def _container(spdx_id: str, name: str, digest: str | None) -> dict[str, Any]:
+    """An image as an SPDX package: versioned and checksummed by its digest, when known."""
+    package: dict[str, Any] = {
+        "SPDXID": spdx_id,
+        "name": name,
+        "downloadLocation": "NOASSERTION",
+        "filesAnalyzed": False,
+        "licenseConcluded": "NOASSERTION",
+        "licenseDeclared": "NOASSERTION",
+        "copyrightText": "NOASSERTION",
+        "primaryPackagePurpose": "CONTAINER",
+    }
+    if digest:
+        package["versionInfo"] = digest
+        package["checksums"] = [{"algorithm": "SHA256", "checksumValue": digest.split(":", 1)[1]}]
+    return package
+
+
 def spdx_document(
     *,
     image: str,
@@ -141,19 +160,8 @@ def spdx_document(
 ) -> dict[str, Any]:
     """The SPDX 2.3 document (a JSON-ready dict): ``image`` (``repo:tag``) with its distributions and base."""
     repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-    image_package: dict[str, Any] = {
-        "SPDXID": "SPDXRef-Image",
-        "name": image,
-        "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": False,
-        "licenseConcluded": "NOASSERTION",
-        "licenseDeclared": "NOASSERTION",
-        "copyrightText": "NOASSERTION",
-        "primaryPackagePurpose": "CONTAINER",
-    }
+    image_package = _container("SPDXRef-Image", image, image_digest)
     if image_digest:
-        image_package["versionInfo"] = image_digest
-        image_package["checksums"] = [{"algorithm": "SHA256", "checksumValue": image_digest.split(":", 1)[1]}]
         image_package["externalRefs"] = [
             {
                 "referenceCategory": "PACKAGE-MANAGER",
@@ -161,19 +169,7 @@ def spdx_document(
                 "referenceLocator": _oci_purl(repository, image_digest),
             }
         ]
-    base_package: dict[str, Any] = {
-        "SPDXID": "SPDXRef-BaseImage",
-        "name": base_image,
-        "downloadLocation": "NOASSERTION",
-        "filesAnalyzed": False,
-        "licenseConcluded": "NOASSERTION",
-        "licenseDeclared": "NOASSERTION",
-        "copyrightText": "NOASSERTION",
-        "primaryPackagePurpose": "CONTAINER",
-    }
-    if base_digest:
-        base_package["versionInfo"] = base_digest
-        base_package["checksums"] = [{"algorithm": "SHA256", "checksumValue": base_digest.split(":", 1)[1]}]
+    base_package = _container("SPDXRef-BaseImage", base_image, base_digest)
     ordered = sorted(packages, key=lambda p: (str(canonicalize_name(p.name)), p.version))
     python_packages = [_package(package) for package in ordered]
     pairs = [
@@ -186,7 +182,7 @@ def spdx_document(
         for element, kind, related in pairs
     ]
     body: dict[str, Any] = {
-        "spdxVersion": "SPDX-2.3",
+        "spdxVersion": SPDX_VERSION,
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": f"{image} python distributions",

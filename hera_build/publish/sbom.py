@@ -6,6 +6,9 @@ A registry with the referrers API answers the PUT with ``OCI-Subject`` and lists
 ``/v2/<repo>/referrers/<image digest>``. One without it (Debian's docker-registry 2.8 among them) stores the
 manifest but cannot find it from the image, so the artifact is then also tagged ``sha256-<hex>.sbom`` — the tag
 cosign and ko use, derived from the image digest, so a client finds the SBOM of any image it has the digest of.
+
+:func:`find_sbom` reads back where a published SBOM is, the way publishing decided it (the fallback tag first,
+then the referrers API), so a release that reuses an image records the SBOM exactly as the release that built it.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ class PublishedSbom:
     referrers: bool
     """``True``: the registry indexed the ``subject`` (found through the referrers API)."""
     tag: str | None
+    document: str = ""
+    """``sha256:`` digest of the SPDX document itself: the artifact's one layer, a blob in the repository."""
 
     @property
     def reference(self) -> str:
@@ -84,7 +89,44 @@ def publish_sbom(registry: RegistryClient, image: ImageRef, image_digest: str, d
     if indexed != image_digest:
         tag = sbom_tag(image_digest)
         registry.put_manifest(repository, tag, data, OCI_MANIFEST)
-    return PublishedSbom(digest, image.repository, tag is None, tag)
+    return PublishedSbom(digest, image.repository, tag is None, tag, str(layer["digest"]))
+
+
+def _artifact(registry: RegistryClient, repository: str, reference: str) -> tuple[str, str] | None:
+    """(artifact manifest digest, SPDX document digest) of the SBOM artifact at ``reference``, if it is one."""
+    found = registry.manifest(repository, reference)
+    if found is None:
+        return None
+    document = found.document(f"{registry.host}/{repository}@{reference}")
+    layers = document.get("layers") or []
+    is_sbom = document.get("artifactType") == SPDX_MEDIA_TYPE and len(layers) == 1
+    if not is_sbom or not isinstance(layers[0], dict) or layers[0].get("mediaType") != SPDX_MEDIA_TYPE:
+        return None
+    return found.digest, str(layers[0].get("digest"))
+
+
+def find_sbom(registry: RegistryClient, image: ImageRef, image_digest: str) -> PublishedSbom | None:
+    """The SBOM published beside ``image``'s manifest ``image_digest``; ``None`` when there is none.
+
+    Looked for as :func:`publish_sbom` placed it: the ``sha256-<hex>.sbom`` tag exists exactly when the registry
+    did not index the subject, so it is asked first; then the referrers API (``404``: the registry has none).
+    Several SPDX referrers (another tool attached one too) resolve to the lowest digest, the same every time.
+    """
+    repository = repository_path(image)
+    tag = sbom_tag(image_digest)
+    tagged = _artifact(registry, repository, tag)
+    if tagged is not None:
+        return PublishedSbom(tagged[0], image.repository, False, tag, tagged[1])
+    candidates = sorted(
+        str(entry["digest"])
+        for entry in registry.referrers(repository, image_digest, SPDX_MEDIA_TYPE) or []
+        if entry.get("artifactType") == SPDX_MEDIA_TYPE and entry.get("digest")
+    )
+    for digest in candidates:
+        found = _artifact(registry, repository, digest)
+        if found is not None:
+            return PublishedSbom(found[0], image.repository, True, None, found[1])
+    return None
 
 
 def sbom_document_for(prepared: Prepared) -> Callable[[str], bytes]:

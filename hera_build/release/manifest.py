@@ -29,6 +29,31 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SbomRecord(_Record):
+    """The image's SBOM, published beside it as an OCI artifact whose `subject` is the image.
+
+    A release that reuses the image reads it back from the registry, so it records what the building release did.
+    """
+
+    media_type: Literal["application/spdx+json"] = Field(description="Media type of the SBOM document.")
+    format: Literal["SPDX-2.3"] = Field(description="The SBOM's specification and version.")
+    digest: str | None = Field(
+        description="`sha256:` digest of the SBOM document: a blob in the image's repository, the artifact's one "
+        "layer; `null` in a plan of an image not built yet."
+    )
+    artifact: str | None = Field(
+        description="The artifact manifest that carries it: `repository@sha256:…`; `null` in a plan of an image not "
+        "built yet."
+    )
+    found_by: Literal["referrers", "tag"] | None = Field(
+        description="`referrers`: the registry lists it under `/v2/<repository>/referrers/<image digest>`; `tag`: the "
+        "registry has no referrers API and the artifact is tagged `tag`; `null` in a plan of an image not built yet."
+    )
+    tag: str | None = Field(
+        description="`sha256-<image digest hex>.sbom` when `found_by` is `tag`, else `null`.",
+    )
+
+
 class ImageRecord(_Record):
     """The runner image of this version."""
 
@@ -47,6 +72,11 @@ class ImageRecord(_Record):
         description="`true`: the image check passed on this image (built, or reused and checked again); `false`: no "
         "engine could run the check, and a later release checks the image before reusing it; `null`: not asked "
         "(`--no-check`).",
+    )
+    sbom: SbomRecord | None = Field(
+        default=None,
+        description="The SBOM published beside the image; `null` when the image was not pushed, or when a reused "
+        "image has none in the registry (published by an older hera-build, or the SBOM upload failed).",
     )
 
     @property

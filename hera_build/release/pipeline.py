@@ -47,11 +47,12 @@ from hera_build.image.backends import (
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION
-from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
+from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage, open_registry
+from hera_build.image.sbom import SPDX_MEDIA_TYPE, SPDX_VERSION
 from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Pusher, publish
-from hera_build.publish.sbom import sbom_document_for
+from hera_build.publish.sbom import PublishedSbom, find_sbom, sbom_document_for
 from hera_build.release.manifest import (
     DEFAULT_MANIFEST,
     BackendRecord,
@@ -60,6 +61,7 @@ from hera_build.release.manifest import (
     EmittedObject,
     ImageRecord,
     ReleaseManifest,
+    SbomRecord,
     SourceRecord,
     load_manifest,
     write_manifest,
@@ -68,6 +70,7 @@ from hera_build.templates.build import TemplateOptions, TemplatesResult, build_t
 from hera_build.templates.output import (
     DEFAULT_OUT,
     WriteResult,
+    check_listable,
     check_writable,
     layout,
     output_lock,
@@ -130,6 +133,10 @@ def _dirty_state(path: Path, exclude: tuple[Path, ...]) -> str | None:
     return dirty_fingerprint(path, exclude=exclude)
 
 
+def _registry_sbom(image: ImageRef, image_digest: str) -> PublishedSbom | None:
+    return find_sbom(open_registry(image.registry), image, image_digest)
+
+
 @dataclass(frozen=True)
 class ReleaseEnvironment:
     """Every effect :func:`plan` and :func:`release` have on the world, replaceable in tests."""
@@ -143,6 +150,8 @@ class ReleaseEnvironment:
     """``None``: the registry API for oci images, the engine for the others."""
     engine: Callable[[], DockerEngine | None] = connect_engine
     """Where a reused image is pulled to be checked again."""
+    sbom: Callable[[ImageRef, str], PublishedSbom | None] = _registry_sbom
+    """The SBOM the registry has beside an image's digest (a reused image's is read back, not published again)."""
 
 
 @dataclass(frozen=True)
@@ -398,6 +407,32 @@ def _edges(result: TemplatesResult) -> tuple[DependencyEdge, ...]:
     return tuple(edges[key] for key in sorted(edges, key=lambda k: (k[1], k[0])))
 
 
+def _sbom_record(published: PublishedSbom | None) -> SbomRecord | None:
+    if published is None:
+        return None
+    return SbomRecord(
+        media_type=SPDX_MEDIA_TYPE, format=SPDX_VERSION, digest=published.document, artifact=published.reference,
+        found_by="referrers" if published.referrers else "tag", tag=published.tag,
+    )  # fmt: skip
+
+
+def _planned_sbom(options: ReleaseOptions, env: ReleaseEnvironment, image: ImageRef, reused: RemoteImage | None) -> (
+    SbomRecord | None
+):  # fmt: skip
+    """The SBOM record the release writes. A reused image's SBOM is read back from the registry (it is what the
+    release that built the image published); an image still to be pushed gets one whose place is known only
+    after the push; nothing is published for an image that is not pushed."""
+    if not options.sbom:
+        return None
+    if reused is not None:
+        return _sbom_record(env.sbom(image, reused.digest))
+    if not options.push:
+        return None
+    return SbomRecord(
+        media_type=SPDX_MEDIA_TYPE, format=SPDX_VERSION, digest=None, artifact=None, found_by=None, tag=None
+    )
+
+
 def _hera_version() -> str:
     try:
         return importlib.metadata.version("hera")
@@ -414,6 +449,7 @@ def _manifest(
     image_id: str | None,
     backend_version: str | None,
     checked: bool | None = None,
+    sbom: SbomRecord | None = None,
 ) -> ReleaseManifest:
     image = plan_facts.image.with_digest(digest)
     git = plan_facts.git
@@ -427,6 +463,7 @@ def _manifest(
             id=image_id,
             reference=str(image),
             checked=checked,
+            sbom=sbom,
         ),
         backend=BackendRecord(name=plan_facts.backend, version=backend_version),  # type: ignore[arg-type]
         base_image=BaseImageRecord(reference=plan_facts.inputs.base_image, digest=plan_facts.inputs.base_digest),
@@ -478,6 +515,7 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tupl
 def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple[Plan, Prepared, Builder]:
     # Where the release writes must be writable before anything is built or pushed: no half-done release.
     check_writable(options.out, what="--out", folder=True)
+    check_listable(options.out)
     check_writable(options.manifest_path, what="--manifest", folder=False)
     facts, prepared, builder = _facts(options, env, work)
     state, remote, error = _lookup(env.registry, facts.image, options.push)
@@ -494,6 +532,7 @@ def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple
         image_id=reused.config_digest if reused else None,
         backend_version=reused.labels.get(LABEL_BACKEND_VERSION) if reused else None,
         checked=_predicted_check(options, env),
+        sbom=_planned_sbom(options, env, facts.image, reused),
     )
     the_plan = Plan(
         options=options,
@@ -539,8 +578,10 @@ def _refuse_conflicts(the_plan: Plan) -> None:
         write_output(files, the_plan.options.out, force=False)
 
 
-def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnvironment, work: Path) -> BuildResult:
-    """Reuse (checked again where an engine is), or build → check → publish."""
+def _image(
+    the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnvironment, work: Path
+) -> tuple[BuildResult, SbomRecord | None]:
+    """Reuse (checked again where an engine is), or build → check → publish; with the SBOM's record."""
     options = the_plan.options
     checker = options.check(the_plan.project, the_plan.backend) if options.check is not None else None
     if the_plan.decision == "skip":
@@ -548,7 +589,13 @@ def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnv
         checked, summary = (
             check_reused(checker, the_plan.remote, prepared.request, env.engine) if checker else (None, None)
         )
-        return result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary)
+        sbom = the_plan.manifest.image.sbom
+        if options.sbom and sbom is None:
+            options.progress(
+                f"warning: the registry has no SBOM for {the_plan.image}@{the_plan.remote.digest}; the manifest "
+                "records none (release with --force to rebuild and publish one)"
+            )
+        return result_of(None, prepared, reused=the_plan.remote, checked=checked, check=summary), sbom
     options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
     built, checked, summary = build_checked(builder, prepared, work, checker)
     published = None
@@ -557,7 +604,8 @@ def _image(the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnv
             built, env.registry, pusher=env.pusher, progress=options.progress, verbose=options.verbose,
             sbom=sbom_document_for(prepared) if options.sbom else None,
         )  # fmt: skip
-    return result_of(built, prepared, published=published, checked=checked, check=summary)
+    result = result_of(built, prepared, published=published, checked=checked, check=summary)
+    return result, _sbom_record(published.sbom if published else None)
 
 
 def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> Release:
@@ -570,7 +618,7 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
             raise ImmutableTagError(the_plan.reason, "bump the version or use --force")
         options.progress(the_plan.reason)
         _refuse_conflicts(the_plan)
-        image = _image(the_plan, prepared, builder, env, work)
+        image, sbom = _image(the_plan, prepared, builder, env, work)
     templates, files = the_plan.templates, the_plan.files
     if image.digest != (the_plan.remote.digest if the_plan.decision == "skip" and the_plan.remote else None):
         templates = _emit(the_plan.project, options, the_plan.backend, image.digest)
@@ -583,6 +631,7 @@ def release(options: ReleaseOptions, env: ReleaseEnvironment | None = None) -> R
         image_id=image.image_id,
         backend_version=image.backend_version,
         checked=image.checked,
+        sbom=sbom,
     )
     with output_lock(options.out):  # the folder and its manifest, one writer at a time
         written = write_output(files, options.out, force=options.force)

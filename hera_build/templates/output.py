@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from hera_build.core.atomic import unwritable
 from hera_build.errors import OutputError
 from hera_build.templates.emit import PinnedObject
@@ -102,16 +100,46 @@ def _diff(path: Path, new: str) -> str:
     return "\n".join(lines[:_DIFF_LINES]) + more
 
 
-def _kustomization(directory: Path) -> str:
+def _resources(directory: Path) -> list[str]:
     # Only files at the top: the submit/ folder holds Workflows that `kubectl apply -k` cannot create.
     with os.scandir(directory) as entries:  # a scan's entries know their type: no stat per file
-        resources = sorted(
+        return sorted(
             entry.name
             for entry in entries
             if os.path.splitext(entry.name)[1] in (".yaml", ".json") and entry.name != KUSTOMIZATION and entry.is_file()
         )
-    document = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}
-    return yaml.safe_dump(document, sort_keys=False)
+
+
+def check_listable(out: Path) -> None:
+    """Refuse an output folder holding a file its kustomization cannot name: one whose name is not UTF-8.
+
+    kustomization.yaml lists every top-level file, and YAML text is UTF-8, so such a name could only be written
+    as Python's stand-in for the undecodable bytes (``"\\uDCFF.yaml"``), a file kustomize would not find.
+    Leaving it out instead would deploy less than the folder holds without anyone noticing, so it is an error,
+    raised before a release builds anything.
+    """
+    out = Path(out)
+    if not out.is_dir():
+        return
+    for name in _resources(out):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raw_name = os.fsencode(name)
+            raise OutputError(
+                f"output folder {out} holds a file whose name is not UTF-8 ({raw_name!r}), which kustomization.yaml "
+                "cannot list",
+                "rename the file to a UTF-8 name, or move it out of the folder",
+            ) from None
+
+
+def _kustomization(directory: Path) -> str:
+    document = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": _resources(directory),
+    }
+    return dump_yaml(document)
 
 
 def check_writable(path: Path, *, what: str, folder: bool) -> None:
@@ -235,6 +263,7 @@ def write_output(
             _recover(out)
         except OSError as exc:
             raise unwritable(out, exc) from None
+        check_listable(out)
         result = plan_output(files, out)  # under the lock: what another run wrote meanwhile counts
         if result.replaced and not force:
             name = result.replaced[0]

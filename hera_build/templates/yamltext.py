@@ -12,6 +12,12 @@ and ``\\n``, that happens to a multi-line string exactly when a block literal is
 with a space, or the string does. :func:`c_safe` checks that (and that keys are short single lines) at C speed;
 the tests compare both emitters on the examples, a generated 500-template project and random strings.
 
+Strings that another YAML reader would take for something else are quoted. PyYAML resolves YAML 1.1 but leaves
+out ``y``/``n`` (``Y``, ``N``), and misses numbers that Go's YAML readers (Kubernetes, Argo) parse: ``08``,
+``0o17``, ``0X1F``, ``1e3``. Written plain, ``y`` would reach Argo as ``true`` and ``08`` as ``8``. The extra
+resolvers (:data:`_AMBIGUOUS`) make both dumpers single-quote them, as PyYAML quotes ``yes`` and ``010``; they
+match no ordinary name, so those files keep their bytes.
+
 Then the representer was most of the time left: it looks up a method for every value. :func:`_node` makes the
 same nodes directly for the plain values manifests are made of (and checks :func:`c_safe` on the way), and the
 resolver's answer for a scalar, which the C serializer asks twice per scalar, is remembered.
@@ -32,6 +38,20 @@ _MAX_KEY = 100
 """PyYAML writes a key longer than 128 characters as ``? key``; libyaml decides that differently: stay below."""
 
 
+_AMBIGUOUS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), "yYnN"),
+    ("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:[0-9][0-9_]*|0[bBoOxX][0-9a-fA-F_]+)$"), "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:\.[0-9_]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$"),
+        "-+.0123456789",
+    ),
+)
+"""(tag, pattern, first characters) of plain scalars that YAML 1.1 (bool ``y``/``n``) or Go's readers (numbers
+with leading zeros, ``0o``/``0X``/``0B`` prefixes, exponents without a dot) take for a non-string, beyond what
+PyYAML's own resolvers catch; a string matching one is quoted."""
+
+
 class _PyDumper(yaml.SafeDumper):
     """Block style, multi-line strings as ``|`` blocks (scripts stay readable in review)."""
 
@@ -41,7 +61,13 @@ def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_PyDumper.add_representer(str, _str_presenter)
+def _configure(dumper: Any) -> None:
+    dumper.add_representer(str, _str_presenter)
+    for tag, pattern, first in _AMBIGUOUS:
+        dumper.add_implicit_resolver(tag, pattern, list(first))
+
+
+_configure(_PyDumper)
 
 _CBase: Any = getattr(yaml, "CSafeDumper", None)
 C_EMITTER = _CBase is not None
@@ -54,7 +80,7 @@ _RESOLVED_MAX = 1 << 16
 if _CBase is not None:
 
     class _CDumper(_CBase):  # type: ignore[misc]
-        """The C emitter with the Python representer of :class:`_PyDumper`."""
+        """The C emitter with the Python representer and resolvers of :class:`_PyDumper`."""
 
         def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
             """The resolver's tag, remembered for scalars (it depends on nothing else: no path resolvers)."""
@@ -68,7 +94,7 @@ if _CBase is not None:
                 tag = _RESOLVED[key] = super().resolve(kind, value, implicit)
             return tag
 
-    _CDumper.add_representer(str, _str_presenter)
+    _configure(_CDumper)
 
 
 def _safe_string(value: str, *, key: bool) -> bool:

@@ -147,3 +147,21 @@ def test_release_style_templates_run_argo_over_what_is_written(tmp_path: Path, a
     result = hera_build("templates", "--argo", "--argo-path", str(argo), "--out", str(tmp_path / "argo"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "argo").is_dir()
+
+
+def test_strings_that_go_reads_as_bools_or_numbers_reach_argo_as_strings(argo: Path) -> None:
+    """Argo parses the YAML hera-build writes with Go's YAML 1.1 reader: written plain, ``y`` is a bool there and
+    ``08`` a number, and a string field refuses both. hera-build quotes them."""
+    texts = ["y", "n", "Y", "N", "yes", "off", "08", "0o17", "0X1F", "1e3", "1_000", "~", ""]
+    template = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "ambiguous-strings"},
+        "spec": {
+            "entrypoint": "main",
+            "arguments": {"parameters": [{"name": f"p{i}", "value": text} for i, text in enumerate(texts)]},
+            "templates": [{"name": "main", "container": {"image": "busybox", "args": texts}}],
+        },
+    }
+    errors = [str(f) for f in argo_lint([template], argo) if f.severity == "error"]
+    assert errors == []

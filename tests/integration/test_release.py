@@ -168,9 +168,11 @@ def released(backend: Backend, tmp_path_factory: pytest.TempPathFactory, hera_bu
 
 
 def _without_build_results(manifest: dict[str, Any]) -> dict[str, Any]:
-    """What a plan cannot know before the build: the new image's digest and id, and the backend's version."""
+    """What a plan cannot know before the build: the new image's digest and id, the backend's version, and the
+    digest and place of the SBOM of that image (its media type and format it knows)."""
+    sbom = manifest["image"]["sbom"] | {"digest": None, "artifact": None, "found_by": None, "tag": None}
     image = manifest["image"] | {"digest": None, "id": None, "reference": f"{manifest['image']['repository']}:"
-                                 f"{manifest['image']['tag']}"}  # fmt: skip
+                                 f"{manifest['image']['tag']}", "sbom": sbom}  # fmt: skip
     return manifest | {"image": image, "backend": manifest["backend"] | {"version": None}}
 
 
@@ -183,6 +185,9 @@ def test_the_first_release_builds_pushes_and_pins_templates_to_the_digest(releas
     assert in_registry is not None and in_registry.digest == image["digest"]
     assert in_registry.labels["dev.hera-build.input-digest"] == manifest["input_digest"]
     assert image["id"] == in_registry.config_digest
+    sbom = image["sbom"]
+    assert (sbom["media_type"], sbom["format"]) == ("application/spdx+json", "SPDX-2.3")
+    assert sbom["digest"].startswith("sha256:") and sbom["artifact"].startswith(f"{image['repository']}@sha256:")
     pipeline = released.outputs["workflowtemplate-train-pipeline-v0-3-0.yaml"]
     assert f"image: {image['repository']}:0.3.0@{image['digest']}" in pipeline
     assert manifest["git"] == {"commit": released.project.git("rev-parse", "HEAD").strip(), "dirty": False}

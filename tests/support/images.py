@@ -2,7 +2,9 @@
 
 They keep the contracts the real ones keep: the backend computes its inputs with the real
 :func:`hera_build.image.inputs.compute_inputs` and labels what it builds with the input digest (unless told to
-behave like a broken backend); the pusher puts the image, with those labels, under the version tag.
+behave like a broken backend); the pusher puts the image, with those labels, under the version tag — into the
+dict of :class:`FakeRegistry`, or (:func:`http_pusher`) as a config and manifest into the HTTP fake registry of
+:mod:`tests.support.oci_images`, where the real registry client, the SBOM publisher and its reader work on it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from hera_build.image.registry import RemoteImage
 from hera_build.image.target import host_facts, target_from_facts
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.oci import PushResult
+from tests.support import oci_images
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 
 
 def sha(text: str) -> str:
@@ -56,8 +62,8 @@ class FakeBuilder:
 
     def prepare(self, request: BuildRequest, work: Path) -> Prepared:
         self.prepared.append(request)
-        wheel = work / f"{request.project.name}-{request.project.version.exact}-py3-none-any.whl"
-        wheel.write_bytes(b"")
+        project = request.project
+        wheel = oci_images.make_wheel(work, project.name, project.version.exact, {f"{project.name}.py": ""})
         wheelhouse = Wheelhouse(wheel, (), {}, "", "", target_from_facts(host_facts()))
         code = self.code()
         inputs = compute_inputs(
@@ -100,6 +106,27 @@ def fake_pusher(registry: FakeRegistry, builder: FakeBuilder) -> Callable[..., t
             registry.images[f"{ref.repository}:{ref.tag}"] = RemoteImage(
                 digest=digest, config_digest=built.image_id, labels=builder.labels[built.image_id]
             )
+        return digest, ()
+
+    return push
+
+
+def http_pusher(
+    registry: oci_images.FakeRegistry, builder: FakeBuilder
+) -> Callable[..., tuple[str, tuple[PushResult, ...]]]:
+    """Pushes what ``builder`` built into the HTTP fake ``registry``: a config holding the build's labels and an
+    OCI manifest (no layers) under every tag; the digest is the manifest's, as a real push's is."""
+
+    def push(built: BuiltImage, progress: Callable[[str], None], verbose: bool) -> tuple[str, tuple[PushResult, ...]]:
+        del progress, verbose
+        digest = ""
+        for ref in built.tags:
+            repository = ref.path
+            config = json.dumps({"config": {"Labels": builder.labels[built.image_id]}}, sort_keys=True).encode()
+            descriptor = {"mediaType": OCI_CONFIG, "digest": registry.add_blob(repository, config), "size": len(config)}
+            manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": descriptor, "layers": []}
+            data = json.dumps(manifest, sort_keys=True).encode()
+            digest = registry.add_manifest(repository, ref.tag or "latest", data, OCI_MANIFEST)
         return digest, ()
 
     return push

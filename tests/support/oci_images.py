@@ -242,8 +242,8 @@ class FakeRegistry:
 
     token_auth: bool = False
     referrers: bool = False
-    """Answer a manifest with a ``subject`` with ``OCI-Subject`` (OCI distribution 1.1); Debian's docker-registry
-    2.8 does not, and neither does this fake by default."""
+    """Answer a manifest with a ``subject`` with ``OCI-Subject`` and serve ``/v2/<name>/referrers/<digest>`` (OCI
+    distribution 1.1); Debian's docker-registry 2.8 does neither (404), and neither does this fake by default."""
     blobs: dict[str, bytes] = field(default_factory=dict)
     repo_blobs: dict[str, set[str]] = field(default_factory=dict)
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
@@ -370,14 +370,16 @@ class FakeRegistry:
         if url.path in ("/v2/", "/v2"):
             self._send(handler, 200, b"{}")
             return
-        match = re.match(r"^/v2/(?P<name>.+?)/(?P<kind>blobs|manifests)/(?P<rest>.*)$", url.path)
+        match = re.match(r"^/v2/(?P<name>.+?)/(?P<kind>blobs|manifests|referrers)/(?P<rest>.*)$", url.path)
         if match is None:
             self._error(handler, 404, "NAME_UNKNOWN")
             return
         name, kind, rest = match["name"], match["kind"], match["rest"]
         pull, push = f"repository:{name}:pull", f"repository:{name}:pull,push"
         with self.lock:
-            if kind == "manifests":
+            if kind == "referrers":
+                self._referrers(handler, name, rest, query.get("artifactType", [None])[0], pull)
+            elif kind == "manifests":
                 self._manifest(handler, method, name, rest, body, pull, push)
             elif rest.startswith("uploads"):
                 self._upload(handler, method, name, rest, query, body, push, handler.headers)
@@ -411,6 +413,25 @@ class FakeRegistry:
             return
         data, media_type = found
         self._send(handler, 200, data, {"Content-Type": media_type, "Docker-Content-Digest": _sha(data)})
+
+    def _referrers(self, handler: BaseHTTPRequestHandler, name: str, digest: str, artifact_type: str | None,
+                   pull: str) -> None:  # fmt: skip
+        if not self.referrers:
+            self._send(handler, 404, b"404 page not found")
+            return
+        if not self._authorized(handler, [pull]):
+            return
+        entries = {}
+        for (repository, _), (data, media_type) in self.manifests.items():
+            document = json.loads(data)
+            kind = document.get("artifactType")
+            if repository == name and (document.get("subject") or {}).get("digest") == digest:
+                if artifact_type is None or kind == artifact_type:
+                    entries[_sha(data)] = {"mediaType": media_type, "digest": _sha(data), "size": len(data),
+                                           "artifactType": kind}  # fmt: skip
+        index_type = "application/vnd.oci.image.index.v1+json"
+        index = {"schemaVersion": 2, "mediaType": index_type, "manifests": [entries[key] for key in sorted(entries)]}
+        self._send(handler, 200, json.dumps(index).encode(), {"Content-Type": index_type})
 
     def _upload(self, handler: BaseHTTPRequestHandler, method: str, name: str, rest: str, query: dict[str, list[str]],
                 body: bytes, push: str, headers: Any) -> None:  # fmt: skip

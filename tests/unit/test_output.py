@@ -63,6 +63,38 @@ def test_yaml_keeps_key_order_and_quotes_version_like_strings() -> None:
     assert yaml.safe_load(text)["metadata"]["labels"]["v"] == "1.0"
 
 
+def test_the_kustomization_text_is_what_it_was_for_ordinary_names(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    names = ["workflowtemplate-train-pipeline-v0-3-0.yaml", "cronworkflow-nightly-v0-3-0.yaml", "x.json"]
+    write_output({name: "a: 1\n" for name in names}, out)
+    document = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": sorted(names)}
+    assert (out / KUSTOMIZATION).read_text() == yaml.safe_dump(document, sort_keys=False)
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    """kustomization.yaml could only list it as Python's stand-in (``"\\uDCFF.yaml"``), a file kustomize would
+    not find; leaving it out would deploy less than the folder holds."""
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    kustomization = (out / KUSTOMIZATION).read_bytes()
+    (out / os.fsdecode(b"\xff.yaml")).write_text("stray: 1\n")
+    (out / os.fsdecode(b"notes-\xff.txt")).write_text("not a resource: not listed, not refused\n")
+
+    with pytest.raises(OutputError) as info:
+        write_output({"wt-v2.yaml": "v: 2\n"}, out)
+
+    assert "\n" not in info.value.message
+    assert info.value.message == (
+        f"output folder {out} holds a file whose name is not UTF-8 (b'\\xff.yaml'), which kustomization.yaml "
+        "cannot list"
+    )
+    assert info.value.fix == "rename the file to a UTF-8 name, or move it out of the folder"
+    assert not (out / "wt-v2.yaml").exists() and (out / KUSTOMIZATION).read_bytes() == kustomization
+    os.rename(out / os.fsdecode(b"\xff.yaml"), out / "stray.yaml")
+    write_output({"wt-v2.yaml": "v: 2\n"}, out)
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["stray.yaml", "wt-v1.yaml", "wt-v2.yaml"]
+
+
 def test_stream_is_multi_document() -> None:
     assert len(list(yaml.safe_load_all(render_stream([WT, WT])))) == 2
 

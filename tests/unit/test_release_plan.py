@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +16,8 @@ import yaml
 from hera_build.core.gitinfo import GitInfo, dirty_fingerprint
 from hera_build.errors import BuildError, ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
 from hera_build.image.inputs import INPUT_DIGEST_LABEL, resolve_base_digest
-from hera_build.image.registry import RemoteImage
-from hera_build.release.manifest import load_manifest
+from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage
+from hera_build.release.manifest import BackendRecord, ReleaseManifest, load_manifest
 from hera_build.release.pipeline import (
     ReleaseEnvironment,
     ReleaseOptions,
@@ -27,7 +28,9 @@ from hera_build.release.pipeline import (
 )
 from hera_build.templates.build import TemplateOptions
 from tests.support.components import require_executable
-from tests.support.images import FakeBuilder, FakeRegistry, fake_pusher
+from tests.support.images import FakeBuilder, FakeRegistry, fake_pusher, http_pusher
+from tests.support.oci_images import FakeRegistry as HttpRegistry
+from tests.support.oci_images import fake_registry
 
 REPOSITORY = "registry.test/acme/relpkg"
 BASE_DIGEST = "sha256:" + "b" * 64
@@ -71,6 +74,8 @@ class World:
     builder: FakeBuilder
     git: GitInfo | None = None
     fingerprint: str | None = None
+    http: HttpRegistry | None = None
+    """When set, images go to this HTTP fake registry (:func:`http_world`) and are read back with the real client."""
 
     @property
     def env(self) -> ReleaseEnvironment:
@@ -78,13 +83,15 @@ class World:
             self.builder.name = name
             return self.builder
 
+        view: RegistryView = self.registry if self.http is None else RegistryApi()
+        pusher = fake_pusher(self.registry, self.builder) if self.http is None else http_pusher(self.http, self.builder)
         return ReleaseEnvironment(
-            registry=self.registry,
+            registry=view,
             builder=builder,
             git=lambda path: self.git,
             dirty=lambda path, exclude: self.fingerprint,
             environ={},
-            pusher=fake_pusher(self.registry, self.builder),
+            pusher=pusher,
             engine=lambda: None,
         )
 
@@ -114,6 +121,15 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     w = World(root, registry, builder)
     w.change_code(2)
     yield w
+
+
+@pytest.fixture
+def http_world(world: World) -> Iterator[World]:
+    """The world with its image repository on an HTTP fake registry (no referrers API unless a test turns it on)."""
+    for registry in fake_registry():
+        (world.root / "pyproject.toml").write_text(PYPROJECT.format(repository=f"{registry.host}/acme/relpkg"))
+        world.http = registry
+        yield world
 
 
 def _files(out: Path) -> dict[str, str]:
@@ -253,6 +269,18 @@ def test_emitted_files_with_other_content_are_refused_before_building(world: Wor
     assert release(world.options(force=True), world.env).written.replaced
 
 
+def test_an_output_folder_the_kustomization_cannot_list_is_refused_before_building(world: World) -> None:
+    out = world.root / "deploy"
+    out.mkdir()
+    (out / os.fsdecode(b"\xff.yaml")).write_text("stray: 1\n")
+    with pytest.raises(OutputError, match="a file whose name is not UTF-8"):
+        plan(world.options(), world.env)
+    with pytest.raises(OutputError, match="a file whose name is not UTF-8"):
+        release(world.options(), world.env)
+    assert world.builder.requests == [] and world.registry.images == {}
+    assert not world.options().manifest_path.exists()
+
+
 def test_files_that_differ_only_by_digest_are_pending_until_the_build(world: World) -> None:
     release(world.options(), world.env)
     world.registry.images.clear()  # the registry lost the image; the files pin its old digest
@@ -307,6 +335,76 @@ def test_a_project_without_an_image_cannot_be_released(world: World) -> None:
     (world.root / "pyproject.toml").write_text(PYPROJECT.format(repository=REPOSITORY).replace("image =", "# image ="))
     with pytest.raises(ConfigError, match="no image repository"):
         plan(world.options(), world.env)
+
+
+# ------------------------------------------------------------------------------------------------ the SBOM
+
+
+def _without_build_results(manifest: ReleaseManifest) -> ReleaseManifest:
+    """What a plan cannot know before the build: the new image's digest and id, the backend's version, and where
+    the registry put the SBOM of that digest."""
+    image = manifest.image
+    unplaced = {"digest": None, "artifact": None, "found_by": None, "tag": None}
+    sbom = image.sbom and image.sbom.model_copy(update=unplaced)
+    unknown = {"digest": None, "id": None, "reference": f"{image.repository}:{image.tag}", "sbom": sbom}
+    return manifest.model_copy(update={"image": image.model_copy(update=unknown), "backend": BackendRecord(
+        name=manifest.backend.name, version=None)})  # fmt: skip
+
+
+@pytest.mark.parametrize("referrers", [False, True], ids=["tag-fallback", "referrers-api"])
+def test_the_manifest_records_where_the_sbom_is(http_world: World, referrers: bool) -> None:
+    registry = http_world.http
+    assert registry is not None
+    registry.referrers = referrers
+    done = release(http_world.options(sbom=True), http_world.env)
+    image, sbom = done.manifest.image, done.manifest.image.sbom
+    assert sbom is not None and image.digest is not None
+    assert (sbom.media_type, sbom.format) == ("application/spdx+json", "SPDX-2.3")
+    assert sbom.artifact is not None and sbom.artifact.startswith(f"{image.repository}@sha256:")
+    artifact = json.loads(registry.manifests[("acme/relpkg", sbom.artifact.split("@")[1])][0])
+    assert artifact["subject"]["digest"] == image.digest
+    assert artifact["layers"][0]["digest"] == sbom.digest
+    document = json.loads(registry.blobs[sbom.digest])
+    assert document["spdxVersion"] == "SPDX-2.3"
+    assert {p["name"]: p.get("versionInfo") for p in document["packages"]}["relpkg"] == "0.1.0"
+    tag = f"sha256-{image.digest.split(':')[1]}.sbom"
+    assert (sbom.found_by, sbom.tag) == (("referrers", None) if referrers else ("tag", tag))
+    assert (("acme/relpkg", tag) in registry.manifests) is not referrers
+
+
+@pytest.mark.parametrize("referrers", [False, True], ids=["tag-fallback", "referrers-api"])
+def test_a_rerelease_reads_the_sbom_back_and_writes_the_identical_manifest(http_world: World, referrers: bool) -> None:
+    assert http_world.http is not None
+    http_world.http.referrers = referrers
+    options = http_world.options(sbom=True)
+    predicted = plan(options, http_world.env).manifest
+    first = release(options, http_world.env)
+    manifest_bytes = options.manifest_path.read_bytes()
+    assert predicted == _without_build_results(first.manifest), "the plan predicts all but the build's results"
+    assert predicted.image.sbom is not None and predicted.image.sbom.format == "SPDX-2.3"
+
+    after = plan(options, http_world.env)
+    again = release(options, http_world.env)
+
+    assert (after.decision, again.built) == ("skip", False)
+    assert after.manifest == first.manifest, "the plan of a reused image predicts the manifest exactly"
+    assert again.manifest == first.manifest and options.manifest_path.read_bytes() == manifest_bytes
+
+
+def test_a_reused_image_without_an_sbom_records_none_and_says_so(http_world: World) -> None:
+    release(http_world.options(), http_world.env)  # published without an SBOM (an older hera-build)
+    said: list[str] = []
+    options = http_world.options(sbom=True, progress=said.append)
+    assert plan(options, http_world.env).manifest.image.sbom is None
+    again = release(options, http_world.env)
+    assert not again.built and again.manifest.image.sbom is None
+    assert any(line.startswith("warning: the registry has no SBOM for ") for line in said), said
+
+
+def test_an_image_that_is_not_pushed_has_no_sbom(http_world: World) -> None:
+    options = http_world.options(sbom=True, push=False)
+    assert plan(options, http_world.env).manifest.image.sbom is None
+    assert release(options, http_world.env).manifest.image.sbom is None
 
 
 # ------------------------------------------------------------------------------------------------ dirty trees

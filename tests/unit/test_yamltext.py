@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hera_build.core.project import load_project
 from hera_build.templates.build import TemplateOptions, build_templates
 from hera_build.templates.output import render
-from hera_build.templates.yamltext import C_EMITTER, c_safe, dump_yaml
+from hera_build.templates.yamltext import C_EMITTER, _PyDumper, c_safe, dump_yaml
 from tests.support.genproject import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,6 +81,10 @@ def _strings(seed: int, count: int) -> Iterator[str]:
     yield from ["héllo", "emoji 🎉\nline", "a\r\nb", "x" * 200 + " \n" + "y " * 100]
 
 
+def _python_emitter(document: Any) -> str:
+    return yaml.dump(document, Dumper=_PyDumper, sort_keys=False, default_flow_style=False, width=120)
+
+
 def test_whatever_a_string_holds_the_output_is_the_python_emitters() -> None:
     fast = 0
     for text in _strings(seed=12, count=300):
@@ -91,8 +95,40 @@ def test_whatever_a_string_holds_the_output_is_the_python_emitters() -> None:
         ]
         for document in documents:
             fast += c_safe(document)
-            assert dump_yaml(document) == _before(document), repr(text)
+            assert dump_yaml(document) == _python_emitter(document), repr(text)
     assert fast > 150, "many documents take the C emitter"
+
+
+# Strings that YAML 1.1 (PyYAML's resolvers, or the y/n it leaves out) or Go's readers (Kubernetes, Argo) take
+# for a bool, null or number when written plain.
+AMBIGUOUS = [
+    *("y", "Y", "n", "N", "yes", "No", "on", "OFF", "true", "False", "~", "null", "NULL", ""),
+    *("0", "12", "08", "-08", "+1", "010", "0o17", "0O17", "0x1f", "0X1F", "0b101", "0B101", "1_000", "1:20"),
+    *("1.5", "1.", ".5", "1e3", "1E+3", "-1e-3", ".5e3", "1.5e3", ".inf", "-.Inf", ".NaN"),
+]
+ORDINARY = ["train-pipeline-v0-3-0", "python", "main", "y1", "no-cache", "1.2.3", "v1", "0.3.0_local.7", "e3", "x1e3"]
+
+
+@pytest.mark.parametrize("text", AMBIGUOUS)
+def test_strings_another_reader_takes_for_a_non_string_are_quoted_as_values_and_keys(text: str) -> None:
+    document = {"k": text, text or "e": [text]}
+    quoted = f"'{text}'"
+    expected = f"k: {quoted}\n{quoted if text else 'e'}:\n- {quoted}\n"
+
+    assert c_safe(document), "the C emitter quotes them as the Python emitter does"
+    assert dump_yaml(document) == _python_emitter(document) == expected
+    assert yaml.safe_load(dump_yaml(document)) == document
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_names_stay_plain_and_byte_identical(text: str) -> None:
+    document = {"k": text, text: [text]}
+    assert dump_yaml(document) == _before(document) == f"k: {text}\n{text}:\n- {text}\n"
+
+
+def test_values_that_are_not_strings_are_written_as_before() -> None:
+    document = {"b": True, "none": None, "i": 8, "f": 1e20, "x": 0.5, "neg": -3}
+    assert dump_yaml(document) == _before(document) == "b: true\nnone: null\ni: 8\nf: 1.0e+20\nx: 0.5\nneg: -3\n"
 
 
 def test_documents_the_c_emitter_would_write_differently_are_recognized() -> None:
@@ -123,12 +159,12 @@ _DOCUMENTS = st.dictionaries(
 
 @settings(max_examples=300, deadline=None)
 @given(_DOCUMENTS)
-def test_any_document_is_written_as_the_python_emitter_wrote_it(document: dict[str, Any]) -> None:
-    assert dump_yaml(document) == _before(document)
+def test_any_document_is_written_as_the_python_emitter_writes_it(document: dict[str, Any]) -> None:
+    assert dump_yaml(document) == _python_emitter(document)
 
 
 def test_a_container_met_twice_is_an_anchor_as_before() -> None:
     shared: dict[str, Any] = {"image": "busybox", "args": ["a"]}
     document = {"spec": {"a": shared, "b": shared, "c": [shared["args"], shared["args"]]}}
-    assert "&id001" in _before(document)
-    assert dump_yaml(document) == _before(document)
+    assert "&id001" in _python_emitter(document)
+    assert dump_yaml(document) == _python_emitter(document)

@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import requests
 
@@ -95,6 +95,18 @@ def docker_config_credentials(host: str) -> Credentials | None:
 def repository_scope(repository: str, actions: Sequence[str]) -> str:
     """A token scope in the distribution spec's grammar: ``repository:acme/app:pull,push``."""
     return f"repository:{repository}:{','.join(actions)}"
+
+
+class TransportOptions(TypedDict, total=False):
+    """How to reach a registry, as :class:`Transport` takes it (and everything that makes one passes on)."""
+
+    credentials: Credentials | None
+    """``None``: the Docker config's, when ``use_docker_config``."""
+    use_docker_config: bool
+    session: requests.Session | None
+    timeout: float
+    scheme: str | None
+    """``http`` or ``https``; ``None``: plain HTTP only for loopback and ``HERA_BUILD_INSECURE_REGISTRIES``."""
 
 
 class Transport:

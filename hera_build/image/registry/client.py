@@ -22,21 +22,23 @@ import platform
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import requests
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
 from hera_build.image.registry.auth import (
-    DEFAULT_TIMEOUT,
-    Credentials,
     Transport,
+    TransportOptions,
     host_of,
     registry_host,
     repository_path,
     repository_scope,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 INDEX_MEDIA_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -125,28 +127,12 @@ def _describe(response: requests.Response) -> str:
 class RegistryClient:
     """One registry host. All requests share one :class:`~.auth.Transport`, so tokens are fetched once per scope."""
 
-    def __init__(
-        self,
-        host: str,
-        *,
-        credentials: Credentials | None = None,
-        use_docker_config: bool = True,
-        session: requests.Session | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        scheme: str | None = None,
-    ) -> None:
-        self.transport = Transport(
-            host,
-            credentials=credentials,
-            use_docker_config=use_docker_config,
-            session=session,
-            timeout=timeout,
-            scheme=scheme,
-        )
+    def __init__(self, host: str, **options: Unpack[TransportOptions]) -> None:
+        self.transport = Transport(host, **options)
 
     @classmethod
-    def for_image(cls, ref: ImageRef, **kwargs: Any) -> RegistryClient:
-        return cls(registry_host(ref), **kwargs)
+    def for_image(cls, ref: ImageRef, **options: Unpack[TransportOptions]) -> RegistryClient:
+        return cls(registry_host(ref), **options)
 
     @property
     def host(self) -> str:
@@ -242,6 +228,19 @@ class RegistryClient:
                 "use a registry that stores manifests byte for byte (OCI distribution spec)",
             )
         return expected, response.headers.get("OCI-Subject")
+
+    def referrers(self, repository: str, digest: str, artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The descriptors of manifests whose ``subject`` is ``digest`` (OCI distribution 1.1 referrers API);
+        ``None`` when the registry has no such API (it answers ``404`` for the unknown route)."""
+        params = {"artifactType": artifact_type} if artifact_type else None
+        response = self._call(
+            "GET", f"/v2/{repository}/referrers/{digest}", repository, _PULL, ok=(200,), allow=(404,),
+            headers={"Accept": INDEX_MEDIA_TYPES[0]}, params=params,
+        )  # fmt: skip
+        if response.status_code == 404:
+            return None
+        entries = _json_object(response.content, f"the referrers of {digest}").get("manifests") or []
+        return [entry for entry in entries if isinstance(entry, dict)]
 
     def image(self, repository: str, reference: str, platform: tuple[str, str] | None = None) -> RemoteImage | None:
         """Digest, image id and labels of what ``reference`` names; for an index, of ``platform``'s image."""
@@ -368,7 +367,7 @@ _SHARED: dict[str, RegistryClient] = {}
 """One client per registry host in this process (see :func:`open_registry`)."""
 
 
-def open_registry(registry: str | None, **kwargs: Any) -> RegistryClient:
+def open_registry(registry: str | None, **options: Unpack[TransportOptions]) -> RegistryClient:
     """A client for the registry part of an image reference (``None``: Docker Hub).
 
     Without options, every caller in the process gets the same client for a host — the base image's reader, the
@@ -376,8 +375,8 @@ def open_registry(registry: str | None, **kwargs: Any) -> RegistryClient:
     tokens fetched for it, instead of connecting and authenticating once each.
     """
     host = host_of(registry)
-    if kwargs:
-        return RegistryClient(host, **kwargs)
+    if options:
+        return RegistryClient(host, **options)
     if host not in _SHARED:
         _SHARED[host] = RegistryClient(host)
     return _SHARED[host]
