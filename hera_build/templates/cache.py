@@ -258,6 +258,20 @@ def _from_json(text: str, project: Project, options: TemplateOptions) -> Emitted
     return Emitted(result, data["texts"], cached=True)
 
 
+def _reuse(
+    entry: dict[str, Any] | None, environment: str, project: Project, options: TemplateOptions
+) -> Emitted | None:
+    """The stored run, if it was made in this environment and nothing it read changed; a damaged entry is none."""
+    if entry is None:
+        return None
+    try:
+        if entry["environment"] == environment and _unchanged(entry):
+            return _from_json(entry["result"], project, options)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return None
+
+
 def _load(path: Path) -> dict[str, Any] | None:
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))
@@ -277,10 +291,15 @@ def _store(folder: Path, path: Path, entry: dict[str, Any]) -> None:
 
 
 def emit_templates(
-    options: TemplateOptions, fmt: Format = "yaml", *, cache: bool = True, cache_dir: Path | None = None
+    options: TemplateOptions, fmt: Format = "yaml", *, cache: bool = False, cache_dir: Path | None = None
 ) -> Emitted:
-    """:func:`~hera_build.templates.build.build_templates` and each object rendered in ``fmt``, reused from the
-    cache when every input is the same (see the module's docstring), else built and stored."""
+    """:func:`~hera_build.templates.build.build_templates` and each object rendered in ``fmt``; with ``cache``,
+    reused from the cache when every input is the same (see the module's docstring), else built and stored.
+
+    The CLI asks for the cache: a fresh process holds nothing the files and the environment do not decide. A
+    longer-lived caller may have changed Hera's ``global_config`` or reloaded modules in memory, which the cache
+    cannot see, so it must ask for it knowingly.
+    """
     if not cache or options.argo:
         project = load_project(options.project_dir, version=options.version)
         result = build.build_templates(options, project)
@@ -290,9 +309,9 @@ def emit_templates(
     with _record(programs=True) as loading:  # run every time: a dynamic version's program is run again
         project = load_project(options.project_dir, version=options.version)
     environment = _environment(project)
-    entry = _load(path)
-    if entry is not None and entry["environment"] == environment and _unchanged(entry):
-        return _from_json(entry["result"], project, options)
+    reused = _reuse(_load(path), environment, project, options)
+    if reused is not None:
+        return reused
     with _record() as building:
         result = build.build_templates(options, project)
         emitted = Emitted(result, [render(obj.manifest, fmt) for obj in result.objects])

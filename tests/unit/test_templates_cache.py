@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from hera_build.templates.build import TemplateOptions
+from hera_build.templates.cache import emit_templates
 from tests.unit import test_cli_errors
 from tests.unit.test_cli_errors import Result, edit, package_of
 
@@ -118,18 +120,6 @@ def test_other_options_are_other_entries(
     assert files(project / "other") != files(project / "plain")
 
 
-def test_a_damaged_entry_is_ignored_and_replaced(
-    project: Path, hera_build: Callable[..., Result], tmp_path: Path
-) -> None:
-    cache = tmp_path / "cache"
-    templates(hera_build, env={"HERA_BUILD_CACHE_DIR": str(cache)})
-    (entry,) = (cache / "templates").iterdir()
-    entry.write_text('{"format": 1, "environment"')
-
-    assert REUSED not in templates(hera_build).err
-    assert REUSED in templates(hera_build).err
-
-
 def test_a_failed_run_is_not_reused(project: Path, hera_build: Callable[..., Result]) -> None:
     templates(hera_build)
     module = project / "src" / package_of(project) / "workflows.py"
@@ -160,3 +150,27 @@ def test_a_build_that_cannot_be_checked_later_is_not_kept(
     templates(hera_build)
 
     assert REUSED not in templates(hera_build).err
+
+
+@pytest.mark.parametrize("damage", ['{"format": 1, "environment"', '{"format": 1, "files": []}', '{"format": 1}'])
+def test_a_damaged_entry_is_ignored_and_replaced(
+    project: Path, hera_build: Callable[..., Result], tmp_path: Path, damage: str
+) -> None:
+    cache = tmp_path / "cache"
+    templates(hera_build, env={"HERA_BUILD_CACHE_DIR": str(cache)})
+    (entry,) = (cache / "templates").iterdir()
+    entry.write_text(damage)
+
+    assert REUSED not in templates(hera_build).err
+    assert REUSED in templates(hera_build).err
+
+
+def test_a_library_caller_asks_for_the_cache(project: Path, tmp_path: Path) -> None:
+    """A longer-lived process may hold what the cache cannot see (Hera's global_config set in memory)."""
+    options = TemplateOptions(project_dir=project)
+
+    assert not emit_templates(options, cache_dir=tmp_path).cached
+    assert not emit_templates(options, cache_dir=tmp_path).cached
+    assert not emit_templates(options, cache=True, cache_dir=tmp_path).cached
+    reused = emit_templates(options, cache=True, cache_dir=tmp_path)
+    assert reused.cached and reused.texts == emit_templates(options).texts
