@@ -318,6 +318,10 @@ def emit_templates(
     checks = _checks([loading, building], folder.resolve())
     if checks is not None:
         files, folders = checks
+        try:
+            stored = _result_json(emitted)
+        except (TypeError, ValueError):  # a value JSON cannot hold (the texts were rendered from it all the same)
+            return emitted
         entry = {"format": FORMAT, "environment": environment, "files": files, "folders": folders}
-        _store(folder, path, entry | {"result": _result_json(emitted)})
+        _store(folder, path, entry | {"result": stored})
     return emitted

@@ -174,3 +174,13 @@ def test_a_library_caller_asks_for_the_cache(project: Path, tmp_path: Path) -> N
     assert not emit_templates(options, cache=True, cache_dir=tmp_path).cached
     reused = emit_templates(options, cache=True, cache_dir=tmp_path)
     assert reused.cached and reused.texts == emit_templates(options).texts
+
+
+@pytest.mark.parametrize("fmt", ["yaml", "json"])
+def test_stdout_of_a_reused_run_is_a_fresh_runs(project: Path, hera_build: Callable[..., Result], fmt: str) -> None:
+    fresh = templates(hera_build, "--stdout", "--format", fmt)
+    reused = templates(hera_build, "--stdout", "--format", fmt)
+    uncached = templates(hera_build, "--stdout", "--format", fmt, "--no-cache")
+
+    assert REUSED not in fresh.err and REUSED in reused.err
+    assert fresh.out == reused.out == uncached.out and "greet-v1-0-0" in fresh.out
