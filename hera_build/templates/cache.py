@@ -18,8 +18,9 @@ wrote, so the output is the same bytes, name collisions and lint errors are stil
 still written atomically. A run is not stored when what it read cannot be checked later: a file that changed
 while it was read, a pipe or device, a program started while the objects were built (its output is not seen).
 
-What the cache cannot see is what a module decides from neither files nor the environment (the clock, the
-network, whether a file it never opens exists): ``--no-cache`` builds from scratch. Runs with ``--argo`` are
+What the cache cannot see is what a module decides from neither files nor the environment (the clock, random
+numbers, the network, whether a file it never opens exists), nor files a C extension reads without Python's
+I/O (no audit event is raised): ``--no-cache`` builds from scratch. Runs with ``--argo`` are
 not cached (Argo's validator is another program). Print-outs of user modules at import happen only when the
 modules are imported, so a reused run does not repeat them.
 """
