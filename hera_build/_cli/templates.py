@@ -63,7 +63,7 @@ def register(subparsers: Any) -> None:
     )
     add_uppercase_arg(parser)
     add_argo_args(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, freeze_at_exit=True)  # see hera_build._cli.main
 
 
 def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str, Any]:
