@@ -220,3 +220,21 @@ def test_a_failed_first_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(ZeroDivisionError):
         write_output({"a.yaml": "a: 1\n"}, tmp_path / "argo")
     assert [p.name for p in tmp_path.iterdir()] == [".argo.lock"], "only the (empty) lock file"
+
+
+def test_links_in_the_folder_stay_links(tmp_path: Path) -> None:
+    """What users put in the folder besides hera-build's files is carried over as it is, links as links."""
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "common.yaml").write_text("c: 1\n")
+    os.symlink(tmp_path / "shared", out / "shared")
+    os.symlink(tmp_path / "shared" / "common.yaml", out / "common.yaml")
+    os.symlink(tmp_path / "missing.yaml", out / "dangling.yaml")
+
+    write_output({"wt-v2.yaml": "v: 2\n"}, out)
+
+    assert all((out / name).is_symlink() for name in ("shared", "common.yaml", "dangling.yaml"))
+    assert os.readlink(out / "dangling.yaml") == str(tmp_path / "missing.yaml")
+    assert (out / "common.yaml").read_text() == "c: 1\n" and (out / "wt-v1.yaml").read_text() == "v: 1\n"
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["common.yaml", "wt-v1.yaml", "wt-v2.yaml"]
