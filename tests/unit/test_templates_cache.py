@@ -184,3 +184,15 @@ def test_stdout_of_a_reused_run_is_a_fresh_runs(project: Path, hera_build: Calla
 
     assert REUSED not in fresh.err and REUSED in reused.err
     assert fresh.out == reused.out == uncached.out and "greet-v1-0-0" in fresh.out
+
+
+def test_a_cache_that_cannot_be_written_costs_only_time(
+    project: Path, hera_build: Callable[..., Result], tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    env = {"HERA_BUILD_CACHE_DIR": str(blocked)}
+
+    assert REUSED not in templates(hera_build, env=env).err
+    assert REUSED not in templates(hera_build, env=env).err
+    assert (project / "dist" / "argo" / "workflowtemplate-greet-v1-0-0.yaml").is_file()
