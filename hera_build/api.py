@@ -59,6 +59,8 @@ class ImageOptions:
     backend: str | None = None
     """``oci`` (default, no engine), ``docker`` or ``buildpacks``; default from ``[tool.hera-build]``."""
     base_image: str | None = None
+    platforms: tuple[str, ...] = ()
+    """``os/architecture`` each; more than one: an image per platform under one index (oci backend)."""
     push: bool = False
     force: bool = False
     check: bool = True
@@ -77,7 +79,13 @@ def build_image(options: ImageOptions) -> BuildResult:
     from hera_build.core.epoch import source_date_epoch
     from hera_build.core.project import load_project
     from hera_build.errors import ConfigError
-    from hera_build.image.backends import BuildRequest, backend_for, get_builder, resolve_base_image
+    from hera_build.image.backends import (
+        BuildRequest,
+        backend_for,
+        get_builder,
+        resolve_base_image,
+        resolve_platforms,
+    )
     from hera_build.image.check import image_checker
     from hera_build.image.registry import RegistryApi
     from hera_build.publish.pipeline import ShipOptions, ship
@@ -94,6 +102,7 @@ def build_image(options: ImageOptions) -> BuildResult:
         project=project,
         image=repository.with_tag(project.version.tag),
         base_image=resolve_base_image(project, options.base_image),
+        platforms=resolve_platforms(project, options.platforms),
         extra_tags=options.extra_tags,
         lock=options.lock,
         source_date_epoch=source_date_epoch(),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-time (and re-runnable) setup of everything hera-build's tests need, except the tests themselves:
-#   Debian packages -> Docker engine -> local registry on 127.0.0.1:5000 -> base image (imported + pushed)
+#   Debian packages (+ qemu binfmt) -> Docker engine -> local registry on 127.0.0.1:5000 -> base image (imported
+#   + pushed; and an amd64 + arm64 index)
 #   -> pack + CNB lifecycle built from Go modules -> the offline test builder (scripts/make-test-builder.sh)
 #   -> Argo and Kubernetes built from Go modules -> a single-node cluster with Argo (scripts/cluster.sh).
 # Every step is idempotent and cached under ${HERA_BUILD_CI_CACHE:-/var/cache/hera-build-ci}; a second run
@@ -16,7 +17,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     -q|--quiet) QUIET=1 ;;
     --env-only) ENV_ONLY=1 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
                echo; echo "Options: --quiet (progress to stderr only, exports on stdout), --env-only (print exports, do nothing)"
                exit 0 ;;
     *) echo "unknown option: $1" >&2; exit 2 ;;
@@ -50,6 +51,9 @@ step "install Debian packages" "$HERE/install-system.sh"
 step "start Docker engine" "$HERE/start-docker.sh"
 step "start local registry" "$HERE/start-registry.sh"
 step "base image" "$HERE/base-image.sh" --push
+# The amd64 + arm64 base index of the multi-platform tests (an arm64 debootstrap under qemu: minutes the first
+# time, cached after).
+step "multi-platform base image" "$HERE/base-image.sh" --push --multi-platform
 step "pack + lifecycle" "$HERE/build-pack.sh"
 # The offline CNB test builder (another script's job), when present.
 if [ -x "$HERE/make-test-builder.sh" ]; then step "test builder" "$HERE/make-test-builder.sh"; fi

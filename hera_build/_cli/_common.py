@@ -27,6 +27,19 @@ def add_lock_arg(parser: argparse.ArgumentParser, what: str = "pin dependencies"
     )
 
 
+def add_platform_arg(parser: argparse.ArgumentParser) -> None:
+    """``--platform`` (repeatable), for every command that builds an image."""
+    parser.add_argument(
+        "--platform",
+        action="append",
+        default=[],
+        dest="platforms",
+        metavar="OS/ARCH",
+        help="build for this platform, e.g. linux/arm64 (repeatable; more than one: one image each under an OCI "
+        "image index, oci backend; default: platforms in [tool.hera-build], else linux/amd64)",
+    )
+
+
 def add_crd_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crd",

@@ -7,7 +7,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hera_build._cli._common import add_argo_args, add_crd_arg, add_lock_arg, add_project_args, info
+from hera_build._cli._common import (
+    add_argo_args,
+    add_crd_arg,
+    add_lock_arg,
+    add_platform_arg,
+    add_project_args,
+    info,
+)
 from hera_build.release.manifest import DEFAULT_MANIFEST
 from hera_build.templates.output import DEFAULT_OUT
 
@@ -26,6 +33,7 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
         help="image backend (default: [tool.hera-build] backend, else oci)",
     )
     parser.add_argument("--base-image", metavar="IMAGE", help="base image (default: [tool.hera-build] base-image)")
+    add_platform_arg(parser)
     parser.add_argument("--push", action="store_true", help="push the image (what a release pipeline does)")
     parser.add_argument(
         "--out",
@@ -71,6 +79,7 @@ def options_from(args: argparse.Namespace) -> ReleaseOptions:
         version=args.project_version,
         backend=args.backend,
         base_image=args.base_image,
+        platforms=tuple(args.platforms),
         push=args.push,
         out=args.out,
         manifest=args.manifest,

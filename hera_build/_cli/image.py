@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hera_build._cli._common import add_lock_arg, add_project_args, info, print_json
+from hera_build._cli._common import add_lock_arg, add_platform_arg, add_project_args, info, print_json
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef, parse_image_ref, parse_tag
@@ -22,6 +22,7 @@ from hera_build.image.backends import (
     backend_for,
     get_builder,
     resolve_base_image,
+    resolve_platforms,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ examples:
   hera-build image --lock uv.lock                  install the locked dependency versions
   hera-build image --check REPO:TAG                only check an existing image against this project
   hera-build image --base-image python:3.11-slim   another base image (it must be in the engine: no pulls)
+  hera-build image --platform linux/amd64 --platform linux/arm64 --push
+                                                   one image per platform under one index (oci backend)
 
 then pin the templates to what was pushed:
   hera-build templates --digest sha256:<digest from --push>
@@ -64,6 +67,7 @@ def register(subparsers: Any) -> None:
         metavar="IMAGE",
         help="base image with Python (default: base-image in [tool.hera-build], else python:<host major.minor>-slim)",
     )
+    add_platform_arg(parser)
     parser.add_argument(
         "--tag", action="append", default=[], metavar="TAG", help="also tag the image TAG, e.g. latest (repeatable)"
     )
@@ -143,6 +147,7 @@ def _request(args: argparse.Namespace, project: Project) -> BuildRequest:
         project=project,
         image=_image(project),
         base_image=_base_image(args, project),
+        platforms=resolve_platforms(project, args.platforms),
         extra_tags=_extra_tags(args.tag),
         lock=args.lock,
         source_date_epoch=source_date_epoch(),
@@ -218,6 +223,7 @@ def _result_json(result: BuildResult, shipped: Shipped) -> dict[str, Any]:
         "uploaded_bytes": uploaded,
         "sbom": result.sbom,
         "sbom_tag": result.sbom_tag,
+        "platforms": {platform: digest for platform, digest in result.platforms},
     }
 
 
@@ -265,7 +271,9 @@ def run(args: argparse.Namespace) -> int:
     if result.image_id:
         info(f"id:     {result.image_id}")
     if result.digest:
-        info(f"digest: {result.digest}")
+        info(f"digest: {result.digest}" + (" (image index)" if result.platforms else ""))
+    for platform, digest in result.platforms:
+        info(f"        {platform}: {digest}")
     if result.pushed or result.skipped:
         info(f"next:   hera-build templates --digest {result.digest}")
     return 0

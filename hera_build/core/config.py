@@ -22,6 +22,7 @@ from hera_build.errors import ConfigError
 
 BackendName = Literal["docker", "buildpacks", "oci"]
 PullPolicy = Literal["always", "if-not-present", "never"]
+_PLATFORM_RE = re.compile(r"^[a-z0-9]+/[a-z0-9_]+(/[a-z0-9]+)?$")
 _MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _FORMAT_FIELD_RE = re.compile(r"\{([^{}]*)\}")
 _FORMAT_FIELDS = {"name", "slug"}
@@ -74,6 +75,16 @@ class HeraBuildConfig:
             "Base image of the runner image; it must have Python. Default: `python:<host major.minor>-slim`. "
             "The oci backend also reads one from disk: `oci:DIR` (an OCI layout) or `docker-archive:FILE` "
             "(`docker save`)."
+        ),
+    )
+    platforms: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "`oci` backend: the platforms to build the image for, as `os/architecture[/variant]` (e.g. "
+            '`["linux/amd64", "linux/arm64"]`). Each gets its own image, from wheels resolved on the host for '
+            "it; more than one are pushed under one OCI image index, whose digest the templates pin. The base "
+            "image must have each platform (a multi-platform index). Default: `linux/amd64`. `--platform` "
+            "(repeatable) overrides it."
         ),
     )
     external: tuple[str, ...] = field(
@@ -137,6 +148,16 @@ def _is_image_ref(value: str) -> None:
     parse_image_ref(value, what="builder")
 
 
+def check_platforms(value: tuple[str, ...]) -> None:
+    """``os/architecture[/variant]`` each, no repeats (``ValueError`` with the reason)."""
+    for platform in value:
+        if not _PLATFORM_RE.match(platform):
+            raise ValueError(f"{platform!r} is not a platform; write os/architecture[/variant], e.g. linux/arm64")
+    repeated = sorted({platform for platform in value if value.count(platform) > 1})
+    if repeated:
+        raise ValueError(f"{repeated[0]} is listed twice")
+
+
 def _modules_are_dotted(value: tuple[str, ...]) -> None:
     for module in value:
         if not _MODULE_RE.match(module):
@@ -157,6 +178,7 @@ _VALIDATORS: dict[str, Callable[[Any], None]] = {
     "base_image": _is_base_image,
     "builder": _is_image_ref,
     "modules": _modules_are_dotted,
+    "platforms": check_platforms,
     "name_format": _name_format_is_versioned,
 }
 
@@ -219,6 +241,7 @@ _EXAMPLES = {
     "name-format": 'name-format = "{name}-v{slug}"',
     "backend": 'backend = "oci" (or "docker", "buildpacks")',
     "base-image": 'base-image = "python:3.12-slim"',
+    "platforms": 'platforms = ["linux/amd64", "linux/arm64"]',
     "external": 'external = ["a-template-no-package-provides"]',
     "builder": 'builder = "paketobuildpacks/builder-jammy-base"',
     "buildpacks": 'buildpacks = ["paketo-buildpacks/cpython"]',

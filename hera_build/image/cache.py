@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from hera_build.core.cachedir import default_cache_dir as hera_build_cache_dir
 from hera_build.core.digests import copy_and_hash, digest_hex, file_digest
 from hera_build.core.integrity import check_digest, record_digest
 from hera_build.errors import BuildError
-from hera_build.image.target import default_cache_dir as hera_build_cache_dir
 
 
 def default_cache_dir() -> Path:

@@ -112,12 +112,15 @@ class DockerEngine:
     def tag(self, image_id: str, ref: ImageRef) -> None:
         self.client.images.get(image_id).tag(ref.repository, tag=ref.tag or "latest")
 
-    def pull(self, ref: ImageRef | str) -> Any | None:
-        """Pull ``ref`` (e.g. a released image, to check it); ``None`` when the registry does not give it."""
+    def pull(self, ref: ImageRef | str, platform: str | None = None) -> Any | None:
+        """Pull ``ref`` (e.g. a released image, to check it), of ``platform`` when it is an index; ``None`` when
+        the registry does not give it."""
         from docker.errors import APIError
 
         try:
-            return self.client.images.pull(str(ref))
+            if platform is None:
+                return self.client.images.pull(str(ref))
+            return self.client.images.pull(str(ref), platform=platform)
         except APIError:
             return None
 

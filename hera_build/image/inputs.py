@@ -13,15 +13,16 @@ digest, the backend with its identity (for buildpacks the builder image and our 
 format; for docker the Dockerfile format and pip), and ``SOURCE_DATE_EPOCH`` when set. What does not change the
 image (the git commit, the time, the output folder, hera-build's own version where it lays out the same bytes) is
 deliberately left out, so a commit that changes only docs or tests re-uses the released image instead of being
-refused.
+refused. A multi-platform image's inputs are every platform's, in order (:func:`combine_inputs`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,9 +83,13 @@ class BuildInputs:
     backend_identity: tuple[tuple[str, str], ...] = ()
     """What else of the backend decides the bytes (builder image digest, buildpack version, layer format)."""
     source_date_epoch: int | None = None
+    platforms: tuple[tuple[str, str], ...] = ()
+    """A multi-platform image: ``(platform, that platform's input digest)`` for each, in build order (see
+    :func:`combine_inputs`); empty for one platform, whose digest is then unchanged by this field."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        platforms = {"platforms": [list(item) for item in self.platforms]} if self.platforms else {}
+        return platforms | {
             "project": self.project,
             "version": self.version,
             "wheel": self.wheel,
@@ -161,6 +166,21 @@ def compute_inputs(
         backend_identity=tuple(sorted((identity or {}).items())),
         source_date_epoch=source_date_epoch,
     )
+
+
+def combine_inputs(per_platform: Sequence[tuple[str, BuildInputs]]) -> BuildInputs:
+    """The inputs of a multi-platform image (an index): what each platform's image is made of, together.
+
+    Each platform's :class:`BuildInputs` is computed as for a single-platform build (its own wheels, target and
+    base image manifest), and its digest is what that platform's image carries as its label. The index's inputs
+    are the first platform's fields plus :attr:`BuildInputs.platforms`, the ordered list of ``(platform,
+    digest)``: so the combined digest changes when any platform's wheels, target or base change, or when a
+    platform is added, removed or moved, and is never equal to a single-platform digest.
+    """
+    if len(per_platform) < 2:
+        raise BuildError("combine_inputs needs two platforms or more", "report this as a bug in hera-build")
+    first = per_platform[0][1]
+    return dataclasses.replace(first, platforms=tuple((platform, inputs.digest) for platform, inputs in per_platform))
 
 
 def _local_base_digest(spec: str) -> str | None:

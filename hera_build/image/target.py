@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags
 
+from hera_build.core.cachedir import default_cache_dir
 from hera_build.errors import BuildError
 
 _CACHE_VERSION = 1
@@ -154,6 +155,13 @@ class PythonTarget:
         return f"{self.abi}-{self.platforms[0] if self.platforms else 'any'}"
 
     @property
+    def image_platform(self) -> str:
+        """The OCI platform these wheels are for, as users name it (``linux/arm64``): for messages."""
+        last = self.platforms[-1] if self.platforms else ""  # always ``linux_<arch>`` (:func:`platform_tags`)
+        arch = last.removeprefix("linux_")
+        return f"linux/{_OCI_ARCHES.get(arch, arch or 'unknown')}"
+
+    @property
     def key(self) -> str:
         """Stable digest of everything that decides which wheels fit: a cache key."""
         text = json.dumps([self.major_minor, self.interpreter, self.abi, list(self.platforms)])
@@ -186,6 +194,9 @@ class PythonTarget:
             platforms=tuple(str(p) for p in data["platforms"]),
             markers={str(k): str(v) for k, v in dict(data.get("markers", {})).items()},
         )
+
+
+_OCI_ARCHES = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "armv7l": "arm"}
 
 
 def _arch(machine: str) -> str:
@@ -246,15 +257,6 @@ def host_facts() -> PythonFacts:
 
     output = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True, check=True).stdout
     return PythonFacts.from_json(json.loads(output))
-
-
-def default_cache_dir() -> Path:
-    """``$HERA_BUILD_CACHE_DIR``, else ``$XDG_CACHE_HOME/hera-build``, else ``~/.cache/hera-build``."""
-    explicit = os.environ.get("HERA_BUILD_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hera-build"
 
 
 class Prober(Protocol):

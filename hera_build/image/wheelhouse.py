@@ -40,12 +40,13 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from hera_build.core import tomlread
+from hera_build.core.cachedir import default_cache_dir
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.integrity import check_digest, file_sha256, record_digest, recorded_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
-from hera_build.image.target import PythonTarget, default_cache_dir
+from hera_build.image.target import PythonTarget
 
 FIXED_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
@@ -524,8 +525,9 @@ class PipFetcher:
             failed = canonicalize_name(match.group(1)) if match else None
             if failed not in remaining:
                 tail = last_lines(result.stderr or result.stdout, 1)
+                said = tail[0] if tail else "no output"
                 raise BuildError(
-                    f"pip could not download wheels for {target.platform}: {tail[0] if tail else 'no output'}",
+                    f"pip could not download wheels for {target.image_platform} ({target.platform}): {said}",
                     "check the index configuration (pip config list), the network and the versions",
                 )
             built.append(self._pure_wheel_from_sdist(failed, remaining.pop(failed), target, dest))
@@ -533,7 +535,8 @@ class PipFetcher:
 
     def _pure_wheel_from_sdist(self, name: str, version: str, target: PythonTarget, dest: Path) -> Path:
         missing = BuildError(
-            f"no wheel of {name} {version} for {target.platform} (Python {target.version} of the base image)",
+            f"no wheel of {name} {version} for {target.image_platform} ({target.platform}, Python {target.version} of "
+            "the base image)",
             f"use a base image whose Python and platform {name} {version} has wheels for, or a version of {name} "
             "that has one",
         )
@@ -826,7 +829,7 @@ def _index_wheels(ctx: _Context, pins: Mapping[str, str]) -> dict[str, Path]:
         else:
             found[name] = hit
     if missing:
-        ctx.progress(f"downloading {len(missing)} wheel(s) for {ctx.target.platform}")
+        ctx.progress(f"downloading {len(missing)} wheel(s) for {ctx.target.image_platform} ({ctx.target.platform})")
         with tempfile.TemporaryDirectory(prefix="hera-build-download-") as tmp:
             for wheel in ctx.fetcher.fetch(missing, ctx.target, Path(tmp)):
                 info = _wheel_info(wheel)
@@ -836,7 +839,8 @@ def _index_wheels(ctx: _Context, pins: Mapping[str, str]) -> dict[str, Path]:
             hit = ctx.cache.find_index_wheel(ctx.target, name, version)
             if hit is None:
                 raise BuildError(
-                    f"no wheel of {name} {version} for {ctx.target.platform} was downloaded",
+                    f"no wheel of {name} {version} for {ctx.target.image_platform} ({ctx.target.platform}) was "
+                    "downloaded",
                     f"check that {name} {version} has a wheel for this platform on your index",
                 )
             found[name] = hit

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO
 
 from hera_build.core.references import ImageRef
-from hera_build.image.backends.oci.image import BuiltImage, ImageLayer
-from hera_build.image.backends.oci.model import OCI_MANIFEST, Descriptor
+from hera_build.image.backends.oci.image import BuiltImage, BuiltIndex, ImageLayer
+from hera_build.image.backends.oci.model import OCI_INDEX, OCI_MANIFEST, Descriptor
 from hera_build.image.cache import BuildCache
 from hera_build.image.registry import RegistryClient, host_of, repository_path
 
@@ -126,18 +126,11 @@ def _push_blob(
     return BlobPush(digest, size, role, "uploaded", chunks)
 
 
-def push_image(
-    image: BuiltImage,
-    target: ImageRef,
-    tags: Sequence[str],
-    client: RegistryClient,
-    cache: BuildCache,
-    *,
-    chunk_threshold: int = CHUNK_THRESHOLD,
-    chunk_size: int = CHUNK_SIZE,
-) -> PushResult:
-    """Push layers, then the config, then one manifest PUT per tag (blobs must exist before the manifest)."""
-    repository = repository_path(target)
+def _push_blobs(
+    image: BuiltImage, repository: str, client: RegistryClient, cache: BuildCache, chunk_threshold: int,
+    chunk_size: int,
+) -> list[BlobPush]:  # fmt: skip
+    """Layers, then the config: every blob a manifest names must exist before the manifest is put."""
     pushes: list[BlobPush] = []
     for layer in image.layers:
         path_holder: dict[str, Path] = {}
@@ -173,6 +166,48 @@ def push_image(
             chunk_size,
         )
     )
+    return pushes
+
+
+def push_image(
+    image: BuiltImage,
+    target: ImageRef,
+    tags: Sequence[str],
+    client: RegistryClient,
+    cache: BuildCache,
+    *,
+    chunk_threshold: int = CHUNK_THRESHOLD,
+    chunk_size: int = CHUNK_SIZE,
+) -> PushResult:
+    """Push layers, then the config, then one manifest PUT per tag (blobs must exist before the manifest)."""
+    repository = repository_path(target)
+    pushes = _push_blobs(image, repository, client, cache, chunk_threshold, chunk_size)
     for tag in tags:
         client.put_manifest(repository, tag, image.manifest, OCI_MANIFEST)
     return PushResult(repository, tuple(tags), image.digest, tuple(pushes), len(tags))
+
+
+def push_index(
+    index: BuiltIndex,
+    target: ImageRef,
+    tags: Sequence[str],
+    client: RegistryClient,
+    cache: BuildCache,
+    *,
+    chunk_threshold: int = CHUNK_THRESHOLD,
+    chunk_size: int = CHUNK_SIZE,
+) -> PushResult:
+    """Push each platform's blobs and manifest (by digest: untagged), then the index once per tag: a registry
+    refuses an index that names manifests it lacks. The result lists each blob once."""
+    repository = repository_path(target)
+    pushes: list[BlobPush] = []
+    seen: set[str] = set()
+    for _, image in index.images:
+        for push in _push_blobs(image, repository, client, cache, chunk_threshold, chunk_size):
+            if push.digest not in seen:
+                seen.add(push.digest)
+                pushes.append(push)
+        client.put_manifest(repository, image.digest, image.manifest, OCI_MANIFEST)
+    for tag in tags:
+        client.put_manifest(repository, tag, index.index, OCI_INDEX)
+    return PushResult(repository, tuple(tags), index.digest, tuple(pushes), len(index.images) + len(tags))

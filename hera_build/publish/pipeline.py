@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.references import ImageRef
 from hera_build.errors import EngineError
 from hera_build.image.backends import Builder, BuildRequest, BuildResult, BuiltImage, Prepared
+from hera_build.image.emulation import unrunnable_reason
 from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage
@@ -88,17 +90,76 @@ def check_reused(
     """Check the registry's image before reusing it (pulled by digest): a version published where no engine
     could check it is checked the first time an engine can."""
     connected = engine()
-    pulled = connected.pull(request.image.with_digest(remote.digest)) if connected is not None else None
+    reference = request.image.with_digest(remote.digest)
+    if len(request.platforms) > 1:
+        return _check_reused_platforms(checker, connected, reference, request)
+    platform = request.platforms[0] if request.platforms else None
+    reason = unrunnable_reason(platform) if platform is not None else None
+    if reason is not None:
+        request.progress(f"warning: the image check did not run for {platform}: {reason}")
+        return False, None
+    pulled = connected.pull(reference, platform=platform) if connected is not None else None
     return _run_check(checker, str(pulled.id) if pulled is not None else None, request.progress)
+
+
+def _check_reused_platforms(
+    checker: Checker, engine: DockerEngine | None, reference: ImageRef, request: BuildRequest
+) -> tuple[bool, dict[str, Any]]:
+    """A reused multi-platform index: each platform this machine runs is pulled by the index digest and
+    checked, as after a build; the others are named."""
+    summaries: dict[str, Any] = {}
+    unchecked: dict[str, str] = {}
+    for platform in request.platforms:
+        reason = unrunnable_reason(platform)
+        pulled = engine.pull(reference, platform=platform) if engine is not None and reason is None else None
+        if pulled is None:
+            reason = reason or "no Docker engine has the image"
+            request.progress(f"warning: the image check did not run for {platform}: {reason}")
+            unchecked[platform] = reason
+            continue
+        request.progress(f"checking the {platform} image")
+        checked, summary = _run_check(checker, str(pulled.id), request.progress)
+        if checked:
+            summaries[platform] = summary
+        else:
+            unchecked[platform] = "no Docker engine has the image"
+    return not unchecked, {"platforms": summaries, "unchecked": unchecked}
+
+
+def _check_platforms(
+    checker: Checker, built: BuiltImage, progress: Callable[[str], None]
+) -> tuple[bool, dict[str, Any]]:
+    """Check each platform's image this machine can run (emulated ones too); say which went unchecked and why.
+    ``checked`` is true only when every platform was checked."""
+    summaries: dict[str, Any] = {}
+    unchecked: dict[str, str] = {}
+    for image in built.platforms:
+        if image.unchecked is not None:
+            progress(f"warning: the image check did not run for {image.platform}: {image.unchecked}")
+            unchecked[image.platform] = image.unchecked
+            continue
+        progress(f"checking the {image.platform} image")
+        checked, summary = _run_check(checker, image.local, progress)
+        if checked:
+            summaries[image.platform] = summary
+        else:
+            unchecked[image.platform] = "no Docker engine has the image"
+    return not unchecked, {"platforms": summaries, "unchecked": unchecked}
 
 
 def build_checked(
     builder: Builder, prepared: Prepared, work: Path, checker: Checker | None
 ) -> tuple[BuiltImage, bool | None, dict[str, Any] | None]:
-    """Build, then check (a failing check raises before anything is published)."""
+    """Build, then check (a failing check raises before anything is published): each platform's image for a
+    multi-platform build."""
     built = builder.build(prepared, work)
     if checker is None:
         return built, None, None
+    if built.platforms:
+        return built, *_check_platforms(checker, built, prepared.request.progress)
+    if built.unchecked is not None:
+        prepared.request.progress(f"warning: the image check did not run: {built.unchecked}")
+        return built, False, None
     checked, summary = _run_check(checker, built.local, prepared.request.progress)
     return built, checked, summary
 
@@ -132,6 +193,7 @@ def result_of(
         inputs=prepared.inputs,
         sbom=published.sbom.reference if published and published.sbom else None,
         sbom_tag=published.sbom.tag if published and published.sbom else None,
+        platforms=tuple((image.platform, image.digest) for image in built.platforms) if built else (),
     )
 
 

@@ -2,7 +2,9 @@
 
 A released version never changes, and re-running a release that changed nothing must succeed. So the registry's
 image under ``image:tag`` is compared by its input digest label (:mod:`hera_build.image.inputs`) with the inputs
-of this source, before anything is built:
+of this source, before anything is built. A multi-platform image is an index, which has no config: its input
+digest (over every platform's) is the index's annotation of the same name, which the registry client reads
+in place of the label, so the policy is the same for both:
 
 - no image under the tag → *build* (then check, then publish);
 - the same input digest → *reuse* the registry's image (nothing is built or pushed);

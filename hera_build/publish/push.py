@@ -21,7 +21,7 @@ from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import INPUT_DIGEST_LABEL
 from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.oci import PushResult
-from hera_build.publish.sbom import PublishedSbom, publish_sbom
+from hera_build.publish.sbom import PublishedSbom, SbomFor, publish_sbom
 
 
 def _no_progress(message: str) -> None:
@@ -37,7 +37,10 @@ class Published:
     pushes: tuple[PushResult, ...] = ()
     """Per repository, for oci images: which blobs existed, were mounted or uploaded."""
     sbom: PublishedSbom | None = None
-    """The SBOM artifact beside the image (:mod:`.sbom`), when one was asked for."""
+    """The SBOM artifact beside the image (:mod:`.sbom`), when one was asked for; of the first platform's image
+    for a multi-platform one (each platform's is in :attr:`sboms`)."""
+    sboms: tuple[tuple[str, PublishedSbom], ...] = ()
+    """A multi-platform image: ``(platform, its SBOM)`` for each platform manifest."""
 
     @property
     def uploaded_bytes(self) -> int | None:
@@ -45,9 +48,10 @@ class Published:
 
 
 def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushResult, ...]:
+    from hera_build.image.backends.oci.image import BuiltIndex
     from hera_build.image.cache import BuildCache
     from hera_build.image.registry import RegistryClient, open_registry
-    from hera_build.publish.oci import push_image
+    from hera_build.publish.oci import push_image, push_index
 
     cache = BuildCache()
     by_repository: dict[str, list[ImageRef]] = {}
@@ -59,9 +63,8 @@ def _push_oci(built: BuiltImage, progress: Callable[[str], None]) -> tuple[PushR
         target = group[0]
         if target.registry not in registries:
             registries[target.registry] = open_registry(target.registry)
-        result = push_image(
-            built.oci, target, [ref.tag or "latest" for ref in group], registries[target.registry], cache
-        )
+        push = push_index if isinstance(built.oci, BuiltIndex) else push_image
+        result = push(built.oci, target, [ref.tag or "latest" for ref in group], registries[target.registry], cache)
         progress(
             f"pushed {result.repository}@{result.digest[:19]}: {result.count('uploaded')} blob(s) uploaded "
             f"({result.uploaded_bytes} bytes), {result.count('mounted')} mounted, {result.count('exists')} present"
@@ -106,28 +109,53 @@ def push_built(built: BuiltImage, progress: Callable[[str], None], verbose: bool
 
 def _pushed_oci(built: BuiltImage, digest: str) -> RemoteImage:
     """What an oci push put under the version tag, as the registry answered the manifest PUT: the digest of our
-    manifest bytes (``put_manifest`` refuses any other answer), with the config we wrote. Asking again would
-    fetch back what was just sent, at two more round trips."""
-    document = json.loads(built.oci.config)
-    labels = (document.get("config") or {}).get("Labels") or {}
-    return RemoteImage(digest=digest, config_digest=built.image_id, labels={str(k): str(v) for k, v in labels.items()})
+    manifest bytes (``put_manifest`` refuses any other answer), with the config we wrote — for an index, with
+    its annotations over the tagged platform's labels, as :meth:`RegistryClient.image` reads them back. Asking
+    again would fetch back what was just sent, at two more round trips."""
+    from hera_build.image.backends.oci.image import BuiltIndex
+
+    if isinstance(built.oci, BuiltIndex):
+        config = next(image.config for _, image in built.oci.images if image.image_id == built.image_id)
+        annotations = built.oci.annotations
+    else:
+        config, annotations = built.oci.config, {}
+    found = (json.loads(config).get("config") or {}).get("Labels") or {}
+    labels = {str(k): str(v) for k, v in found.items()} | annotations
+    return RemoteImage(digest=digest, config_digest=built.image_id, labels=labels)
 
 
 def _attach_sbom(
-    built: BuiltImage, digest: str, sbom: Callable[[str], bytes], progress: Callable[[str], None]
+    built: BuiltImage, digest: str, sbom: SbomFor, progress: Callable[[str], None], platform: str | None = None
 ) -> PublishedSbom | None:
     """Publish the SBOM beside the pushed image. The image is released by then, so a failure here is a warning
     (and ``image.sbom`` stays ``null`` in the release manifest), not an error that would hide the push."""
     from hera_build.image.registry import open_registry
 
+    what = f"the {platform} image's SBOM" if platform else "the SBOM"
     try:
-        attached = publish_sbom(open_registry(built.image.registry), built.image, digest, sbom(digest))
+        document = sbom(digest) if platform is None else sbom(digest, platform)
+        attached = publish_sbom(open_registry(built.image.registry), built.image, digest, document)
     except HeraBuildError as exc:
-        progress(f"warning: the SBOM was not published: {exc.message}")
+        progress(f"warning: {what} was not published: {exc.message}")
         return None
     where = "a referrer" if attached.referrers else f"tag {attached.tag} (the registry has no referrers API)"
-    progress(f"published the SBOM {attached.digest[:19]} as {where}")
+    progress(f"published {what} {attached.digest[:19]} as {where}")
     return attached
+
+
+def _attach_sboms(
+    built: BuiltImage, digest: str, sbom: SbomFor, progress: Callable[[str], None]
+) -> tuple[PublishedSbom | None, tuple[tuple[str, PublishedSbom], ...]]:
+    """One SBOM per image: for an index, one per platform manifest (its subject), none for the index itself —
+    the distributions differ per platform (wheel tags, hashes), so each image lists its own."""
+    if not built.platforms:
+        return _attach_sbom(built, digest, sbom, progress), ()
+    attached = []
+    for image in built.platforms:
+        one = _attach_sbom(built, image.digest, sbom, progress, image.platform)
+        if one is not None:
+            attached.append((image.platform, one))
+    return (attached[0][1] if attached else None), tuple(attached)
 
 
 def publish(
@@ -137,7 +165,7 @@ def publish(
     pusher: Pusher | None = None,
     progress: Callable[[str], None] = _no_progress,
     verbose: bool = False,
-    sbom: Callable[[str], bytes] | None = None,
+    sbom: SbomFor | None = None,
 ) -> Published:
     """Push ``built`` under every tag, then verify the version tag points at it with the expected inputs; then
     publish ``sbom(digest)`` as an artifact referring to the image."""
@@ -158,5 +186,5 @@ def publish(
             "report this as a bug in hera-build",
         )
     progress(f"published {built.image}@{remote.digest}")
-    attached = _attach_sbom(built, remote.digest, sbom, progress) if sbom is not None else None
-    return Published(remote.digest, remote, pushes, attached)
+    attached, per_platform = _attach_sboms(built, remote.digest, sbom, progress) if sbom is not None else (None, ())
+    return Published(remote.digest, remote, pushes, attached, per_platform)

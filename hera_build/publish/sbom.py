@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from hera_build.core.references import ImageRef
 from hera_build.errors import PublishError
@@ -109,7 +109,8 @@ def find_sbom(registry: RegistryClient, image: ImageRef, image_digest: str) -> P
     """The SBOM published beside ``image``'s manifest ``image_digest``; ``None`` when there is none.
 
     Looked for as :func:`publish_sbom` placed it: the ``sha256-<hex>.sbom`` tag exists exactly when the registry
-    did not index the subject, so it is asked first; then the referrers API (``404``: the registry has none).
+    did not index the subject, so it is asked first; then the referrers API (``404``: the registry has none); for
+    a multi-platform index, then its first platform's image's SBOM.
     Several SPDX referrers (another tool attached one too) resolve to the lowest digest, the same every time.
     """
     repository = repository_path(image)
@@ -126,15 +127,36 @@ def find_sbom(registry: RegistryClient, image: ImageRef, image_digest: str) -> P
         found = _artifact(registry, repository, digest)
         if found is not None:
             return PublishedSbom(found[0], image.repository, True, None, found[1])
+    first = _first_of_index(registry, repository, image_digest)
+    return find_sbom(registry, image, first) if first is not None else None
+
+
+def _first_of_index(registry: RegistryClient, repository: str, digest: str) -> str | None:
+    """The first platform's manifest when ``digest`` is a multi-platform index: an index has no SBOM of its own
+    (each platform's image has its own), and the first platform's is the one recorded for the whole image."""
+    found = registry.manifest(repository, digest)
+    document = found.document(f"{registry.host}/{repository}@{digest}") if found is not None else {}
+    manifests = document.get("manifests")
+    if isinstance(manifests, list) and manifests and isinstance(manifests[0], dict) and manifests[0].get("digest"):
+        return str(manifests[0]["digest"])
     return None
 
 
-def sbom_document_for(prepared: Prepared) -> Callable[[str], bytes]:
-    """The SBOM of the image ``prepared`` describes, given the image's digest once it is known."""
-    inputs, wheelhouse = prepared.inputs, prepared.wheelhouse
+class SbomFor(Protocol):
+    """The SBOM of an image, given its manifest digest once pushed (and, for one platform's image of a
+    multi-platform build, that platform)."""
+
+    def __call__(self, image_digest: str, platform: str | None = None) -> bytes: ...
+
+
+def sbom_document_for(prepared: Prepared) -> SbomFor:
+    """The SBOM of the image ``prepared`` describes, given the image's digest once it is known; of one
+    platform's image (its own wheels) when ``prepared`` is a multi-platform build."""
+    inputs = prepared.inputs
     epoch = inputs.source_date_epoch if inputs.source_date_epoch is not None else FIXED_EPOCH
 
-    def document(image_digest: str) -> bytes:
+    def document(image_digest: str, platform: str | None = None) -> bytes:
+        wheelhouse = prepared.wheelhouses[platform] if platform is not None else prepared.wheelhouse
         wheels = [wheelhouse.project_wheel, *wheelhouse.dependency_wheels]
         return sbom_bytes(
             wheelhouse_sbom(

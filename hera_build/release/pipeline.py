@@ -42,6 +42,7 @@ from hera_build.image.backends import (
     backend_for,
     get_builder,
     resolve_base_image,
+    resolve_platforms,
     runner_command_for,
 )
 from hera_build.image.engine import DockerEngine, connect_engine
@@ -105,6 +106,8 @@ class ReleaseOptions:
     version: str | None = None
     backend: str | None = None
     base_image: str | None = None
+    platforms: tuple[str, ...] = ()
+    """``--platform`` values; empty: ``platforms`` in [tool.hera-build], else the backend's default."""
     push: bool = False
     out: Path = DEFAULT_OUT
     manifest: Path | None = None
@@ -502,6 +505,7 @@ def _facts(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tupl
         project=project,
         image=repository.with_tag(project.version.tag),
         base_image=resolve_base_image(project, options.base_image),
+        platforms=resolve_platforms(project, options.platforms),
         lock=options.lock,
         source_date_epoch=source_date_epoch(env.environ),
         verbose=options.verbose,

@@ -33,6 +33,7 @@ __all__ = [
     "write_base_layout",
     "write_docker_save",
     "FakeRegistry",
+    "FakeDockerClient",
     "DPKG_STATUS",
 ]
 
@@ -133,13 +134,14 @@ def debian_python_root(version: str = "3.11") -> list[RootFile]:
 
 
 def _config(diff_ids: list[str], env: list[str], architecture: str = "amd64") -> dict[str, Any]:
+    architecture, _, variant = architecture.partition("/")
     return {
         "architecture": architecture,
         "os": "linux",
         "config": {"Env": env, "Cmd": ["python3"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
         "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "test base"}],
-    }
+    } | ({"variant": variant} if variant else {})
 
 
 _ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"]
@@ -153,7 +155,8 @@ def write_base_layout(
     env: list[str] | None = None,
     platforms: tuple[str, ...] = ("amd64",),
 ) -> dict[str, Any]:
-    """An OCI image layout holding a base image per architecture; returns its digests for assertions."""
+    """An OCI image layout holding a base image per architecture (``arm64/v8``: with a variant); returns its
+    digests for assertions."""
     blobs = directory / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
 
@@ -194,7 +197,8 @@ def write_base_layout(
                 "mediaType": "application/vnd.oci.image.manifest.v1+json",
                 "digest": digest,
                 "size": len(manifest),
-                "platform": {"architecture": arch, "os": "linux"},
+                "platform": {"architecture": arch.partition("/")[0], "os": "linux"}
+                | ({"variant": arch.partition("/")[2]} if "/" in arch else {}),
                 "annotations": {"org.opencontainers.image.ref.name": name.rpartition(":")[2]},
             }
         )
@@ -397,10 +401,15 @@ class FakeRegistry:
             return
         if method == "PUT":
             document = json.loads(body)
-            needed = [document["config"]["digest"], *(layer["digest"] for layer in document.get("layers", []))]
-            if any(digest not in self.repo_blobs.get(name, set()) for digest in needed):
-                self._error(handler, 400, "MANIFEST_BLOB_UNKNOWN")
-                return
+            if "manifests" in document:  # an index: as docker-registry, every manifest it names must be there
+                if any((name, entry["digest"]) not in self.manifests for entry in document["manifests"]):
+                    self._error(handler, 400, "MANIFEST_UNKNOWN")
+                    return
+            else:
+                needed = [document["config"]["digest"], *(layer["digest"] for layer in document.get("layers", []))]
+                if any(digest not in self.repo_blobs.get(name, set()) for digest in needed):
+                    self._error(handler, 400, "MANIFEST_BLOB_UNKNOWN")
+                    return
             digest = self.add_manifest(name, ref, body, handler.headers.get("Content-Type", ""))
             headers = {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"}
             if self.referrers and "subject" in document:
@@ -485,3 +494,27 @@ def fake_registry(token_auth: bool = False) -> Iterator[FakeRegistry]:
         yield registry
     finally:
         registry.stop()
+
+
+# ------------------------------------------------------------------------------------------------ fake engine
+
+
+class FakeDockerClient:
+    """The part of a docker SDK client that loading uses: ``images.get`` (nothing found) and ``images.load``."""
+
+    def __init__(self) -> None:
+        self.loaded: list[dict[str, Any]] = []
+        self.api = type("Api", (), {"timeout": 0})()
+        self.images = self
+
+    def load(self, stream: Any) -> list[Any]:
+        with tarfile.open(fileobj=stream) as tar:
+            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        self.loaded.append(manifest[0])
+        image_id = "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
+        return [type("Image", (), {"id": image_id})()]
+
+    def get(self, name: str) -> Any:
+        from docker.errors import ImageNotFound
+
+        raise ImageNotFound(name)

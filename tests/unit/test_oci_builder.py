@@ -28,7 +28,7 @@ from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import Wheelhouse
 from hera_build.publish.pipeline import ShipOptions, ship
-from tests.support.oci_images import FakeRegistry, fake_registry, make_wheel, write_base_layout
+from tests.support.oci_images import FakeDockerClient, FakeRegistry, fake_registry, make_wheel, write_base_layout
 
 PYPROJECT = """\
 [project]
@@ -238,29 +238,8 @@ def test_released_version_is_reused_or_refused(
     assert registry.manifests[("acme/proj", "1.2.0")][0] == registry.manifests[("acme/proj", str(first.digest))][0]
 
 
-class _FakeClient:
-    """The part of a docker SDK client that loading uses: ``images.get`` (nothing found) and ``images.load``."""
-
-    def __init__(self) -> None:
-        self.loaded: list[dict[str, Any]] = []
-        self.api = type("Api", (), {"timeout": 0})()
-        self.images = self
-
-    def load(self, stream: Any) -> list[Any]:
-        with tarfile.open(fileobj=stream) as tar:
-            manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-        self.loaded.append(manifest[0])
-        image_id = "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
-        return [type("Image", (), {"id": image_id})()]
-
-    def get(self, name: str) -> Any:
-        from docker.errors import ImageNotFound
-
-        raise ImageNotFound(name)
-
-
 def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Project, base: str) -> None:
-    engine = _FakeClient()
+    engine = FakeDockerClient()
     builder = OciBuilder(
         OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: DockerEngine(engine)
     )
@@ -273,7 +252,7 @@ def test_loads_into_a_local_engine_when_there_is_one(tmp_path: Path, project: Pr
 
 
 def test_an_image_nobody_checks_or_runs_locally_is_not_loaded(tmp_path: Path, project: Project, base: str) -> None:
-    engine = _FakeClient()
+    engine = FakeDockerClient()
     builder = OciBuilder(
         OciOptions(cache_dir=tmp_path / "cache"), wheelhouse=_wheelhouse("V = 1\n"), engine=lambda: DockerEngine(engine)
     )

@@ -198,7 +198,9 @@ class FakeFetcher:
         out = []
         for name, version in pins.items():
             if (name, version) not in self.index:
-                raise BuildError(f"no wheel of {name} {version} for {target.platform}", None)
+                raise BuildError(
+                    f"no wheel of {name} {version} for {target.image_platform} ({target.platform}, Python", None
+                )
             tag = self.tags.get(name, "py3-none-any")
             out.append(
                 make_wheel(dest, name, version, self.index[name, version], tag, "", self.requires_python.get(name))
@@ -423,13 +425,17 @@ def test_a_dependency_wheel_requiring_a_newer_python_names_the_package(demo: Pro
 
 def test_a_platform_without_a_wheel_names_package_and_platform(demo: Project, tmp_path: Path) -> None:
     index = {k: v for k, v in INDEX.items() if k[0] != "pydantic"}
-    with pytest.raises(BuildError, match=r"no wheel of pydantic 2.5.0 for cp311-manylinux_2_36_x86_64"):
+    with pytest.raises(
+        BuildError, match=r"no wheel of pydantic 2.5.0 for linux/amd64 \(cp311-manylinux_2_36_x86_64, Python"
+    ):
         prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(index), FakeBuilder())
 
 
 def test_wheels_for_another_platform_are_not_accepted(demo: Project, tmp_path: Path) -> None:
     fetcher = FakeFetcher(INDEX, tags={"pydantic": "cp311-cp311-macosx_11_0_arm64"})
-    with pytest.raises(BuildError, match=r"no wheel of pydantic 2.5.0 for cp311-manylinux_2_36_x86_64 was downloaded"):
+    with pytest.raises(
+        BuildError, match=r"no wheel of pydantic 2.5.0 for linux/amd64 \(cp311-manylinux_2_36_x86_64\) was downloaded"
+    ):
         prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, FakeBuilder())
 
 
@@ -496,10 +502,19 @@ def test_pip_download_selects_wheels_for_the_target_interpreter(tmp_path: Path) 
 
 def test_a_binary_distribution_without_the_platform_wheel_is_not_built_from_source(tmp_path: Path) -> None:
     pip = FakePip([("--platform", 1, "ERROR: No matching distribution found for pydantic-core==2.14.1")])
-    with pytest.raises(BuildError, match=r"no wheel of pydantic-core 2.14.1 for cp311-manylinux_2_36_x86_64") as info:
+    with pytest.raises(
+        BuildError, match=r"no wheel of pydantic-core 2.14.1 for linux/amd64 \(cp311-manylinux_2_36_x86_64"
+    ) as info:
         PipFetcher(runner=pip).fetch({"pydantic-core": "2.14.1"}, target(), tmp_path)
     assert "pydantic-core" in (info.value.fix or "")
     assert not any("wheel" in c for c in pip.commands), "it has wheels for other platforms: no source build"
+
+
+def test_a_distribution_without_a_wheel_for_one_platform_names_it_and_the_platform(tmp_path: Path) -> None:
+    arm64 = target(platforms=("manylinux_2_36_aarch64", "manylinux_2_17_aarch64", "linux_aarch64"))
+    pip = FakePip([("--platform", 1, "ERROR: No matching distribution found for x86only==1.0")])
+    with pytest.raises(BuildError, match=r"^no wheel of x86only 1.0 for linux/arm64 \(cp311-manylinux_2_36_aarch64, "):
+        PipFetcher(runner=pip).fetch({"x86only": "1.0"}, arm64, tmp_path)
 
 
 def test_a_pure_sdist_only_distribution_is_built_into_a_wheel(tmp_path: Path) -> None:
@@ -517,7 +532,8 @@ def test_a_pure_sdist_only_distribution_is_built_into_a_wheel(tmp_path: Path) ->
 def test_an_index_failure_is_one_clear_error(tmp_path: Path) -> None:
     pip = FakePip([("download", 1, "WARNING: Retrying...\nERROR: Could not install: connection refused")])
     with pytest.raises(
-        BuildError, match="pip could not download wheels for cp311-manylinux_2_36_x86_64: ERROR: Could not install"
+        BuildError,
+        match=r"pip could not download wheels for linux/amd64 \(cp311-manylinux_2_36_x86_64\): ERROR: Could not",
     ):
         PipFetcher(runner=pip).fetch({"pydantic": "2.5.0"}, target(), tmp_path)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,6 +53,9 @@ class BuildRequest:
     verbose: bool = False
     output: Path | None = None
     """Also write the image to a file or folder (OCI layout, ``docker load`` archive)."""
+    platforms: tuple[str, ...] = ()
+    """``os/architecture[/variant]`` to build for (``--platform``, ``platforms`` in [tool.hera-build]); empty:
+    the backend's default. Only the oci backend builds for more than one (one image each, under an index)."""
     load: bool = True
     """The image should end up in a local engine (to be checked or run there). ``False`` lets a backend that
     builds without an engine (oci) skip loading: ``image --push --no-check`` has no use for the copy."""
@@ -86,6 +89,22 @@ class Prepared:
     inputs: BuildInputs
     state: Any = field(default=None, repr=False, compare=False)
     """The backend's own facts for :meth:`Builder.build` (base image, builder, Python target …)."""
+    wheelhouses: Mapping[str, Wheelhouse] = field(default_factory=dict, repr=False, compare=False)
+    """A multi-platform build's wheelhouse per platform (``linux/arm64`` → …), each image's SBOM lists its own;
+    empty for one platform (:attr:`wheelhouse` is its)."""
+
+
+@dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image of a multi-platform build, and whether a local engine can run it for the check."""
+
+    platform: str
+    digest: str
+    image_id: str
+    local: str | None
+    """Its id in the local engine, ``None`` when it was not loaded there."""
+    unchecked: str | None = None
+    """Why the image check cannot run it here (a platform this machine does not run), else ``None``."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +124,14 @@ class BuiltImage:
     digest: str | None = None
     """The manifest digest when the backend knows it before pushing (the oci backend writes the manifest)."""
     oci: Any = field(default=None, repr=False, compare=False)
-    """The oci backend's image (manifest, config and cached layer blobs), pushed without an engine."""
+    """The oci backend's image (manifest, config and cached layer blobs), pushed without an engine; for more
+    than one platform its image index."""
     output: Path | None = None
+    platforms: tuple[PlatformImage, ...] = ()
+    """More than one platform: each one's image (:attr:`digest` is then the index's); empty for one."""
+    unchecked: str | None = None
+    """One platform that this machine cannot run (``--platform linux/arm64`` without an emulator): why the
+    image check cannot run it (it was not loaded into the engine)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +158,8 @@ class BuildResult:
     """The SBOM artifact published beside the image (``repository@sha256:…``), if one was."""
     sbom_tag: str | None = None
     """Its ``sha256-<hex>.sbom`` tag, where the registry has no referrers API."""
+    platforms: tuple[tuple[str, str], ...] = ()
+    """A multi-platform image: ``(platform, its manifest digest)`` each (:attr:`digest` is the index's)."""
 
 
 class Builder(Protocol):
@@ -152,6 +179,37 @@ def get_builder(name: str) -> Builder:
     module_name, _, class_name = BACKENDS[name].partition(":")
     builder: Builder = getattr(importlib.import_module(module_name), class_name)()
     return builder
+
+
+def resolve_platforms(project: Project, override: Sequence[str] = ()) -> tuple[str, ...]:
+    """``--platform`` values (repeatable), else ``platforms`` in [tool.hera-build]; empty: the backend's default."""
+    if override:
+        from hera_build.core.config import check_platforms
+
+        try:
+            check_platforms(tuple(override))
+        except ValueError as exc:
+            raise ConfigError(f"--platform: {exc}", "e.g. --platform linux/amd64 --platform linux/arm64") from None
+        return tuple(override)
+    return project.config.platforms
+
+
+def refuse_platforms(request: BuildRequest, backend: str) -> None:
+    """The docker and buildpacks backends build for the engine's own platform only: more platforms, or another
+    one, is one clear error before any work (never an image silently built for something else)."""
+    from hera_build.image.registry import host_platform
+
+    native = "/".join(host_platform())
+    if len(request.platforms) > 1:
+        raise ConfigError(
+            f"the {backend} backend builds one platform, not {len(request.platforms)} ({', '.join(request.platforms)})",
+            "use the oci backend (--backend oci) for multi-platform images",
+        )
+    if request.platforms and request.platforms[0].split("/")[:2] != native.split("/"):
+        raise ConfigError(
+            f"the {backend} backend builds for the engine's platform ({native}), not {request.platforms[0]}",
+            "use the oci backend (--backend oci) to build for another platform",
+        )
 
 
 def runner_command_for(backend: str | None) -> tuple[str, ...] | None:

@@ -35,7 +35,7 @@ from hera_build import __version__
 from hera_build.core.gitinfo import GitInfo, git_info
 from hera_build.core.references import ImageRef, parse_image_ref
 from hera_build.errors import BuildError, ConfigError, EngineError, HeraBuildError, PublishError
-from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared, refuse_platforms
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import compute_inputs, identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
@@ -357,6 +357,7 @@ class BuildpacksBuilder:
 
         Whatever cannot be looked at (no pack, no engine, no builder) becomes a note instead of an error.
         """
+        refuse_platforms(request, self.name)
         settings = BuildpacksSettings.from_request(request)
         notes: list[str] = []
         builder: BuilderInfo | None = None
@@ -394,6 +395,7 @@ class BuildpacksBuilder:
     def prepare(self, request: BuildRequest, work: Path) -> Prepared:
         """pack, engine and builder → the builder's Python → wheelhouse → inputs (builder image digest, our
         buildpack's version and content, the group); nothing is built."""
+        refuse_platforms(request, self.name)
         if request.output is not None:
             raise ConfigError(
                 "the buildpacks backend writes images to the Docker engine or a registry, not to a file (--output)",

@@ -33,7 +33,7 @@ from hera_build.core.atomic import unwritable
 from hera_build.core.gitinfo import GitInfo, git_info
 from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, EngineError
-from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.image.backends import BuildRequest, BuiltImage, Prepared, refuse_platforms
 from hera_build.image.engine import DockerEngine
 from hera_build.image.inputs import identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, image_labels
@@ -321,6 +321,7 @@ class DockerBuilder:
 
     def plan(self, request: BuildRequest) -> DockerPlan:
         """The Dockerfile and tags, without building; probes the base image when an engine answers."""
+        refuse_platforms(request, self.name)
         notes: list[str] = []
         target: PythonTarget | None = None
         try:
@@ -347,6 +348,7 @@ class DockerBuilder:
 
     def prepare(self, request: BuildRequest, work: Path) -> Prepared:
         """Base image (in the engine) → its Python → wheelhouse → inputs; nothing is built."""
+        refuse_platforms(request, self.name)
         from hera_build.image.inputs import compute_inputs
 
         base_id = self._base_image_id(request.base_image)

@@ -8,6 +8,7 @@ from hera_build.image.registry.client import (
     RegistryClient,
     RegistryView,
     RemoteImage,
+    host_platform,
     open_registry,
 )
 
@@ -19,6 +20,7 @@ __all__ = [
     "RegistryView",
     "RemoteImage",
     "host_of",
+    "host_platform",
     "open_registry",
     "registry_host",
     "repository_path",

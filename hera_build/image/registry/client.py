@@ -243,26 +243,33 @@ class RegistryClient:
         return [entry for entry in entries if isinstance(entry, dict)]
 
     def image(self, repository: str, reference: str, platform: tuple[str, str] | None = None) -> RemoteImage | None:
-        """Digest, image id and labels of what ``reference`` names; for an index, of ``platform``'s image."""
+        """Digest, image id and labels of what ``reference`` names; for an index, of ``platform``'s image, with
+        the index's annotations over its labels."""
         found = self.manifest(repository, reference)
         if found is None:
             return None
         what = f"{self.host}/{repository}:{reference}"
         document = found.document(what)
         config_digest = found.config_digest
+        annotations: dict[str, str] = {}
         if found.media_type in INDEX_MEDIA_TYPES or "manifests" in document:
             child = _choose(document, platform or host_platform(), what)
             chosen = self.manifest(repository, child)
             if chosen is None:
                 raise PublishError(f"{what} lists {child}, which the registry does not have", "push the image again")
             config_digest = chosen.config_digest
+            raw_annotations = document.get("annotations")
+            if isinstance(raw_annotations, dict):
+                annotations = {str(k): str(v) for k, v in raw_annotations.items()}
         labels: dict[str, str] = {}
         if config_digest:
             config = _json_object(self.get_blob(repository, config_digest), f"the config {config_digest}")
             inner = config.get("config") or {}
             raw = (inner.get("Labels") or {}) if isinstance(inner, dict) else {}
             labels = {str(k): str(v) for k, v in raw.items()}
-        return RemoteImage(digest=found.digest, config_digest=config_digest, labels=labels)
+        # An index's annotations speak for the whole index (hera-build puts a multi-platform build's input digest
+        # there), so they win over the labels of the one platform's image read here.
+        return RemoteImage(digest=found.digest, config_digest=config_digest, labels=labels | annotations)
 
     # ------------------------------------------------------------------------------------------- blobs
 

@@ -23,7 +23,9 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
@@ -31,8 +33,8 @@ from hera_build import __version__
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.gitinfo import GitInfo, git_info
 from hera_build.core.references import ImageRef
-from hera_build.errors import BuildError, EngineError
-from hera_build.image.backends import BuildRequest, BuiltImage, Prepared
+from hera_build.errors import BuildError, ConfigError, EngineError
+from hera_build.image.backends import BuildRequest, BuiltImage, PlatformImage, Prepared
 from hera_build.image.backends.oci.base import BaseImage, load_base
 from hera_build.image.backends.oci.dependencies import (
     DEPENDENCY_COMPRESS_LEVEL,
@@ -40,7 +42,7 @@ from hera_build.image.backends.oci.dependencies import (
     build_dependency_layers,
 )
 from hera_build.image.backends.oci.image import BuiltImage as OciImage
-from hera_build.image.backends.oci.image import ImageLayer, ImageSettings, assemble
+from hera_build.image.backends.oci.image import ImageLayer, ImageSettings, assemble, assemble_index
 from hera_build.image.backends.oci.inputs import FORMAT_VERSION, content_digest
 from hera_build.image.backends.oci.layers import COMPRESS_LEVEL, Layer, write_layer
 from hera_build.image.backends.oci.layout import is_archive_path, write_archive, write_layout
@@ -48,8 +50,9 @@ from hera_build.image.backends.oci.model import Platform
 from hera_build.image.backends.oci.probe import BasePython, probe_python
 from hera_build.image.backends.oci.venv import DEFAULT_VENV, VenvLayout, install_wheels
 from hera_build.image.cache import BuildCache
+from hera_build.image.emulation import native_architecture, unrunnable_reason
 from hera_build.image.engine import DockerEngine, connect_engine
-from hera_build.image.inputs import compute_inputs, identity_labels
+from hera_build.image.inputs import BuildInputs, combine_inputs, compute_inputs, identity_labels
 from hera_build.image.labels import LABEL_BACKEND_VERSION, oci_labels
 from hera_build.image.quickwheel import IncrementalWheelBuilder
 from hera_build.image.registry import RegistryClient, host_of, open_registry
@@ -77,6 +80,7 @@ class OciOptions:
     """How images are laid out and where things are kept; the defaults suit runner images."""
 
     platform: Platform = field(default_factory=Platform)
+    """The platform when the request names none (:attr:`BuildRequest.platforms`)."""
     venv: PurePosixPath = DEFAULT_VENV
     user: str = DEFAULT_USER
     working_dir: str = DEFAULT_WORKDIR
@@ -118,6 +122,27 @@ class OciBuildReport:
     def dependency_layers_cached(self) -> bool:
         """Every dependency layer came from the cache (nothing was installed or compressed)."""
         return bool(self.dependency_layers) and all(layer.cached for layer in self.dependency_layers)
+
+
+@dataclass(frozen=True)
+class _PlatformPart:
+    """One platform of a multi-platform build, prepared: its base, Python, wheels and inputs."""
+
+    platform: Platform
+    base: BaseImage
+    python: BasePython
+    wheelhouse: Wheelhouse
+    patched: bool
+    inputs: BuildInputs
+
+
+@dataclass(frozen=True)
+class _Platforms:
+    """:attr:`Prepared.state` of a multi-platform build."""
+
+    parts: tuple[_PlatformPart, ...]
+    epoch: int
+    clock: _Clock
 
 
 def _epoch(request: BuildRequest) -> tuple[int, int | None]:
@@ -204,11 +229,14 @@ class OciBuilder:
             return ProjectWheelBuilder(WheelCache())
         return IncrementalWheelBuilder(ProjectWheelBuilder(WheelCache()), self.cache)
 
-    def _base(self, request: BuildRequest) -> tuple[BaseImage, BasePython]:
-        request.progress(f"reading base image {request.base_image}")
-        base = load_base(
-            request.base_image, platform=self.options.platform, client_factory=self.registry, cache=self.cache
-        )
+    def _platforms(self, request: BuildRequest) -> tuple[Platform, ...]:
+        """The request's platforms, else the configured default (one)."""
+        return tuple(Platform.parse(text) for text in request.platforms) or (self.options.platform,)
+
+    def _base(self, request: BuildRequest, platform: Platform | None = None) -> tuple[BaseImage, BasePython]:
+        platform = platform or self._platforms(request)[0]
+        request.progress(f"reading base image {request.base_image}" + (f" ({platform})" if request.platforms else ""))
+        base = load_base(request.base_image, platform=platform, client_factory=self.registry, cache=self.cache)
         python = probe_python(base, self.cache)
         request.progress(
             f"base image {request.base_image}: Python {python.version} at {python.executable} "
@@ -268,6 +296,12 @@ class OciBuilder:
             f"layers: a virtual environment at {self.options.venv}, large dependencies in layers of their own, "
             "small ones in stable buckets, the application on top"
         ]
+        platforms = self._platforms(request)
+        if len(platforms) > 1:
+            notes.append(
+                f"platforms: {', '.join(map(str, platforms))}: one image each, under one OCI image index (the "
+                f"Python shown is {platforms[0]}'s)"
+            )
         target = None
         try:
             _, python = self._base(request)
@@ -277,14 +311,11 @@ class OciBuilder:
         tags = tuple(str(ref) for ref in request.tags)
         return OciPlan(request.image, tags, request.base_image, target, False, tuple(notes))
 
-    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
-        """Base → Python → wheelhouse → inputs: everything but the layers."""
-        clock = _Clock()
-        self.cache.report = request.progress  # a corrupt cached blob is said once, in this build's progress
-        epoch, explicit_epoch = _epoch(request)
-        base, python = clock.time("base", lambda: self._base(request))
-        wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
-        inputs = compute_inputs(
+    def _inputs(
+        self, request: BuildRequest, base: BaseImage, python: BasePython, wheelhouse: Wheelhouse, epoch: int,
+        explicit_epoch: int | None,
+    ) -> BuildInputs:  # fmt: skip
+        return compute_inputs(
             request.project,
             wheelhouse,
             base_image=request.base_image,
@@ -294,13 +325,56 @@ class OciBuilder:
             source_date_epoch=explicit_epoch,
             content=lambda wheel: content_digest(wheel, self.cache, wheelhouse.sha256_of(wheel)),
         )
+
+    def prepare(self, request: BuildRequest, work: Path) -> Prepared:
+        """Base → Python → wheelhouse → inputs: everything but the layers (per platform, for several)."""
+        clock = _Clock()
+        self.cache.report = request.progress  # a corrupt cached blob is said once, in this build's progress
+        epoch, explicit_epoch = _epoch(request)
+        platforms = self._platforms(request)
+        if len(platforms) > 1:
+            return self._prepare_platforms(request, platforms, work, epoch, explicit_epoch, clock)
+        base, python = clock.time("base", lambda: self._base(request))
+        wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
+        inputs = self._inputs(request, base, python, wheelhouse, epoch, explicit_epoch)
         return Prepared(request, wheelhouse, inputs, state=(base, python, epoch, patched, clock))
 
-    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
-        """Layers → image → ``--output`` file / local engine; each stage timed in :attr:`last_report`."""
-        request, wheelhouse = prepared.request, prepared.wheelhouse
-        base, python, epoch, patched, clock = prepared.state
-        engine = self._engine_for(request)
+    def _prepare_platforms(
+        self, request: BuildRequest, platforms: tuple[Platform, ...], work: Path, epoch: int,
+        explicit_epoch: int | None, clock: _Clock,
+    ) -> Prepared:  # fmt: skip
+        """Each platform as a build of its own (its base image manifest, its Python, wheels resolved on the host
+        for it), then the index's inputs over all of them (:func:`~hera_build.image.inputs.combine_inputs`)."""
+        if request.output is not None and is_archive_path(request.output):
+            raise ConfigError(
+                f"a `docker load` archive (--output {request.output}) holds one image, and this build makes "
+                f"{len(platforms)} (one per platform)",
+                "write an OCI layout instead (--output DIR), or pass one --platform",
+            )
+        bases = [clock.time("base", partial(self._base, request, platform)) for platform in platforms]
+        # The wheelhouses are pip downloads and build-backend runs (other processes) that depend only on their
+        # own target: side by side, as the wheelhouse runs a project's downloads and builds.
+        with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="hera-build-platform") as pool:
+            futures = [
+                pool.submit(self._wheels, request, python, work / f"wheelhouse-{index}", explicit_epoch)
+                for index, (_, python) in enumerate(bases)
+            ]
+            wheelhouses = clock.time("wheelhouse", lambda: [future.result() for future in futures])
+        parts = []
+        for platform, (base, python), (wheelhouse, patched) in zip(platforms, bases, wheelhouses, strict=True):
+            inputs = self._inputs(request, base, python, wheelhouse, epoch, explicit_epoch)
+            parts.append(_PlatformPart(platform, base, python, wheelhouse, patched, inputs))
+        combined = combine_inputs([(str(part.platform), part.inputs) for part in parts])
+        return Prepared(
+            request, parts[0].wheelhouse, combined, state=_Platforms(tuple(parts), epoch, clock),
+            wheelhouses={str(part.platform): part.wheelhouse for part in parts},
+        )  # fmt: skip
+
+    def _image(
+        self, request: BuildRequest, base: BaseImage, python: BasePython, wheelhouse: Wheelhouse, epoch: int,
+        input_digest: str, work: Path, clock: _Clock,
+    ) -> tuple[OciImage, tuple[DependencyLayer, ...]]:  # fmt: skip
+        """Layers → image (config and manifest) for one platform."""
         venv = VenvLayout(self.options.venv, PurePosixPath(python.executable), python.version)
         dependencies = clock.time(
             "layers",
@@ -316,7 +390,19 @@ class OciBuilder:
         layers.append(
             _image_layer(application, "application", f"hera-build: {wheelhouse.project_wheel.name} installed")
         )
-        image = assemble(base, layers, self._settings(request, base, epoch, prepared.inputs.digest))
+        image = assemble(base, layers, self._settings(request, base, epoch, input_digest))
+        return image, tuple(dependencies)
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        """Layers → image → ``--output`` file / local engine; each stage timed in :attr:`last_report`."""
+        if isinstance(prepared.state, _Platforms):
+            return self._build_platforms(prepared, work)
+        request, wheelhouse = prepared.request, prepared.wheelhouse
+        base, python, epoch, patched, clock = prepared.state
+        # Only a platform named on request can be foreign; the default one is the base's, as it always was.
+        unchecked = unrunnable_reason(request.platforms[0]) if request.platforms else None
+        engine = self._engine_for(request) if unchecked is None or self.options.load else None
+        image, dependencies = self._image(request, base, python, wheelhouse, epoch, prepared.inputs.digest, work, clock)
         names = [str(ref) for ref in request.tags]
         output = None
         if request.output is not None:
@@ -329,7 +415,7 @@ class OciBuilder:
             clock.time("load", lambda: self._load(engine, image, base, names, epoch))
             request.progress(f"loaded into the local engine as {names[0]} ({image.image_id[:19]})")
         self.last_report = OciBuildReport(
-            image, python, tuple(dependencies), patched, engine is not None, output, clock.finish()
+            image, python, dependencies, patched, engine is not None, output, clock.finish()
         )
         return BuiltImage(
             backend=BACKEND_NAME,
@@ -337,12 +423,69 @@ class OciBuilder:
             tags=request.tags,
             inputs=prepared.inputs,
             image_id=image.image_id,
-            local=image.image_id if engine is not None else None,
+            local=image.image_id if engine is not None and unchecked is None else None,
             backend_version=f"hera-build {__version__}",
             layers=tuple(layer.descriptor.digest for layer in image.layers),
             digest=image.digest,
             oci=image,
             output=output,
+            unchecked=unchecked,
+        )
+
+    def _build_platforms(self, prepared: Prepared, work: Path) -> BuiltImage:
+        """One image per platform — each byte-identical to a single-platform build for that platform — and the
+        index over them. Images of platforms this machine runs (natively, or emulated: :mod:`~hera_build.image.
+        emulation`) are loaded into the local engine for the image check; the native one gets the tags."""
+        request = prepared.request
+        parts, epoch, clock = prepared.state.parts, prepared.state.epoch, prepared.state.clock
+        engine = self._engine_for(request)
+        images: list[tuple[Platform, OciImage]] = []
+        platform_images: list[PlatformImage] = []
+        dependencies: tuple[DependencyLayer, ...] = ()
+        native = native_architecture()
+        names = [str(ref) for ref in request.tags]
+        tagged = next((part for part in parts if part.platform.architecture == native), None)
+        for index, part in enumerate(parts):
+            request.progress(f"building the {part.platform} image")
+            image, layers = self._image(
+                request, part.base, part.python, part.wheelhouse, epoch, part.inputs.digest,
+                work / f"platform-{index}", clock,
+            )  # fmt: skip
+            dependencies += layers
+            images.append((part.base.platform, image))  # as its config says it (e.g. arm64 with variant v8)
+            unchecked = unrunnable_reason(str(part.platform))
+            local = None
+            if engine is not None and (unchecked is None or self.options.load):
+                own = names if part is tagged else []
+                clock.time("load", partial(self._load, engine, image, part.base, own, epoch))
+                local = image.image_id if unchecked is None else None
+                request.progress(f"loaded the {part.platform} image into the local engine ({image.image_id[:19]})")
+            platform_images.append(PlatformImage(str(part.platform), image.digest, image.image_id, local, unchecked))
+        built_index = assemble_index(images, identity_labels(prepared.inputs.digest))
+        request.progress(f"image index {built_index.digest[:19]}: {', '.join(str(p) for p, _ in images)}")
+        output = None
+        if request.output is not None:
+            output = clock.time("output", partial(write_layout, built_index, request.output, names))
+            request.progress(f"wrote {output}")
+        first = platform_images[parts.index(tagged)] if tagged is not None else platform_images[0]
+        first_image = next(image for _, image in images if image.image_id == first.image_id)
+        self.last_report = OciBuildReport(
+            first_image, parts[0].python, dependencies, any(part.patched for part in parts), engine is not None,
+            output, clock.finish(),
+        )  # fmt: skip
+        return BuiltImage(
+            backend=BACKEND_NAME,
+            image=request.image,
+            tags=request.tags,
+            inputs=prepared.inputs,
+            image_id=first.image_id,
+            local=first.local,
+            backend_version=f"hera-build {__version__}",
+            layers=tuple(layer.descriptor.digest for layer in first_image.layers),
+            digest=built_index.digest,
+            oci=built_index,
+            output=output,
+            platforms=tuple(platform_images),
         )
 
     def _wheels(

@@ -1,11 +1,14 @@
-"""Assemble the image: base layers + dependency layer + application layer, a config, and a manifest.
+"""Assemble the image: base layers + dependency layer + application layer, a config, and a manifest; and for a
+multi-platform build, the OCI image index over one such image per platform.
 
 Pure data in, bytes out: given the same base, layers and settings, :func:`assemble` returns byte-identical
-config and manifest documents (canonical JSON, timestamps from the epoch), hence the same image digest.
+config and manifest documents (canonical JSON, timestamps from the epoch), hence the same image digest; given
+the same images, :func:`assemble_index` the same index.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +16,7 @@ from typing import Any
 
 from hera_build.core.digests import canonical_json
 from hera_build.image.backends.oci.base import BaseImage, RemoteRepository
-from hera_build.image.backends.oci.model import OCI_CONFIG, OCI_MANIFEST, Descriptor
+from hera_build.image.backends.oci.model import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST, Descriptor, Platform
 from hera_build.image.backends.oci.probe import DEFAULT_PATH
 from hera_build.image.labels import rfc3339
 
@@ -138,3 +141,38 @@ def assemble(base: BaseImage, layers: Sequence[ImageLayer], settings: ImageSetti
         manifest_descriptor=Descriptor.of(OCI_MANIFEST, manifest_bytes),
         layers=all_layers,
     )
+
+
+@dataclass(frozen=True)
+class BuiltIndex:
+    """A multi-platform image: one :class:`BuiltImage` per platform under an OCI image index.
+
+    The index carries the multi-platform input digest as annotations (the labels of an image are in its config;
+    an index has none), so the publish policy reads it from the index as it reads a label from a config.
+    """
+
+    index: bytes
+    descriptor: Descriptor
+    images: tuple[tuple[Platform, BuiltImage], ...]
+
+    @property
+    def digest(self) -> str:
+        return self.descriptor.digest
+
+    @property
+    def annotations(self) -> dict[str, str]:
+        document = json.loads(self.index)
+        return {str(key): str(value) for key, value in (document.get("annotations") or {}).items()}
+
+
+def assemble_index(images: Sequence[tuple[Platform, BuiltImage]], annotations: Mapping[str, str]) -> BuiltIndex:
+    """The index over ``images`` in the order given (a client without a platform preference takes the first)."""
+    manifests = [
+        Descriptor(OCI_MANIFEST, image.digest, image.manifest_descriptor.size, platform=platform).to_dict()
+        for platform, image in images
+    ]
+    document: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests}
+    if annotations:
+        document["annotations"] = dict(annotations)
+    data = canonical_json(document)
+    return BuiltIndex(data, Descriptor.of(OCI_INDEX, data), tuple(images))

@@ -21,8 +21,8 @@ from typing import Any
 
 from hera_build.core.digests import canonical_json, digest_hex
 from hera_build.errors import OutputError
-from hera_build.image.backends.oci.image import BuiltImage
-from hera_build.image.backends.oci.model import OCI_INDEX
+from hera_build.image.backends.oci.image import BuiltImage, BuiltIndex
+from hera_build.image.backends.oci.model import OCI_INDEX, Descriptor
 
 REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 IMAGE_NAME_ANNOTATION = "io.containerd.image.name"
@@ -36,17 +36,7 @@ def is_archive_path(path: Path) -> bool:
 
 
 def _index_entries(image: BuiltImage, names: Sequence[str]) -> list[dict[str, Any]]:
-    """One index entry per name (``repository:tag``), annotated the way containerd and skopeo look up images."""
-    entries = []
-    for name in names or ("",):
-        annotations = {}
-        if name:
-            annotations = {IMAGE_NAME_ANNOTATION: name, REF_NAME_ANNOTATION: name.rpartition(":")[2]}
-        entry = image.manifest_descriptor.to_dict()
-        if annotations:
-            entry["annotations"] = annotations
-        entries.append(entry)
-    return entries
+    return _index_entries_of(image.manifest_descriptor, names)
 
 
 def _docker_manifest(image: BuiltImage, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -59,18 +49,39 @@ def _docker_manifest(image: BuiltImage, names: Sequence[str]) -> list[dict[str, 
     ]
 
 
-def write_layout(image: BuiltImage, directory: Path, names: Sequence[str]) -> Path:
-    """Add the image to an OCI layout at ``directory`` (created if needed). Entries with the same names are
-    replaced; other images in the layout stay, so one layout can collect several versions."""
+def _index_entries_of(descriptor: Descriptor, names: Sequence[str]) -> list[dict[str, Any]]:
+    """One ``index.json`` entry per name (``repository:tag``), annotated the way containerd and skopeo look up
+    images (one unnamed entry when there are no names)."""
+    entries = []
+    for name in names or ("",):
+        entry = descriptor.to_dict()
+        if name:
+            entry["annotations"] = {IMAGE_NAME_ANNOTATION: name, REF_NAME_ANNOTATION: name.rpartition(":")[2]}
+        entries.append(entry)
+    return entries
+
+
+def write_layout(image: BuiltImage | BuiltIndex, directory: Path, names: Sequence[str]) -> Path:
+    """Add the image — or a multi-platform index with every platform's image — to an OCI layout at
+    ``directory`` (created if needed). Entries with the same names are replaced; other images in the layout stay,
+    so one layout can collect several versions."""
+    images = [member for _, member in image.images] if isinstance(image, BuiltIndex) else [image]
+    top = image.descriptor if isinstance(image, BuiltIndex) else image.manifest_descriptor
     blobs = directory / "blobs" / "sha256"
     try:
         blobs.mkdir(parents=True, exist_ok=True)
-        for layer in image.layers:
-            target = blobs / digest_hex(layer.descriptor.digest)
-            if not (target.is_file() and target.stat().st_size == layer.descriptor.size):
-                _copy_atomic(layer.fetch(), target)
-        for data, descriptor in ((image.config, image.config_descriptor), (image.manifest, image.manifest_descriptor)):
-            _write_atomic(blobs / digest_hex(descriptor.digest), data)
+        for member in images:
+            for layer in member.layers:
+                target = blobs / digest_hex(layer.descriptor.digest)
+                if not (target.is_file() and target.stat().st_size == layer.descriptor.size):
+                    _copy_atomic(layer.fetch(), target)
+            for data, descriptor in (
+                (member.config, member.config_descriptor),
+                (member.manifest, member.manifest_descriptor),
+            ):
+                _write_atomic(blobs / digest_hex(descriptor.digest), data)
+        if isinstance(image, BuiltIndex):
+            _write_atomic(blobs / digest_hex(image.digest), image.index)
         _write_atomic(directory / "oci-layout", json.dumps(_LAYOUT).encode())
         index_path = directory / "index.json"
         index: dict[str, Any] = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
@@ -81,9 +92,9 @@ def write_layout(image: BuiltImage, directory: Path, names: Sequence[str]) -> Pa
             entry
             for entry in index.get("manifests", [])
             if (entry.get("annotations") or {}).get(IMAGE_NAME_ANNOTATION) not in wanted
-            and not (not wanted and entry.get("digest") == image.digest)
+            and not (not wanted and entry.get("digest") == top.digest)
         ]
-        index["manifests"] = kept + _index_entries(image, names)
+        index["manifests"] = kept + _index_entries_of(top, names)
         _write_atomic(index_path, json.dumps(index, indent=1).encode() + b"\n")
     except OSError as exc:
         raise OutputError(

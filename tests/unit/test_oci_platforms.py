@@ -1,0 +1,396 @@
+"""Multi-platform images (oci backend): one image per platform, from wheels chosen for each, under one OCI index.
+
+On fakes: a two-platform base image layout made in the test, a fake wheelhouse that records the target it was
+asked for, the in-process registry. No engine, no emulator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hera_build.core.project import Project, load_project
+from hera_build.core.references import parse_image_ref
+from hera_build.errors import BuildError, ConfigError, ImmutableTagError
+from hera_build.image.backends import BuildRequest, BuiltImage, PlatformImage, Prepared, resolve_platforms
+from hera_build.image.backends.oci import OciBuilder, OciOptions
+from hera_build.image.engine import DockerEngine
+from hera_build.image.registry import RegistryApi
+from hera_build.image.target import PythonTarget
+from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.publish.pipeline import ShipOptions, Shipped, build_checked, ship
+from tests.support.oci_images import FakeDockerClient, FakeRegistry, fake_registry, make_wheel, write_base_layout
+
+PYPROJECT = """\
+[project]
+name = "proj"
+version = "1.2.0"
+dependencies = ["dep-lib"]
+"""
+BOTH = ("linux/amd64", "linux/arm64")
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+
+
+@pytest.fixture
+def registry() -> Iterator[FakeRegistry]:
+    yield from fake_registry()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj/pyproject.toml").write_text(PYPROJECT)
+    return load_project(tmp_path / "proj")
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> str:
+    write_base_layout(tmp_path / "base", platforms=("amd64", "arm64/v8"))
+    return f"oci:{tmp_path / 'base'}"
+
+
+def _wheelhouse(calls: list[PythonTarget], native: str = "1") -> Callable[..., Wheelhouse]:
+    """A wheelhouse with a native dependency whose files differ per architecture, as a real binary wheel's do."""
+
+    def prepare(project: Project, target: PythonTarget, dest: Path, **_: Any) -> Wheelhouse:
+        calls.append(target)
+        arch = target.platforms[-1].removeprefix("linux_")
+        dep = make_wheel(dest / "deps", "dep-lib", "1.0", {"dep_lib/_native.txt": f"{arch} build {native}\n"})
+        app = make_wheel(dest / "app", project.name, project.version.exact, {"proj/__init__.py": "VALUE = 1\n"})
+        return Wheelhouse(app, (dep,), {"dep-lib": "1.0"}, "unused", "unused", target)
+
+    return prepare
+
+
+def _builder(tmp_path: Path, calls: list[PythonTarget] | None = None, *, cache: str = "cache", **kw: Any) -> OciBuilder:
+    prepare = _wheelhouse(calls if calls is not None else [], **kw)
+    return OciBuilder(OciOptions(cache_dir=tmp_path / cache), wheelhouse=prepare, engine=lambda: None)
+
+
+def _request(project: Project, base: str, registry: FakeRegistry, **kwargs: Any) -> BuildRequest:
+    image = parse_image_ref(f"{registry.host}/acme/proj:1.2.0")
+    return BuildRequest(project=project, image=image, base_image=base, source_date_epoch=1_700_000_000, **kwargs)
+
+
+def _ship(builder: OciBuilder, request: BuildRequest, **options: Any) -> Shipped:
+    return ship(builder, request, ShipOptions(**options), RegistryApi(), engine=lambda: None)
+
+
+def _manifest(registry: FakeRegistry, reference: str) -> dict[str, Any]:
+    return dict(json.loads(registry.manifests[("acme/proj", reference)][0]))
+
+
+def _config(registry: FakeRegistry, manifest: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(registry.blobs[manifest["config"]["digest"]]))
+
+
+def test_one_image_per_platform_is_pushed_under_one_index(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    calls: list[PythonTarget] = []
+    shipped = _ship(_builder(tmp_path, calls), _request(project, base, registry, platforms=BOTH), push=True)
+
+    result = shipped.result
+    index = _manifest(registry, "1.2.0")
+    assert registry.manifests[("acme/proj", "1.2.0")][1] == OCI_INDEX and index["mediaType"] == OCI_INDEX
+    assert result.pushed and result.digest == shipped.published.digest  # type: ignore[union-attr]
+    assert [m["platform"] for m in index["manifests"]] == [
+        {"os": "linux", "architecture": "amd64"},
+        {"os": "linux", "architecture": "arm64", "variant": "v8"},  # as the base's config says
+    ]
+    assert result.platforms == tuple((p, m["digest"]) for p, m in zip(BOTH, index["manifests"], strict=True))
+    configs = [_config(registry, _manifest(registry, m["digest"])) for m in index["manifests"]]
+    assert [(c["architecture"], c.get("variant")) for c in configs] == [("amd64", None), ("arm64", "v8")]
+    assert [target.platforms[-1] for target in calls] == ["linux_x86_64", "linux_aarch64"], "wheels per platform"
+    assert index["annotations"]["dev.hera-build.input-digest"] == result.input_digest
+
+
+def test_each_platform_image_is_the_image_a_single_platform_build_makes(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    both = _ship(_builder(tmp_path), _request(project, base, registry, platforms=BOTH), push=True).result
+    arm = _builder(tmp_path).build(
+        _builder(tmp_path).prepare(_request(project, base, registry, platforms=("linux/arm64",)), tmp_path / "w1"),
+        tmp_path / "w1",
+    )
+    default = _builder(tmp_path)
+    amd = default.build(default.prepare(_request(project, base, registry), tmp_path / "w2"), tmp_path / "w2")
+
+    assert dict(both.platforms) == {"linux/amd64": amd.digest, "linux/arm64": arm.digest}
+    assert not amd.platforms and not arm.platforms, "one platform makes no index"
+
+
+def test_two_clean_builds_give_the_same_index(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    request = _request(project, base, registry, platforms=BOTH)
+    first = _builder(tmp_path, cache="c1").build(
+        _builder(tmp_path, cache="c1").prepare(request, tmp_path / "a"), tmp_path / "a"
+    )
+    second = _builder(tmp_path, cache="c2").build(
+        _builder(tmp_path, cache="c2").prepare(request, tmp_path / "b"), tmp_path / "b"
+    )
+
+    assert first.digest == second.digest and first.oci.index == second.oci.index
+    assert first.inputs.digest == second.inputs.digest
+
+
+def test_the_input_digest_covers_every_platform(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    def prepared(platforms: tuple[str, ...], native: str = "1") -> Prepared:
+        return _builder(tmp_path, native=native).prepare(
+            _request(project, base, registry, platforms=platforms), tmp_path
+        )
+
+    both = prepared(BOTH)
+    assert [digest for _, digest in both.inputs.platforms] == [
+        prepared(("linux/amd64",)).inputs.digest,
+        prepared(("linux/arm64",)).inputs.digest,
+    ]
+    assert both.inputs.digest not in {digest for _, digest in both.inputs.platforms}
+    assert prepared(BOTH, native="2").inputs.digest != both.inputs.digest, "another native wheel"
+    assert prepared(tuple(reversed(BOTH))).inputs.digest != both.inputs.digest, "another order, another index"
+    assert prepared(("linux/amd64",)).inputs.to_json().keys() == prepared(("linux/amd64",)).inputs.to_json().keys()
+    assert "platforms" not in prepared(("linux/amd64",)).inputs.to_json(), "single-platform digests are unchanged"
+
+
+def test_a_released_index_is_reused_or_refused_by_its_annotation(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    request = _request(project, base, registry, platforms=BOTH)
+    first = _ship(_builder(tmp_path), request, push=True).result
+    registry.clear_log()
+
+    again = _ship(_builder(tmp_path), request, push=True)
+    assert again.result.skipped and again.result.digest == first.digest
+    assert not registry.requests("PUT") and not registry.requests("POST")
+
+    with pytest.raises(ImmutableTagError, match="already released with other content"):
+        _ship(_builder(tmp_path, native="2"), request, push=True)
+    with pytest.raises(ImmutableTagError, match="already released with other content"):
+        _ship(_builder(tmp_path), _request(project, base, registry, platforms=("linux/amd64",)), push=True)
+    moved = _ship(_builder(tmp_path, native="2"), request, push=True, force=True).result
+    assert moved.pushed and moved.digest != first.digest
+
+
+def test_each_platform_image_gets_its_own_sbom(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    shipped = _ship(_builder(tmp_path), _request(project, base, registry, platforms=BOTH), push=True, sbom=True)
+
+    assert shipped.published is not None and [p for p, _ in shipped.published.sboms] == list(BOTH)
+    for (platform, digest), (_, sbom) in zip(shipped.result.platforms, shipped.published.sboms, strict=True):
+        artifact = _manifest(registry, sbom.digest)
+        assert artifact["subject"]["digest"] == digest, platform
+        document = json.loads(registry.blobs[artifact["layers"][0]["digest"]])
+        assert {p["name"] for p in document["packages"]} >= {"proj", "dep-lib"}
+    assert shipped.result.sbom == shipped.published.sboms[0][1].reference
+
+    from hera_build.image.registry import open_registry
+    from hera_build.publish.sbom import find_sbom
+
+    found = find_sbom(open_registry(registry.host), parse_image_ref(f"{registry.host}/acme/proj:1.2.0"),
+                      str(shipped.result.digest))  # fmt: skip
+    assert found == shipped.published.sbom, "a reused index reads back the SBOM its release recorded"
+
+
+def test_a_base_without_one_of_the_platforms_is_one_clear_error(
+    tmp_path: Path, project: Project, registry: FakeRegistry
+) -> None:
+    write_base_layout(tmp_path / "amd-only")
+    request = _request(project, f"oci:{tmp_path / 'amd-only'}", registry, platforms=BOTH)
+
+    with pytest.raises(BuildError, match=r"has no image for linux/arm64 \(it has: linux/amd64\)"):
+        _builder(tmp_path).prepare(request, tmp_path)
+
+
+def test_output_writes_the_index_to_an_oci_layout_that_a_build_can_read_back(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    request = _request(project, base, registry, platforms=BOTH, output=tmp_path / "out")
+    built = _ship(_builder(tmp_path), request).result
+
+    index_json = json.loads((tmp_path / "out/index.json").read_text())
+    assert [(e["mediaType"], e["digest"]) for e in index_json["manifests"]] == [(OCI_INDEX, built.digest)]
+    from hera_build.image.backends.oci.base import load_base
+    from hera_build.image.backends.oci.model import Platform
+    from hera_build.image.cache import BuildCache
+
+    for platform, digest in built.platforms:  # every blob is there: each platform reads back as a base image
+        again = load_base(f"oci:{tmp_path / 'out'}", platform=Platform.parse(platform), client_factory=None,  # type: ignore[arg-type]
+                          cache=BuildCache(tmp_path / "c"))  # fmt: skip
+        assert again.manifest_digest == digest
+        assert all(again.blobs.path(layer.descriptor).stat().st_size == layer.descriptor.size for layer in again.layers)
+
+
+def test_an_archive_holds_one_image_so_several_platforms_are_refused(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    request = _request(project, base, registry, platforms=BOTH, output=tmp_path / "out.tar")
+    with pytest.raises(ConfigError, match=r"a `docker load` archive \(--output .*out.tar\) holds one image, and"):
+        _builder(tmp_path).prepare(request, tmp_path)
+    assert not (tmp_path / "out.tar").exists()
+
+
+class _PlatformsBuilder:
+    """Builds nothing: returns an image whose arm64 member this machine cannot run."""
+
+    name = "fake"
+
+    def build(self, prepared: Prepared, work: Path) -> BuiltImage:
+        del work
+        return BuiltImage(
+            "oci", prepared.request.image, prepared.request.tags, prepared.inputs, "sha256:a", "sha256:a", "v",
+            digest="sha256:index",
+            platforms=(
+                PlatformImage("linux/amd64", "sha256:m1", "sha256:a", "sha256:a"),
+                PlatformImage("linux/arm64", "sha256:m2", "sha256:b", None, "no emulator is registered"),
+            ),
+        )  # fmt: skip
+
+
+def test_the_check_runs_the_platforms_this_machine_runs_and_names_the_others(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    said: list[str] = []
+    request = _request(project, base, registry, platforms=BOTH, progress=said.append)
+    prepared = _builder(tmp_path).prepare(request, tmp_path)
+    checked: list[str] = []
+
+    _, ok, summary = build_checked(_PlatformsBuilder(), prepared, tmp_path, lambda image: checked.append(image) or {})  # type: ignore[arg-type, func-returnvalue]
+
+    assert checked == ["sha256:a"]
+    assert ok is False, "not every platform was checked"
+    assert summary == {"platforms": {"linux/amd64": {}}, "unchecked": {"linux/arm64": "no emulator is registered"}}
+    assert "warning: the image check did not run for linux/arm64: no emulator is registered" in said
+
+
+def test_platforms_come_from_the_flag_else_the_configuration(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT + '\n[tool.hera-build]\nplatforms = ["linux/arm64"]\n')
+    project = load_project(tmp_path)
+
+    assert resolve_platforms(project) == ("linux/arm64",)
+    assert resolve_platforms(project, ["linux/amd64", "linux/arm64"]) == BOTH
+    with pytest.raises(ConfigError, match=r"--platform: 'arm64' is not a platform; write os/architecture"):
+        resolve_platforms(project, ["arm64"])
+    with pytest.raises(ConfigError, match="linux/arm64 is listed twice"):
+        resolve_platforms(project, ["linux/arm64", "linux/arm64"])
+
+
+def test_a_bad_platforms_key_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(PYPROJECT + '\n[tool.hera-build]\nplatforms = ["linux"]\n')
+    with pytest.raises(ConfigError, match="invalid value for 'platforms'") as info:
+        load_project(tmp_path)
+    assert info.value.fix is not None and 'platforms = ["linux/amd64", "linux/arm64"]' in info.value.fix
+
+
+@pytest.mark.parametrize("backend", ["docker", "buildpacks"])
+def test_the_engine_backends_refuse_more_than_one_platform(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, backend: str
+) -> None:
+    from hera_build.image.backends import get_builder
+
+    builder = get_builder(backend)
+    with pytest.raises(ConfigError, match=rf"the {backend} backend builds one platform, not 2") as info:
+        builder.prepare(_request(project, base, registry, platforms=BOTH), tmp_path)
+    assert info.value.fix == "use the oci backend (--backend oci) for multi-platform images"
+    with pytest.raises(ConfigError, match=rf"the {backend} backend builds for the engine's platform"):
+        builder.prepare(_request(project, base, registry, platforms=("linux/s390x",)), tmp_path)
+
+
+class _PullingEngine:
+    """Pulls by digest and platform, as docker-py does: the image id says which platform was pulled."""
+
+    def __init__(self) -> None:
+        self.pulls: list[tuple[str, str | None]] = []
+
+    def pull(self, ref: Any, platform: str | None = None) -> Any:
+        self.pulls.append((str(ref), platform))
+        return type("Image", (), {"id": f"id-of-{platform}"})()
+
+
+def test_a_reused_index_is_checked_on_every_platform_this_machine_runs(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    request = _request(project, base, registry, platforms=BOTH, progress=said.append)
+    first = _ship(_builder(tmp_path), request, push=True).result
+    monkeypatch.setattr(
+        "hera_build.publish.pipeline.unrunnable_reason", lambda p: "no emulator is registered" if "arm" in p else None
+    )
+    engine, checked = _PullingEngine(), []
+    options = ShipOptions(push=True, checker=lambda image: checked.append(image) or {"ok": image})  # type: ignore[func-returns-value]
+
+    again = ship(_builder(tmp_path), request, options, RegistryApi(), engine=lambda: engine)  # type: ignore[arg-type, return-value]
+
+    assert again.result.skipped and engine.pulls == [(f"{registry.host}/acme/proj:1.2.0@{first.digest}", "linux/amd64")]
+    assert checked == ["id-of-linux/amd64"] and again.result.checked is False
+    assert again.result.check == {
+        "platforms": {"linux/amd64": {"ok": "id-of-linux/amd64"}},
+        "unchecked": {"linux/arm64": "no emulator is registered"},
+    }
+    assert "warning: the image check did not run for linux/arm64: no emulator is registered" in said
+
+
+def _no_arm64(platform: str) -> str | None:
+    return (
+        "linux/arm64 images do not run on this amd64 machine: no emulator is registered" if "arm" in platform else None
+    )
+
+
+def test_only_the_images_this_machine_runs_are_loaded_for_the_check(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hera_build.image.backends.oci.unrunnable_reason", _no_arm64)
+    monkeypatch.setattr("hera_build.image.backends.oci.native_architecture", lambda: "amd64")
+    client = FakeDockerClient()
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "c"), wheelhouse=_wheelhouse([]), engine=lambda: DockerEngine(client)
+    )
+    request = _request(project, base, registry, platforms=BOTH)
+
+    built = builder.build(builder.prepare(request, tmp_path), tmp_path)
+
+    assert [entry["RepoTags"] for entry in client.loaded] == [[f"{registry.host}/acme/proj:1.2.0"]], "amd64 only"
+    amd, arm = built.platforms
+    assert amd.local == amd.image_id == built.local and amd.unchecked is None
+    assert arm.local is None and arm.unchecked == _no_arm64("linux/arm64")
+
+
+def test_one_foreign_platform_that_cannot_run_here_is_built_and_said_unchecked(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hera_build.image.backends.oci.unrunnable_reason", _no_arm64)
+    client, said, checked = FakeDockerClient(), [], []
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / "c"), wheelhouse=_wheelhouse([]), engine=lambda: DockerEngine(client)
+    )
+    request = _request(project, base, registry, platforms=("linux/arm64",), progress=said.append)
+
+    built, ok, summary = build_checked(builder, builder.prepare(request, tmp_path), tmp_path, checked.append)  # type: ignore[arg-type]
+
+    assert json.loads(built.oci.config)["architecture"] == "arm64" and not built.platforms, "one image, no index"
+    assert client.loaded == [] and built.local is None and checked == []
+    assert (ok, summary) == (False, None)
+    assert f"warning: the image check did not run: {_no_arm64('linux/arm64')}" in said
+
+
+def test_a_reused_foreign_image_that_cannot_run_here_is_said_unchecked_not_pulled(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said: list[str] = []
+    request = _request(project, base, registry, platforms=("linux/arm64",), progress=said.append)
+    _ship(_builder(tmp_path), request, push=True)
+    monkeypatch.setattr("hera_build.publish.pipeline.unrunnable_reason", _no_arm64)
+    engine = _PullingEngine()
+
+    again = ship(_builder(tmp_path), request, ShipOptions(push=True, checker=lambda image: {}), RegistryApi(),
+                 engine=lambda: engine)  # type: ignore[arg-type, return-value]  # fmt: skip
+
+    assert again.result.skipped and again.result.checked is False and engine.pulls == []
+    assert f"warning: the image check did not run for linux/arm64: {_no_arm64('linux/arm64')}" in said
