@@ -13,6 +13,7 @@ and the exit code is 143. Python's default SIGTERM handling would end the proces
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import signal
@@ -114,7 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     with _sigterm_unwinds():
-        return _run(args)
+        code = _run(args)
+    if argv is None and getattr(args, "freeze_at_exit", False):
+        # The process ends now (main() reads its own command line only as the console script). Python's last
+        # cycle collection at exit would walk every object the command made (Hera's model classes: 0.1 s of a
+        # 1.1 s `templates` run) to free memory the exit frees anyway; frozen objects are not walked.
+        gc.freeze()
+    return code
 
 
 def _run(args: argparse.Namespace) -> int:

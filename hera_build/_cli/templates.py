@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +51,11 @@ def register(subparsers: Any) -> None:
     to_stdout.add_argument("--json", action="store_true", help="print a JSON summary of what was emitted and pinned")
     parser.add_argument("--force", action="store_true", help="overwrite files of this version that differ")
     parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="build the objects again even when nothing they are built from changed (see docs/concepts.md)",
+    )
+    parser.add_argument(
         "--manifest",
         type=Path,
         metavar="FILE",
@@ -55,7 +63,7 @@ def register(subparsers: Any) -> None:
     )
     add_uppercase_arg(parser)
     add_argo_args(parser)
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, freeze_at_exit=True)  # see hera_build._cli.main
 
 
 def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str, Any]:
@@ -84,8 +92,26 @@ def summary(result: TemplatesResult, files: list[str] | None = None) -> dict[str
     }
 
 
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Python's cycle collector paused meanwhile. Importing Hera and building 500 templates allocates millions of
+    objects and almost no cycles (72 MB at most with it, 74 MB without), yet full collections over Hera's
+    model classes took about 0.1 s of a 1.4 s run; reference counting still frees everything else."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def run(args: argparse.Namespace) -> int:
-    from hera_build.templates.build import build_templates
+    with _no_cycle_collection():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from hera_build.templates.output import (
         KUSTOMIZATION,
         SUBMIT,
@@ -102,18 +128,24 @@ def run(args: argparse.Namespace) -> int:
         from hera_build.release.pipeline import templates_from_manifest
 
         result = templates_from_manifest(args.manifest, options_from(args))
+        texts = [render(obj.manifest, args.format) for obj in result.objects]
     else:
-        result = build_templates(options_from(args))
+        from hera_build.templates.cache import emit_templates
+
+        emitted = emit_templates(options_from(args), args.format, cache=not args.no_cache)
+        result, texts = emitted.result, emitted.texts
+        if emitted.cached:
+            info("reused the objects of an earlier run: nothing they are built from changed (--no-cache builds anew)")
     for finding in result.findings:  # warnings: errors have raised
         info(str(finding))
-    manifests = [obj.manifest for obj in result.objects]
     if args.stdout:
-        sys.stdout.write(render_stream(manifests, args.format))
+        if args.format == "json":  # one list, not one document per object
+            sys.stdout.write(render_stream([obj.manifest for obj in result.objects], "json"))
+        else:  # what render_stream writes, from the texts at hand
+            sys.stdout.write("---\n".join(texts))
         return 0
     paths = layout(result.objects, args.format)  # one file per object, or an error naming both modules
-    written = write_output(
-        {path: render(obj.manifest, args.format) for path, obj in paths.items()}, args.out, force=args.force
-    )
+    written = write_output(dict(zip(paths, texts, strict=True)), args.out, force=args.force)
     if args.json:
         print_json(
             summary(result, [str(written.directory / path) for path in paths])

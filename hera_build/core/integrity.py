@@ -42,6 +42,17 @@ def record_digest(path: Path, digest: str, stamp: Path) -> None:
     os.replace(tmp_name, stamp)
 
 
+def recorded_digest(path: Path, stamp: Path) -> str | None:
+    """The digest ``stamp`` records for ``path`` while the file's stat stamp is unchanged (no hashing); ``None``
+    when there is no stamp, or the file changed since (then only hashing can tell)."""
+    try:
+        recorded = stamp.read_text(encoding="utf-8").split(" ", 1)
+        current = _stat_stamp(path)
+    except OSError:
+        return None
+    return recorded[0] if len(recorded) == 2 and recorded[1] == current else None
+
+
 def check_digest(path: Path, stamp: Path, digest: str | None = None) -> bool | None:
     """Whether ``path`` holds ``digest`` (default: the digest recorded in ``stamp``).
 

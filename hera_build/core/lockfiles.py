@@ -8,9 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from packaging.utils import canonicalize_name
-from tomlkit.exceptions import TOMLKitError
 
 from hera_build.errors import ConfigError
 
@@ -30,6 +28,9 @@ def _table_for(path: Path) -> str:
 
 def read_lock_versions(path: Path | str) -> dict[str, str]:
     """Map each locked distribution (normalized name) to its locked version."""
+    import tomlkit  # here: every templates run imports this module, few pass --lock
+    from tomlkit.exceptions import TOMLKitError
+
     path = Path(path)
     table = _table_for(path)
     try:

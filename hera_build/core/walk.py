@@ -8,14 +8,28 @@ from typing import Any
 
 
 def walk_dicts(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Yield ``(path, mapping)`` for every mapping in ``node``, parents before children."""
-    if isinstance(node, dict):
-        yield path, node
-        for key, value in node.items():
-            yield from walk_dicts(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            yield from walk_dicts(value, f"{path}[{index}]")
+    """Yield ``(path, mapping)`` for every mapping in ``node``, parents before children.
+
+    With a stack rather than nested generators (each value passed up through every level) and paths made for
+    containers only: emitting walks every manifest several times.
+    """
+    stack: list[tuple[str, Any]] = [(path, node)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            yield path, node
+            children = [
+                (f"{path}.{key}" if path else str(key), value)
+                for key, value in node.items()
+                if isinstance(value, (dict, list))
+            ]
+        elif isinstance(node, list):
+            children = [
+                (f"{path}[{index}]", value) for index, value in enumerate(node) if isinstance(value, (dict, list))
+            ]
+        else:
+            continue
+        stack.extend(reversed(children))
 
 
 def workflow_spec(manifest: dict[str, Any]) -> dict[str, Any]:

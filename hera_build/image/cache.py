@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from hera_build.core.cachedir import default_cache_dir as hera_build_cache_dir
 from hera_build.core.digests import copy_and_hash, digest_hex, file_digest
 from hera_build.core.integrity import check_digest, record_digest
 from hera_build.errors import BuildError
-from hera_build.image.target import default_cache_dir as hera_build_cache_dir
 
 
 def default_cache_dir() -> Path:
@@ -55,6 +55,11 @@ class BuildCache:
         path.unlink(missing_ok=True)
         self.report(f"cache: blob {digest[:19]} was changed on disk: removed, rebuilding or downloading it again")
         return False
+
+    def record_blob(self, digest: str) -> None:
+        """Remember that the blob just written under ``digest`` (by a writer that hashed what it wrote) has those
+        bytes, so that the next :meth:`has_blob` needs no hashing."""
+        record_digest(self.blob_path(digest), digest, self._stamp_path(digest))
 
     def _stamp_path(self, digest: str) -> Path:
         return self.root / "verified" / digest_hex(digest)

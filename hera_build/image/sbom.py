@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
@@ -62,7 +62,9 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata(wheel: Path) -> Any:
+def _metadata(wheel: Path, known: str | None = None) -> Any:
+    if known is not None:
+        return HeaderParser().parsestr(known)
     name, version, _, _ = parse_wheel_filename(wheel.name)
     info = f"{str(name).replace('-', '_')}-{version}.dist-info/METADATA"
     with zipfile.ZipFile(wheel) as archive:
@@ -73,10 +75,11 @@ def _metadata(wheel: Path) -> Any:
         return HeaderParser().parsestr(archive.read(member).decode("utf-8", "replace"))
 
 
-def wheel_package(wheel: Path) -> SbomPackage:
-    """The SBOM entry of a wheel: name and version from its metadata, licence where declared."""
+def wheel_package(wheel: Path, sha256: str | None = None, metadata: str | None = None) -> SbomPackage:
+    """The SBOM entry of a wheel: name and version from its metadata, licence where declared. ``sha256`` (the
+    file's ``sha256:`` digest) and ``metadata`` (the header fields of its ``METADATA``) when the caller knows them."""
     try:
-        meta = _metadata(wheel)
+        meta = _metadata(wheel, metadata)
     except (OSError, zipfile.BadZipFile, ValueError) as exc:
         raise BuildError(f"cannot read wheel {wheel}: {exc}", "rebuild the wheelhouse") from None
     classifiers = [c.split("::")[-1].strip() for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
@@ -88,7 +91,7 @@ def wheel_package(wheel: Path) -> SbomPackage:
     return SbomPackage(
         name=str(meta.get("Name") or parse_wheel_filename(wheel.name)[0]),
         version=str(meta.get("Version") or parse_wheel_filename(wheel.name)[1]),
-        sha256=_sha256(wheel),
+        sha256=sha256.removeprefix("sha256:") if sha256 else _sha256(wheel),
         license_expression=(meta.get("License-Expression") or "").strip() or None,
         license_text=license_text,
         summary=(meta.get("Summary") or "").strip() or None,
@@ -207,9 +210,15 @@ def wheelhouse_sbom(
     base_image: str,
     base_digest: str | None,
     epoch: int,
+    sha256_of: Callable[[Path], str] | None = None,
+    metadata_of: Callable[[Path], str] | None = None,
 ) -> dict[str, Any]:
-    """The document for the wheels an image installs (the project's and its dependencies')."""
-    packages = [wheel_package(wheel) for wheel in wheels]
+    """The document for the wheels an image installs (the project's and its dependencies'); ``sha256_of`` and
+    ``metadata_of`` give a wheel's file digest and ``METADATA`` header fields when the caller knows them."""
+    packages = [
+        wheel_package(wheel, sha256_of(wheel) if sha256_of else None, metadata_of(wheel) if metadata_of else None)
+        for wheel in wheels
+    ]
     return spdx_document(
         image=image, image_digest=image_digest, packages=packages, base_image=base_image, base_digest=base_digest,
         epoch=epoch,

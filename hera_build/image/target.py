@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from packaging.tags import Tag, compatible_tags, cpython_tags, generic_tags
 
+from hera_build.core.cachedir import default_cache_dir
 from hera_build.errors import BuildError
 
 _CACHE_VERSION = 1
@@ -256,15 +257,6 @@ def host_facts() -> PythonFacts:
 
     output = subprocess.run([sys.executable, "-c", PROBE_SCRIPT], capture_output=True, text=True, check=True).stdout
     return PythonFacts.from_json(json.loads(output))
-
-
-def default_cache_dir() -> Path:
-    """``$HERA_BUILD_CACHE_DIR``, else ``$XDG_CACHE_HOME/hera-build``, else ``~/.cache/hera-build``."""
-    explicit = os.environ.get("HERA_BUILD_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "hera-build"
 
 
 class Prober(Protocol):

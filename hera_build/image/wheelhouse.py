@@ -40,12 +40,13 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from hera_build.core import tomlread
+from hera_build.core.cachedir import default_cache_dir
 from hera_build.core.epoch import source_date_epoch
-from hera_build.core.integrity import check_digest, file_sha256, record_digest
+from hera_build.core.integrity import check_digest, file_sha256, record_digest, recorded_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
-from hera_build.image.target import PythonTarget, default_cache_dir
+from hera_build.image.target import PythonTarget
 
 FIXED_EPOCH = 315532800
 """1980-01-01T00:00:00Z, the earliest time a zip file can hold: the epoch of wheels nobody gave one for."""
@@ -280,17 +281,48 @@ def _requires(
     return found
 
 
-def _wheel_metadata(wheel: Path) -> Message:
-    with zipfile.ZipFile(wheel) as archive:
-        names = [n for n in archive.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
-        if not names:
-            raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
-        return metadata_headers(archive.read(names[0]).decode("utf-8"))
+@dataclass(frozen=True)
+class WheelFacts:
+    """What hera-build reads from a wheel besides installing it: the header block of its ``METADATA`` (requirements,
+    ``Requires-Python``, licence for the SBOM) and its installed size (for layer grouping). Reading them opens
+    the zip's central directory, thousands of entries for scipy or pandas; a wheel's facts are kept by its digest
+    (:meth:`WheelCache.facts`), so each build does not read them three times over."""
+
+    metadata: str
+    """The header fields of ``*.dist-info/METADATA`` (the body, the long description, left out)."""
+    installed_size: int
+    """The sum of the members' uncompressed sizes."""
+
+    def headers(self) -> Message:
+        return metadata_headers(self.metadata)
+
+
+def read_wheel_facts(wheel: Path) -> WheelFacts:
+    """:class:`WheelFacts` from the wheel file itself. ``METADATA`` is the one of the wheel's own dist-info
+    (name and version from the file name) when there are several."""
+    try:
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        own = f"{str(name).replace('-', '_')}-{version}.dist-info/METADATA"
+    except (InvalidWheelFilename, InvalidVersion):
+        own = ""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            infos = archive.infolist()
+            names = [
+                i.filename for i in infos if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/METADATA")
+            ]
+            if not names:
+                raise BuildError(f"{wheel.name} has no METADATA", "the wheel is broken: remove it from the cache")
+            text = archive.read(own if own in names else names[0]).decode("utf-8", "replace")
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise BuildError(f"cannot read wheel {wheel}: {exc}", "remove it from the cache and build again") from None
+    head, _, _ = text.replace("\r\n", "\n").partition("\n\n")
+    return WheelFacts(head + "\n", sum(info.file_size for info in infos))
 
 
 def wheel_metadata_requires(wheel: Path) -> tuple[str, ...]:
     """``Requires-Dist`` of a wheel, read from its ``*.dist-info/METADATA``."""
-    return tuple(_wheel_metadata(wheel).get_all("Requires-Dist") or ())
+    return tuple(read_wheel_facts(wheel).headers().get_all("Requires-Dist") or ())
 
 
 def _check_requires_python(what: str, requirement: str | None, target: PythonTarget, fix: str) -> None:
@@ -348,6 +380,32 @@ class WheelCache:
         os.replace(tmp, final)
         record_digest(final, file_sha256(final), _stamp_of(final))
         return final
+
+    def facts(self, wheel: Path, digest: str | None = None) -> WheelFacts:
+        """:class:`WheelFacts` of a wheel, kept under its file digest (``digest``, or the one its integrity stamp
+        records): the same bytes have the same facts, so a kept entry can never be stale."""
+        digest = digest or self.recorded_digest(wheel)
+        if digest is None:
+            return read_wheel_facts(wheel)
+        record = self.root / "wheel-facts" / f"{digest.removeprefix('sha256:')}.json"
+        try:
+            data = json.loads(record.read_text(encoding="utf-8"))
+            return WheelFacts(str(data["metadata"]), int(data["installed_size"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        facts = read_wheel_facts(wheel)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".facts-", dir=record.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"metadata": facts.metadata, "installed_size": facts.installed_size}, out)
+        os.replace(tmp, record)
+        return facts
+
+    def recorded_digest(self, wheel: Path) -> str | None:
+        """The digest of a wheel stored here, from its integrity stamp while that still holds (no hashing)."""
+        if self.root not in wheel.parents:
+            return None  # not a cached file: its stamp, if any, is not ours
+        return recorded_digest(wheel, _stamp_of(wheel))
 
     def intact(self, wheel: Path, report: Progress = _no_progress) -> bool:
         """Whether a cached wheel still has the bytes it was stored with; one that does not is removed (and said in
@@ -668,6 +726,21 @@ class Wheelhouse:
     target: PythonTarget
     sources: dict[str, str] = field(default_factory=dict)
     """Normalized name → local source a wheel was built from (for plans and manifests)."""
+    file_digests: dict[Path, str] = field(default_factory=dict)
+    """``sha256:`` of the placed wheel files, known without hashing them again (:func:`_placed`)."""
+    facts: dict[Path, WheelFacts] = field(default_factory=dict)
+    """:class:`WheelFacts` of the placed wheels, from the cache."""
+
+    def facts_of(self, wheel: Path) -> WheelFacts:
+        """A wheel's :class:`WheelFacts`: known for the wheels placed here, else read from the file."""
+        known = self.facts.get(wheel)
+        return known if known is not None else read_wheel_facts(wheel)
+
+    def sha256_of(self, wheel: Path) -> str:
+        """The ``sha256:`` digest of a wheel file: known for the wheels placed here, else hashed. Input digests,
+        layer keys and the SBOM all need it; hashing 150 MB of wheels once per use was most of a warm build."""
+        known = self.file_digests.get(wheel)
+        return known if known is not None else file_digest(wheel)
 
     @property
     def input_digest(self) -> str:
@@ -679,10 +752,11 @@ class Wheelhouse:
         return "".join(f"{name}=={version}\n" for name, version in sorted(self.pins.items()))
 
 
-def _dependency_digest(wheels: Iterable[Path]) -> str:
+def _dependency_digest(wheels: Mapping[Path, str]) -> str:
+    """Of the wheels' names and file digests (given: :func:`_placed` knows them)."""
     digest = hashlib.sha256()
     for wheel in sorted(wheels, key=lambda p: p.name):
-        digest.update(f"{wheel.name} {file_digest(wheel)}\n".encode())
+        digest.update(f"{wheel.name} {wheels[wheel]}\n".encode())
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -698,6 +772,17 @@ def _place(wheel: Path, directory: Path) -> Path:
         target.unlink()
     shutil.copyfile(wheel, target)
     return target
+
+
+def _placed(cache: WheelCache, wheel: Path, directory: Path) -> tuple[Path, str]:
+    """:func:`_place` and the copy's digest. A cached wheel's digest is the one its integrity stamp records, read
+    before and after the copy: unchanged, the copy has the bytes it names, and nothing is hashed. Any other wheel
+    (a local wheel file, a cached one whose stamp no longer holds) is hashed as copied."""
+    before = cache.recorded_digest(wheel)
+    target = _place(wheel, directory)
+    if before is not None and cache.recorded_digest(wheel) == before:
+        return target, before
+    return target, file_digest(target)
 
 
 def _epoch(value: int | None) -> int:
@@ -815,7 +900,8 @@ def _check_runner(project: Project, pins: Mapping[str, str], lookup: Callable[[s
 
 def default_wheel_builder(cache: WheelCache) -> WheelBuilder:
     """The one way every backend (and ``plan``) builds the project's wheel: PyPA ``build`` with the project's
-    backend, skipped when only ``.py`` files changed and the previous wheel can be patched (:mod:`.quickwheel`)."""
+    backend, skipped when only ``.py`` files (or ``[project] dependencies``) changed and the previous wheel can be
+    patched (:mod:`.quickwheel`)."""
     from hera_build.image.cache import BuildCache
     from hera_build.image.quickwheel import IncrementalWheelBuilder
 
@@ -858,10 +944,51 @@ def prepare_wheelhouse(
         from hera_build.core.lockfiles import read_lock_versions
 
         versions = read_lock_versions(lock)
+    epoch = _epoch(source_date_epoch)
+    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
+    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
+    # here, so left alone the wheel would carry another version than the tag and the templates.
+    override = None if project.version_source == "pyproject.toml" else project.version.exact
+    # The project's wheel depends on its source tree alone, not on the closure: it is built (a build backend
+    # process) while the closure is resolved and downloaded (pip processes), not after. Each result depends only
+    # on its own inputs, so the wheelhouse is the same as a serial one's; a failing resolution still wins.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hera-build-project-wheel") as project_pool:
+        project_build = project_pool.submit(
+            _built_wheel, ctx, project.root, epoch=epoch, version=override, what=project.name
+        )
+        wheels, pins, sources = _dependency_wheelhouse(project, ctx, versions, lookup)
+        project_wheel = project_build.result()
+    _check_project_wheel(project, project_wheel)
+    for stale in (dest / "app", dest / "deps"):
+        shutil.rmtree(stale, ignore_errors=True)
+    placed = dict(_placed(cache, wheels[name], dest / "deps") for name in sorted(wheels))
+    app_wheel, app_digest = _placed(cache, project_wheel, dest / "app")
+    digests = placed | {app_wheel: app_digest}
+    return Wheelhouse(
+        project_wheel=app_wheel,
+        dependency_wheels=tuple(placed),
+        pins=pins,
+        dependency_digest=_dependency_digest(placed),
+        project_digest=app_digest,
+        target=target,
+        sources=sources,
+        file_digests=digests,
+        facts={wheel: cache.facts(wheel, digest) for wheel, digest in digests.items()},
+    )
+
+
+def _dependency_wheelhouse(
+    project: Project,
+    ctx: _Context,
+    versions: Mapping[str, str] | None,
+    lookup: Callable[[str], Installed | None],
+) -> tuple[dict[str, Path], dict[str, str], dict[str, str]]:
+    """(wheel per dependency, pins, local sources): the closure resolved, downloaded and built."""
+    target = ctx.target
 
     def requires_from_wheel(name: str, version: str) -> Sequence[str] | None:
         wheel = _index_wheels(ctx, {name: version})[name]
-        return wheel_metadata_requires(wheel)
+        return tuple(ctx.cache.facts(wheel).headers().get_all("Requires-Dist") or ())
 
     closure = resolve_closure(
         project.dependencies,
@@ -874,14 +1001,9 @@ def prepare_wheelhouse(
     pins = {name: pin.version for name, pin in closure.items()}
     _check_runner(project, pins, lookup)
     local = {name: pin for name, pin in sorted(closure.items()) if _is_local(ctx, pin)}
-    epoch = _epoch(source_date_epoch)
-    # The version is decided once (``--version``, or a dynamic one computed when the project was loaded) and the
-    # backend is told it: setuptools-scm dates a dirty tree's version with SOURCE_DATE_EPOCH, which is pinned
-    # here, so left alone the wheel would carry another version than the tag and the templates.
-    override = None if project.version_source == "pyproject.toml" else project.version.exact
     # Downloads and local builds are other processes (pip, build backends) that do not wait for each other: run
-    # them side by side (the first local build also makes the build environment the project's build reuses). Each
-    # result depends only on its own inputs, so the wheelhouse is the same as a serial one's.
+    # them side by side (builds sharing a build environment wait for the one that makes it). Each result depends
+    # only on its own inputs, so the wheelhouse is the same as a serial one's.
     with ThreadPoolExecutor(max_workers=1 + len(local), thread_name_prefix="hera-build-wheel") as pool:
         index = pool.submit(_index_wheels, ctx, {n: p.version for n, p in closure.items() if n not in local})
         built = {name: pool.submit(_dependency_wheel, ctx, pin) for name, pin in local.items()}
@@ -891,24 +1013,11 @@ def prepare_wheelhouse(
     for name in sorted(wheels):
         _check_requires_python(
             f"{name} {pins[name]} (a dependency of {project.name})",
-            _wheel_metadata(wheels[name]).get("Requires-Python"),
+            ctx.cache.facts(wheels[name]).headers().get("Requires-Python"),
             target,
             f"pin a version of {name} that supports Python {target.major_minor} (a lock file, or in this environment)",
         )
-    project_wheel = _built_wheel(ctx, project.root, epoch=epoch, version=override, what=project.name)
-    _check_project_wheel(project, project_wheel)
-    for stale in (dest / "app", dest / "deps"):
-        shutil.rmtree(stale, ignore_errors=True)
-    placed = tuple(_place(wheels[name], dest / "deps") for name in sorted(wheels))
-    return Wheelhouse(
-        project_wheel=_place(project_wheel, dest / "app"),
-        dependency_wheels=placed,
-        pins=pins,
-        dependency_digest=_dependency_digest(placed),
-        project_digest=file_digest(project_wheel),
-        target=target,
-        sources=sources,
-    )
+    return wheels, pins, sources
 
 
 def _check_project_wheel(project: Project, wheel: Path) -> None:

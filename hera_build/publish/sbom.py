@@ -178,6 +178,7 @@ def sbom_document_for(prepared: Prepared) -> SbomFor:
             wheelhouse_sbom(
                 wheels, image=str(prepared.request.image), image_digest=image_digest,
                 base_image=inputs.base_image, base_digest=inputs.base_digest, epoch=epoch,
+                sha256_of=wheelhouse.sha256_of, metadata_of=lambda wheel: wheelhouse.facts_of(wheel).metadata,
             )
         )  # fmt: skip
 

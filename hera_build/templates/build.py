@@ -16,10 +16,10 @@ from hera_build.core.lockfiles import read_lock_versions
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import DIGEST_RE, ImageRef
 from hera_build.errors import ConfigError
-from hera_build.templates.discover import DiscoveredObject, discover
+from hera_build.templates.discover import discover
 from hera_build.templates.emit import EmitSettings, PinnedObject, local_names, pin_objects, ref_sites
 from hera_build.templates.lint import Finding
-from hera_build.templates.resolve import Pin, ProvidedTemplate, RefKey, resolve_refs
+from hera_build.templates.resolve import Pin, ProvidedTemplate, RefKey, RefSite, resolve_refs
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ def runner_image(project: Project, digest: str | None = None) -> ImageRef | None
     return repository.with_tag(project.version.tag).with_digest(digest)
 
 
-def _providers_needed(objects: Sequence[DiscoveredObject], names: dict[RefKey, str], external: Sequence[str]) -> bool:
-    return any(site.key not in names and site.name not in external for site in ref_sites(objects))
+def _providers_needed(sites: Sequence[RefSite], names: dict[RefKey, str], external: Sequence[str]) -> bool:
+    return any(site.key not in names and site.name not in external for site in sites)
 
 
 def _pinned_provider_manifests(providers: Sequence[ProvidedTemplate], pins: dict[RefKey, Pin]) -> list[dict[str, Any]]:
@@ -114,12 +114,13 @@ def build_templates(
     )
     names = local_names(objects, settings)
     providers: list[ProvidedTemplate] = []
-    if _providers_needed(objects, names, project.config.external):
+    sites = ref_sites(objects)
+    if _providers_needed(sites, names, project.config.external):
         from hera_build.templates.providers import installed_providers
 
         providers = installed_providers(exclude=[project.name])
     pins = resolve_refs(
-        ref_sites(objects),
+        sites,
         local=names,
         external=project.config.external,
         providers=providers,

@@ -412,7 +412,7 @@ def _check_variables(
         "workflow.parameters": workflow_parameters,
     }
     reported: set[str] = set()
-    for where, text in _strings(template, tuple(parts)):
+    for where, text in _strings(template, tuple(parts), "{{"):
         for match in _VARIABLE.finditer(text):
             tag = match.group(1)
             for prefix, known in scopes.items():
@@ -432,17 +432,22 @@ def _names(items: Any) -> set[str]:
     return {str(item.get("name")) for item in _list(items) if isinstance(item, Mapping)}
 
 
-def _strings(node: Any, parts: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    """Every string under ``node`` with its path, except inside inline templates (their own scope)."""
-    if isinstance(node, str):
-        yield parts, node
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            if key != "inline":
-                yield from _strings(value, (*parts, key))
-    elif isinstance(node, list):
-        for position, value in enumerate(node):
-            yield from _strings(value, (*parts, position))
+def _strings(
+    node: Any, parts: tuple[str | int, ...], containing: str = ""
+) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Every string under ``node`` that has ``containing`` in it, with its path, in document order, except inside
+    inline templates (their own scope). A stack, not nested generators: this runs over every string of every
+    template."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(parts, node)]
+    while stack:
+        parts, node = stack.pop()
+        if isinstance(node, str):
+            if containing in node:
+                yield parts, node
+        elif isinstance(node, Mapping):
+            stack.extend(reversed([((*parts, key), value) for key, value in node.items() if key != "inline"]))
+        elif isinstance(node, list):
+            stack.extend(reversed([((*parts, position), value) for position, value in enumerate(node)]))
 
 
 def _check_field_name(parts: PathParts, name: Any, what: str, ctx: _Context) -> None:
@@ -808,15 +813,23 @@ def _check_cel_rules(parts: PathParts, node: Mapping[str, Any], ctx: _Context) -
 
 
 def _walk(node: Any, parts: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Mapping[str, Any]]]:
-    """Every mapping under ``node`` with its path, parents first, skipping free-form fields."""
-    if isinstance(node, Mapping):
-        yield parts, node
-        for key, value in node.items():
-            if key not in _OPAQUE_KEYS and isinstance(value, (Mapping, list)):
-                yield from _walk(value, (*parts, key))
-    elif isinstance(node, list):
-        for position, value in enumerate(node):
-            yield from _walk(value, (*parts, position))
+    """Every mapping under ``node`` with its path, parents first, skipping free-form fields (with a stack, as
+    :func:`_strings`)."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(parts, node)]
+    while stack:
+        parts, node = stack.pop()
+        if isinstance(node, Mapping):
+            yield parts, node
+            children = [
+                ((*parts, key), value)
+                for key, value in node.items()
+                if key not in _OPAQUE_KEYS and isinstance(value, (Mapping, list))
+            ]
+        elif isinstance(node, list):
+            children = [((*parts, position), value) for position, value in enumerate(node)]
+        else:
+            continue
+        stack.extend(reversed(children))
 
 
 def _templates_of(spec: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

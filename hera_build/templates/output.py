@@ -102,11 +102,12 @@ def _diff(path: Path, new: str) -> str:
 
 def _resources(directory: Path) -> list[str]:
     # Only files at the top: the submit/ folder holds Workflows that `kubectl apply -k` cannot create.
-    return sorted(
-        p.name
-        for p in directory.iterdir()
-        if p.is_file() and p.suffix in (".yaml", ".json") and p.name != KUSTOMIZATION
-    )
+    with os.scandir(directory) as entries:  # a scan's entries know their type: no stat per file
+        return sorted(
+            entry.name
+            for entry in entries
+            if os.path.splitext(entry.name)[1] in (".yaml", ".json") and entry.name != KUSTOMIZATION and entry.is_file()
+        )
 
 
 def check_listable(out: Path) -> None:
@@ -271,13 +272,52 @@ def write_output(
                 f"{_diff(out / name, files[name])}",
                 "bump the version, or pass --force to overwrite",
             )
-        _swap_in(files, out)
+        if result.new or result.replaced or not _kustomization_current(out):
+            _swap_in({name: files[name] for name in (*result.new, *result.replaced)}, out)
+        # else the folder already holds exactly these files: writing them again would change nothing
     return result
 
 
+def _kustomization_current(out: Path) -> bool:
+    """Whether ``out`` has the kustomization its files call for (a run that adds no file may still find it stale)."""
+    try:
+        return (out / KUSTOMIZATION).read_text(encoding="utf-8") == _kustomization(out)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+
+
+def _stage_previous(out: Path, staging: Path, skip: Mapping[str, str]) -> None:
+    """Put the files of ``out`` into ``staging``, except those in ``skip`` (written anew): hard links where the file
+    system has them (a file that stays costs no copy, and removing the old folder frees nothing), else copies.
+
+    A hard-linked file is shared with the moved-aside folder only until that is removed, and neither is written
+    to in place: a changed file is always a new file.
+    """
+    for folder, subfolders, names in os.walk(out):
+        here = Path(folder)
+        relative = here.relative_to(out)
+        target = staging / relative
+        for name in subfolders:
+            if (here / name).is_symlink():  # os.walk does not follow it: keep it as the link it is
+                os.symlink(os.readlink(here / name), target / name)
+            else:
+                (target / name).mkdir()
+        for name in names:
+            if (relative / name).as_posix() in skip or (folder == str(out) and name == KUSTOMIZATION):
+                continue
+            source = here / name
+            if source.is_symlink():
+                os.symlink(os.readlink(source), target / name)
+                continue
+            try:
+                os.link(source, target / name)
+            except OSError:  # no hard links here (another file system's rules): a copy is as good
+                shutil.copy2(source, target / name)
+
+
 def _swap_in(files: Mapping[str, str], out: Path) -> None:
-    """Stage the folder with ``files`` added and rename it into place; at every instant ``out`` or its moved-aside
-    copy is whole, and :func:`_recover` finishes what a kill interrupted."""
+    """Stage the folder with ``files`` added or replaced and rename it into place; at every instant ``out`` or its
+    moved-aside copy is whole, and :func:`_recover` finishes what a kill interrupted."""
     try:
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     except OSError as exc:
@@ -285,7 +325,7 @@ def _swap_in(files: Mapping[str, str], out: Path) -> None:
     aside = out.parent / f".{out.name}.old-{os.getpid()}"
     try:
         if out.exists():
-            shutil.copytree(out, staging, symlinks=True, dirs_exist_ok=True)
+            _stage_previous(out, staging, files)
         for name, content in files.items():
             target = staging / name
             target.parent.mkdir(parents=True, exist_ok=True)

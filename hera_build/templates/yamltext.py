@@ -17,10 +17,15 @@ out ``y``/``n`` (``Y``, ``N``), and misses numbers that Go's YAML readers (Kuber
 ``0o17``, ``0X1F``, ``1e3``. Written plain, ``y`` would reach Argo as ``true`` and ``08`` as ``8``. The extra
 resolvers (:data:`_AMBIGUOUS`) make both dumpers single-quote them, as PyYAML quotes ``yes`` and ``010``; they
 match no ordinary name, so those files keep their bytes.
+
+Then the representer was most of the time left: it looks up a method for every value. :func:`_node` makes the
+same nodes directly for the plain values manifests are made of (and checks :func:`c_safe` on the way), and the
+resolver's answer for a scalar, which the C serializer asks twice per scalar, is remembered.
 """
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -68,10 +73,26 @@ _CBase: Any = getattr(yaml, "CSafeDumper", None)
 C_EMITTER = _CBase is not None
 """Whether libyaml is there (PyYAML built with it); without it every document takes the Python emitter."""
 
+_RESOLVED: dict[tuple[str, bool, bool], str] = {}
+"""Tags the resolver found for scalars: the same few thousand values recur in every manifest."""
+_RESOLVED_MAX = 1 << 16
+
 if _CBase is not None:
 
     class _CDumper(_CBase):  # type: ignore[misc]
         """The C emitter with the Python representer and resolvers of :class:`_PyDumper`."""
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            """The resolver's tag, remembered for scalars (it depends on nothing else: no path resolvers)."""
+            if kind is not yaml.ScalarNode or self.yaml_path_resolvers:
+                return super().resolve(kind, value, implicit)
+            key = (value, implicit[0], implicit[1])
+            tag = _RESOLVED.get(key)
+            if tag is None:
+                if len(_RESOLVED) >= _RESOLVED_MAX:
+                    _RESOLVED.clear()
+                tag = _RESOLVED[key] = super().resolve(kind, value, implicit)
+            return tag
 
     _configure(_CDumper)
 
@@ -95,7 +116,63 @@ def c_safe(value: Any, *, key: bool = False) -> bool:
     return value is None or isinstance(value, (bool, int, float))
 
 
+_STR, _INT, _BOOL, _NULL = (f"tag:yaml.org,2002:{name}" for name in ("str", "int", "bool", "null"))
+_SEQ, _MAP = "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+
+
+class _NotPlain(Exception):
+    """A value :func:`_node` leaves to PyYAML's representer (and :func:`c_safe` decides the emitter)."""
+
+
+def _node(value: Any, seen: set[int]) -> yaml.Node:
+    """The node PyYAML's representer (with :func:`_str_presenter`, block style, keys unsorted) makes of ``value``,
+    made directly: that representer spends most of its time finding which method to call.
+
+    Only for exact ``dict``, ``list``, ``str``, ``int``, ``bool`` and ``None`` whose strings are :func:`c_safe`, each
+    container once (PyYAML writes an anchor for a container met twice); raises :class:`_NotPlain` for the rest.
+    """
+    kind = type(value)
+    if kind is str:
+        if not _safe_string(value, key=False):
+            raise _NotPlain
+        return yaml.ScalarNode(_STR, value, style="|" if "\n" in value else None)
+    if kind is dict:
+        if id(value) in seen:
+            raise _NotPlain
+        seen.add(id(value))
+        pairs = []
+        for key, item in value.items():
+            if type(key) is not str or not _safe_string(key, key=True):
+                raise _NotPlain
+            pairs.append((yaml.ScalarNode(_STR, key, style="|" if "\n" in key else None), _node(item, seen)))
+        return yaml.MappingNode(_MAP, pairs, flow_style=False)
+    if kind is list:
+        if id(value) in seen:
+            raise _NotPlain
+        seen.add(id(value))
+        return yaml.SequenceNode(_SEQ, [_node(item, seen) for item in value], flow_style=False)
+    if kind is bool:
+        return yaml.ScalarNode(_BOOL, "true" if value else "false")
+    if kind is int:
+        return yaml.ScalarNode(_INT, str(value))
+    if value is None:
+        return yaml.ScalarNode(_NULL, "null")
+    raise _NotPlain
+
+
 def dump_yaml(document: Mapping[str, Any]) -> str:
     """Block-style YAML, keys in insertion order, width 120: the C emitter when :func:`c_safe`, else Python's."""
+    if C_EMITTER:
+        try:
+            node = _node(dict(document), set())
+        except _NotPlain:
+            pass
+        else:
+            stream = io.StringIO()
+            emitter = _CDumper(stream, default_flow_style=False, width=WIDTH, sort_keys=False)  # as yaml.dump does
+            emitter.open()
+            emitter.serialize(node)
+            emitter.close()
+            return stream.getvalue()
     dumper = _CDumper if C_EMITTER and c_safe(document) else _PyDumper
     return yaml.dump(dict(document), Dumper=dumper, sort_keys=False, default_flow_style=False, width=WIDTH)

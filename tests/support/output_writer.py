@@ -3,9 +3,9 @@
     python -m tests.support.output_writer OUT VERSION [--kill-at N] [--slow SECONDS]
 
 ``--kill-at N`` ends the process with ``os._exit`` (no cleanup, no ``finally``: as ``kill -9`` does) just before
-the N-th file-system step of the write (a rename, a folder copy or removal, a file write, a chmod), so a test can
-kill it at every step in turn. ``--slow`` sleeps inside the write, with the folder's lock held, so that two
-writers overlap. Exit 0 when the write completed, 137 when killed.
+the N-th file-system step of the write (a rename, a link or copy of a kept file, a folder's creation or removal, a
+file write, a chmod), so a test can kill it at every step in turn. ``--slow`` sleeps inside the write, with the
+folder's lock held, so that two writers overlap. Exit 0 when the write completed, 137 when killed.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ def _instrument(kill_at: int) -> None:
 
     os.rename = step(os.rename)
     os.chmod = step(os.chmod)
+    os.link = step(os.link)
+    shutil.copy2 = step(shutil.copy2)
+    Path.mkdir = step(Path.mkdir)  # type: ignore[method-assign]
     shutil.rmtree = step(shutil.rmtree)  # type: ignore[assignment]
     shutil.copytree = step(shutil.copytree)
     tempfile.mkdtemp = step(tempfile.mkdtemp)

@@ -228,3 +228,33 @@ def test_label_values_are_valid_for_any_input(value: str) -> None:
     result = label_value(value)
     assert len(result) <= 63 and re.fullmatch(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?)?", result)
     assert (result == value) == (len(value) <= 63 and bool(re.fullmatch(r"[A-Za-z0-9](?:[-\w.]*[A-Za-z0-9])?", value)))
+
+
+def _containers(value: Any) -> list[int]:
+    if isinstance(value, dict):
+        return [id(value), *(i for item in value.values() for i in _containers(item))]
+    if isinstance(value, list):
+        return [id(value), *(i for item in value for i in _containers(item))]
+    return []
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_pinning_works_on_a_copy_as_deepcopy_makes_it(shared: bool) -> None:
+    """The discovered manifest is left as it was and shares no container with the pinned one; a container that
+    appears twice in it (which YAML writes as an anchor) still appears twice in the copy."""
+    volume: dict[str, Any] = {"name": "data", "emptyDir": {}}
+    template = {"name": "main", "container": {"image": "busybox", "args": ["a", 1, 2.5, True, None]}}
+    manifest = {
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "wt"},
+        "spec": {"templates": [template], "volumes": [volume, volume if shared else dict(volume)]},
+    }
+    obj = DiscoveredObject("pkg.flows", "wt", "WorkflowTemplate", manifest)
+    before = repr(manifest)
+
+    (pinned,) = pin_objects([obj], {}, local_names([obj], settings()), settings())
+
+    assert repr(manifest) == before
+    assert not set(_containers(manifest)) & set(_containers(pinned.manifest))
+    volumes = pinned.manifest["spec"]["volumes"]
+    assert (volumes[0] is volumes[1]) is shared and volumes[0] == volume

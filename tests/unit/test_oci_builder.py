@@ -385,6 +385,27 @@ def test_layers_built_in_parallel_are_those_built_one_at_a_time(tmp_path: Path) 
     assert digests[0] == digests[1] and len(digests[0]) == 4
 
 
+def test_a_layer_just_built_is_found_next_time_without_hashing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer hashed what it wrote, so the layer's integrity stamp is recorded with it; the next build's cache
+    lookup (the add-one-dependency rebuild's first) reads the stamp instead of hashing every layer again."""
+    from hera_build.core import integrity
+
+    wheels = [make_wheel(tmp_path / "w", name, *EXTRA[name]) for name in EXTRA]
+    venv = VenvLayout(PurePosixPath("/opt/venv"), PurePosixPath("/usr/bin/python3.11"), "3.11.2")
+    cache = BuildCache(tmp_path / "cache")
+    first = build_dependency_layers(wheels, venv, cache, tmp_path / "work", base_layers=1, progress=lambda _: None)
+    hashed: list[Path] = []
+    real = integrity.file_sha256
+    monkeypatch.setattr(integrity, "file_sha256", lambda path: hashed.append(path) or real(path))
+
+    again = build_dependency_layers(wheels, venv, cache, tmp_path / "work", base_layers=1, progress=lambda _: None)
+
+    assert all(item.cached for item in again) and [i.layer.digest for i in again] == [i.layer.digest for i in first]
+    assert not [path for path in hashed if cache.blobs in path.parents], "cached layer blobs were hashed again"
+
+
 @pytest.mark.parametrize("referrers", [True, False], ids=["referrers-api", "tag-fallback"])
 def test_a_push_publishes_the_sbom_beside_the_image(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry, referrers: bool

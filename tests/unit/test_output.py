@@ -139,6 +139,42 @@ def test_force_overwrites(tmp_path: Path) -> None:
     assert (out / "wt-v1.yaml").read_text() == "image: b\n"
 
 
+def test_a_run_that_changes_no_file_leaves_the_folder_as_it_is(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    files = {"wt-v1.yaml": "v: 1\n", "submit/1/workflow-run.pkg.w.yaml": "run: 1\n"}
+    write_output(files, out)
+    before = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out, *out.rglob("*"))}
+
+    result = write_output(files, out, force=True)
+
+    assert result.unchanged == tuple(files) and not result.new and not result.replaced
+    assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out, *out.rglob("*"))} == before
+
+
+def test_a_stale_kustomization_is_rewritten_when_no_file_changes(tmp_path: Path) -> None:
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    (out / "by-hand.yaml").write_text("x: 1\n")
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["by-hand.yaml", "wt-v1.yaml"]
+
+
+def test_a_replaced_file_is_a_new_file_and_kept_files_keep_their_content(tmp_path: Path) -> None:
+    """Files that stay are carried over without copying; a replaced one is written anew, never into the file the
+    previous folder had (which another link, or a reader of the old folder, still sees)."""
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "image: a\n", "keep.yaml": "k: 1\n", "submit/1/w.yaml": "run: 1\n"}, out)
+    os.link(out / "wt-v1.yaml", tmp_path / "held")
+
+    write_output({"wt-v1.yaml": "image: b\n", "wt-v2.yaml": "v: 2\n"}, out, force=True)
+
+    assert (tmp_path / "held").read_text() == "image: a\n"
+    assert (out / "wt-v1.yaml").read_text() == "image: b\n"
+    assert (out / "keep.yaml").read_text() == "k: 1\n" and (out / "submit/1/w.yaml").read_text() == "run: 1\n"
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["keep.yaml", "wt-v1.yaml", "wt-v2.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".argo.lock", "argo", "held"]
+
+
 def test_a_failure_while_writing_leaves_the_previous_folder_and_no_debris(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,3 +220,21 @@ def test_a_failed_first_run_leaves_no_folder(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(ZeroDivisionError):
         write_output({"a.yaml": "a: 1\n"}, tmp_path / "argo")
     assert [p.name for p in tmp_path.iterdir()] == [".argo.lock"], "only the (empty) lock file"
+
+
+def test_links_in_the_folder_stay_links(tmp_path: Path) -> None:
+    """What users put in the folder besides hera-build's files is carried over as it is, links as links."""
+    out = tmp_path / "argo"
+    write_output({"wt-v1.yaml": "v: 1\n"}, out)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "common.yaml").write_text("c: 1\n")
+    os.symlink(tmp_path / "shared", out / "shared")
+    os.symlink(tmp_path / "shared" / "common.yaml", out / "common.yaml")
+    os.symlink(tmp_path / "missing.yaml", out / "dangling.yaml")
+
+    write_output({"wt-v2.yaml": "v: 2\n"}, out)
+
+    assert all((out / name).is_symlink() for name in ("shared", "common.yaml", "dangling.yaml"))
+    assert os.readlink(out / "dangling.yaml") == str(tmp_path / "missing.yaml")
+    assert (out / "common.yaml").read_text() == "c: 1\n" and (out / "wt-v1.yaml").read_text() == "v: 1\n"
+    assert yaml.safe_load((out / KUSTOMIZATION).read_text())["resources"] == ["common.yaml", "wt-v1.yaml", "wt-v2.yaml"]

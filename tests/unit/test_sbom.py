@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,39 @@ def test_the_same_image_gives_the_same_bytes(wheels: list[Path]) -> None:
     assert first == again
     assert json.loads(first)["creationInfo"]["created"] == "2023-11-14T22:13:20Z"
     assert later["documentNamespace"] != json.loads(first)["documentNamespace"]
+
+
+def test_what_the_wheelhouse_knows_of_each_wheel_gives_the_same_bytes(tmp_path: Path, wheels: list[Path]) -> None:
+    """The digests and METADATA headers the wheelhouse keeps (so no wheel is hashed or opened again) describe the
+    wheels exactly as reading the files does, CRLF metadata and a multi-line licence included."""
+    from hera_build.core.integrity import file_sha256
+    from hera_build.image.wheelhouse import read_wheel_facts
+
+    lf = make_wheel(
+        tmp_path / "lf",
+        "crlf",
+        "1.0",
+        {"crlf.py": ""},
+        metadata={"License": "MIT\n        and more", "Project-URL": "Home, https://example.invalid"},
+    )
+    crlf = tmp_path / "w" / lf.name
+    with zipfile.ZipFile(lf) as source, zipfile.ZipFile(crlf, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/METADATA"):
+                data = (data.decode() + "\nA long description.\nKey: not a header\n").replace("\n", "\r\n").encode()
+            target.writestr(info, data)
+    all_wheels = [*wheels, crlf]
+    known = {wheel: read_wheel_facts(wheel).metadata for wheel in all_wheels}
+
+    from_files = _document(all_wheels)
+    from_known = wheelhouse_sbom(
+        all_wheels, image="127.0.0.1:5000/acme/ml-pipeline:0.3.0", image_digest=IMAGE_DIGEST,
+        base_image="127.0.0.1:5000/hera-build-base:bookworm-python3", base_digest=BASE_DIGEST, epoch=1_700_000_000,
+        sha256_of=file_sha256, metadata_of=known.__getitem__,
+    )  # fmt: skip
+
+    assert sbom_bytes(from_known) == sbom_bytes(from_files)
 
 
 def test_a_wheel_without_metadata_is_one_clear_error(tmp_path: Path) -> None:

@@ -276,7 +276,7 @@ def test_wheelhouse_holds_the_project_wheel_and_the_exact_closure(demo: Project,
     assert all(p.parent == tmp_path / "out" / "deps" for p in house.dependency_wheels)
     assert house.pins["local-lib"] == "0.1"
     assert "local-lib" not in fetcher.calls[0], "a local (editable) install is built from its source, not downloaded"
-    assert [c[0] for c in builder.calls] == [demo.root.parent / "local-lib", demo.root]
+    assert sorted(c[0] for c in builder.calls) == [demo.root, demo.root.parent / "local-lib"]
     assert house.sources == {"local-lib": str(demo.root.parent / "local-lib")}
     assert house.requirements_text().splitlines()[0] == "annotated-types==0.6.0"
 
@@ -312,6 +312,29 @@ def test_a_dependency_change_changes_the_dependency_digest(demo: Project, tmp_pa
     assert second.dependency_digest != first.dependency_digest
 
 
+def test_the_project_wheel_is_built_while_the_dependencies_download(demo: Project, tmp_path: Path) -> None:
+    """Neither process waits for the other: a download that lasts until the project's build has started ends."""
+    import threading
+
+    building = threading.Event()
+
+    class WaitsForTheProjectBuild(FakeFetcher):
+        def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
+            assert building.wait(timeout=30), "the project wheel was not being built during the download"
+            return super().fetch(pins, target, dest)
+
+    class SaysWhenBuilding(FakeBuilder):
+        def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+            if source == demo.root:
+                building.set()
+            return super().build(source, out_dir, epoch=epoch, version=version)
+
+    house = prepare(demo, tmp_path / "out", WheelCache(tmp_path / "cache"), WaitsForTheProjectBuild(INDEX),
+                    SaysWhenBuilding())  # fmt: skip
+    serial = prepare(demo, tmp_path / "serial", WheelCache(tmp_path / "cache-2"), FakeFetcher(INDEX), FakeBuilder())
+    assert house.project_digest == serial.project_digest and house.dependency_digest == serial.dependency_digest
+
+
 def test_source_date_epoch_reaches_the_project_build_and_dependencies_use_a_fixed_one(
     demo: Project, tmp_path: Path
 ) -> None:
@@ -342,7 +365,8 @@ def test_a_dynamic_version_is_decided_once_and_given_to_the_build_backend(demo: 
     )
     builder = FakeBuilder()
     house = prepare(dynamic, tmp_path / "a", WheelCache(tmp_path / "cache"), FakeFetcher(INDEX), builder)
-    assert builder.calls[-1][2] == "1.4.2.dev0+g834f41dd4.d20261202", "the backend is told the decided version"
+    told = {source.name: version for source, _, version in builder.calls}["demo"]
+    assert told == "1.4.2.dev0+g834f41dd4.d20261202", "the backend is told the decided version"
     assert house.project_wheel.name == "demo-1.4.2.dev0+g834f41dd4.d20261202-py3-none-any.whl"
 
 
@@ -395,7 +419,6 @@ def test_a_dependency_wheel_requiring_a_newer_python_names_the_package(demo: Pro
     ) as info:
         prepare(demo, tmp_path / "a", WheelCache(tmp_path / "cache"), fetcher, builder)
     assert "pin a version of pydantic that supports Python 3.11" in (info.value.fix or "")
-    assert builder.calls[-1][0] != demo.root, "the project wheel is not built"
     ok = FakeFetcher(INDEX, requires_python={"pydantic": ">=3.8", "hera": ">=3.11.0rc1"})
     prepare(demo, tmp_path / "b", WheelCache(tmp_path / "cache-2"), ok, FakeBuilder())
 
@@ -549,7 +572,7 @@ def test_a_corrupted_cached_wheel_is_downloaded_or_built_again(demo: Project, tm
     assert all(_zip_ok(wheel) for wheel in (*second.dependency_wheels, second.project_wheel))
     assert second.dependency_digest == first.dependency_digest
     said = [line for line in progress if "changed on disk" in line]
-    assert [line.split()[2] for line in said] == ["hera-7.1.0-py3-none-any.whl", built.name]
+    assert sorted(line.split()[2] for line in said) == sorted(["hera-7.1.0-py3-none-any.whl", built.name])
 
 
 def test_a_warm_wheelhouse_hashes_no_cached_wheel_again(
@@ -607,3 +630,102 @@ def test_installed_metadata_is_read_from_the_headers_only(tmp_path: Path) -> Non
     assert meta["Name"] == "x" and meta["Version"] == "1.0"
     assert meta.get_all("Requires-Dist") == ["a>=1", "b"]
     assert metadata_headers(text.replace("\n", "\r\n")).get_all("Requires-Dist") == ["a>=1", "b"]
+
+
+def _count_wheel_hashing(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every wheel file hashed from now on, by either hashing function."""
+    from hera_build.core import integrity
+    from hera_build.image import wheelhouse
+
+    hashed: list[Path] = []
+    for module, name in ((integrity, "file_sha256"), (wheelhouse, "file_digest")):
+        real = getattr(module, name)
+
+        def counting(path: Path, real=real) -> str:  # type: ignore[no-untyped-def]
+            if path.suffix == ".whl":
+                hashed.append(path)
+            return real(path)
+
+        monkeypatch.setattr(module, name, counting)
+    return hashed
+
+
+def test_the_wheelhouse_knows_the_digests_of_the_wheels_it_placed(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Input digests, layer keys and the SBOM each need every wheel's file digest; a warm build hashes none: a
+    copy of a cached wheel has the digest its integrity stamp records (the stamp holding before and after)."""
+    from hera_build.core.integrity import file_sha256
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    hashed = _count_wheel_hashing(monkeypatch)
+
+    house = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+    digests = {wheel: house.sha256_of(wheel) for wheel in (house.project_wheel, *house.dependency_wheels)}
+
+    assert hashed == [], "a warm wheelhouse hashed wheels"
+    monkeypatch.undo()
+    assert digests == {wheel: file_sha256(wheel) for wheel in digests}
+    assert house.project_digest == digests[house.project_wheel]
+
+
+def test_a_wheel_whose_stamp_does_not_hold_is_hashed_as_placed(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from hera_build.core.integrity import file_sha256
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    cached_hera = cache.find_index_wheel(target(), "hera", "7.1.0")
+    assert cached_hera is not None
+    os.utime(cached_hera, ns=(1, 1))  # same bytes, another stamp: the digest must come from the bytes
+    hashed = _count_wheel_hashing(monkeypatch)
+
+    house = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+
+    placed = next(wheel for wheel in house.dependency_wheels if wheel.name == cached_hera.name)
+    assert hashed and all(path.name == cached_hera.name for path in hashed)
+    monkeypatch.undo()
+    assert house.sha256_of(placed) == file_sha256(placed)
+
+
+def test_a_warm_wheelhouse_opens_no_wheel_and_knows_each_wheels_facts(
+    demo: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requires-Python, requirements, the SBOM's fields and the installed size come from one read of each wheel,
+    kept by the wheel's digest: opening the central directory of scipy or pandas costs more than the rest."""
+    from hera_build.image.wheelhouse import read_wheel_facts
+
+    cache = WheelCache(tmp_path / "cache")
+    prepare(demo, tmp_path / "a", cache, FakeFetcher(INDEX), FakeBuilder())
+    opened: list[str] = []
+    real = zipfile.ZipFile
+
+    def counting(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(Path(file).name)
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile, "ZipFile", counting)
+
+    house = prepare(demo, tmp_path / "b", cache, FakeFetcher(INDEX), FakeBuilder())
+
+    assert opened == [], "a warm wheelhouse opened wheels"
+    monkeypatch.undo()
+    for wheel in (house.project_wheel, *house.dependency_wheels):
+        assert house.facts_of(wheel) == read_wheel_facts(wheel)
+    assert house.facts_of(house.project_wheel).headers()["Name"] == "demo"
+
+
+def test_kept_facts_are_those_of_the_bytes_not_of_the_file_name(demo: Project, tmp_path: Path) -> None:
+    """Another wheel under the same name (rebuilt, re-downloaded) has another digest, so other facts."""
+    cache = WheelCache(tmp_path / "cache")
+    first = make_wheel(tmp_path / "one", "x", "1.0", requires=("a",))
+    second = make_wheel(tmp_path / "two", "x", "1.0", requires=("b",))
+    from hera_build.core.integrity import file_sha256
+
+    assert cache.facts(first, file_sha256(first)).headers().get_all("Requires-Dist") == ["a"]
+    assert cache.facts(second, file_sha256(second)).headers().get_all("Requires-Dist") == ["b"]
+    assert cache.facts(first, file_sha256(first)).headers().get_all("Requires-Dist") == ["a"]

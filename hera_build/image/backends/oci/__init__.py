@@ -6,7 +6,7 @@ Stages, each its own module, data flowing one way:
 1. :mod:`.base` reads the base image (registry, OCI layout or ``docker save`` archive) and :mod:`.probe` finds
    its Python by reading its files;
 2. the shared wheelhouse (:mod:`hera_build.image.wheelhouse`) gets the wheels for that Python (with
-   :mod:`.quickwheel` patching the project's wheel when only its ``.py`` files changed);
+   :mod:`.quickwheel` patching the project's wheel when only its ``.py`` files or its dependencies changed);
 3. :mod:`.venv` installs them with PyPA ``installer`` into a staged virtual environment and :mod:`.layers`
    writes it as deterministic layers: :mod:`.dependencies` the venv skeleton and the dependencies, grouped by
    :mod:`.layering` (large ones alone, small ones in stable buckets), built in parallel and each cached by its
@@ -89,8 +89,8 @@ class OciOptions:
     """Load into a local engine (where the image check runs it): ``None`` when one answers and the request wants
     the image there (:attr:`BuildRequest.load`), ``True`` always (an error without an engine), ``False`` never."""
     incremental_wheels: bool = True
-    """Patch the previous project wheel when only ``.py`` files changed (:mod:`.quickwheel`), instead of
-    starting the build backend; it falls back to a real build whenever it cannot be sure."""
+    """Patch the previous project wheel when only ``.py`` files or dependencies changed (:mod:`.quickwheel`),
+    instead of starting the build backend; it falls back to a real build whenever it cannot be sure."""
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,7 @@ class OciBuilder:
             backend=BACKEND_NAME,
             identity=self._identity(python, epoch),
             source_date_epoch=explicit_epoch,
-            content=lambda wheel: content_digest(wheel, self.cache),
+            content=lambda wheel: content_digest(wheel, self.cache, wheelhouse.sha256_of(wheel)),
         )
 
     def prepare(self, request: BuildRequest, work: Path) -> Prepared:
@@ -380,7 +380,8 @@ class OciBuilder:
             "layers",
             lambda: build_dependency_layers(
                 wheelhouse.dependency_wheels, venv, self.cache, work,
-                base_layers=len(base.layers), progress=request.progress,
+                base_layers=len(base.layers), progress=request.progress, sha256_of=wheelhouse.sha256_of,
+                installed_size=lambda wheel: wheelhouse.facts_of(wheel).installed_size,
             ),
         )  # fmt: skip
         application = clock.time("layers", lambda: self._application_layer(wheelhouse, venv, epoch, work))
@@ -498,7 +499,7 @@ class OciBuilder:
         )  # fmt: skip
         patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
         if patched:
-            request.progress("wheels: only .py files changed, so the previous wheel was patched (no backend run)")
+            request.progress("wheels: the previous wheel was patched (only code or dependencies changed)")
         return wheelhouse, patched
 
     def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from hera_build.core.integrity import file_sha256
 from hera_build.errors import BuildError
 from hera_build.image.backends.oci.inputs import content_digest, layer_key
 from hera_build.image.backends.oci.layering import Distribution, LayerGroup, plan_layers
@@ -63,10 +64,13 @@ class DependencyLayer:
         return f"hera-build: {listed} installed into {venv.path}"
 
 
-def wheel_distribution(wheel: Path) -> Distribution:
-    """Name and version from the file name; installed size as the sum of the members' uncompressed sizes."""
+def wheel_distribution(wheel: Path, installed_size: Callable[[Path], int] | None = None) -> Distribution:
+    """Name and version from the file name; installed size as the sum of the members' uncompressed sizes (from
+    ``installed_size`` when the caller knows it: :meth:`Wheelhouse.facts_of`)."""
     try:
         name, version, _, _ = parse_wheel_filename(wheel.name)
+        if installed_size is not None:
+            return Distribution(str(name), str(version), installed_size(wheel))
         with zipfile.ZipFile(wheel) as archive:
             size = sum(info.file_size for info in archive.infolist())
     except InvalidWheelFilename as exc:
@@ -88,10 +92,17 @@ def _python(venv: VenvLayout) -> dict[str, str]:
     return {"executable": str(venv.python_executable), "version": venv.python_version}
 
 
-def _jobs(wheels: Sequence[Path], venv: VenvLayout, cache: BuildCache, base_layers: int) -> list[_Job]:
+def _jobs(
+    wheels: Sequence[Path],
+    venv: VenvLayout,
+    cache: BuildCache,
+    base_layers: int,
+    sha256_of: Callable[[Path], str],
+    installed_size: Callable[[Path], int] | None,
+) -> list[_Job]:
     by_name = {}
     for wheel in wheels:
-        dist = wheel_distribution(wheel)
+        dist = wheel_distribution(wheel, installed_size)
         by_name[dist.canonical_name] = (dist, wheel)
     groups: Sequence[LayerGroup] = plan_layers([dist for dist, _ in by_name.values()], base_layers=base_layers)
     common = {"venv": str(venv.path), "python": _python(venv), "epoch": DEPENDENCY_EPOCH}
@@ -99,7 +110,7 @@ def _jobs(wheels: Sequence[Path], venv: VenvLayout, cache: BuildCache, base_laye
     jobs = [_Job(SKELETON, (), (), layer_key("venv-skeleton", **common))]
     for group in groups:
         pairs = [by_name[member.canonical_name] for member in group.members]
-        members = [[wheel.name, content_digest(wheel, cache)] for _, wheel in pairs]
+        members = [[wheel.name, content_digest(wheel, cache, sha256_of(wheel))] for _, wheel in pairs]
         key = layer_key("distributions", members=members, **common)
         jobs.append(_Job(group.name, group.members, tuple(wheel for _, wheel in pairs), key))
     return jobs
@@ -124,6 +135,7 @@ def _build(job: _Job, venv: VenvLayout, cache: BuildCache, work: Path) -> Layer:
         layer = write_layer(root, cache.blobs, epoch=DEPENDENCY_EPOCH, level=DEPENDENCY_COMPRESS_LEVEL)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    cache.record_blob(layer.digest)  # the next build finds it without hashing it again
     record = {"digest": layer.digest, "size": layer.descriptor.size, "diff_id": layer.diff_id, "layer": job.name}
     cache.write_record("dependency-layers", job.key, record)
     return layer
@@ -138,9 +150,12 @@ def build_dependency_layers(
     base_layers: int,
     progress: Callable[[str], None],
     workers: int | None = None,
+    sha256_of: Callable[[Path], str] = file_sha256,
+    installed_size: Callable[[Path], int] | None = None,
 ) -> list[DependencyLayer]:
-    """The skeleton and group layers, bottom to top; cached ones read from the cache, the rest built in parallel."""
-    jobs = _jobs(wheels, venv, cache, base_layers)
+    """The skeleton and group layers, bottom to top; cached ones read from the cache, the rest built in parallel.
+    ``sha256_of`` and ``installed_size`` give what the wheelhouse already knows of its wheels (else read)."""
+    jobs = _jobs(wheels, venv, cache, base_layers, sha256_of, installed_size)
     found = {job.name: _cached(cache, job.key) for job in jobs}
     missing = [job for job in jobs if found[job.name] is None]
     built: dict[str, Layer] = {}

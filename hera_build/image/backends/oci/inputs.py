@@ -20,12 +20,13 @@ FORMAT_VERSION = 2
 """Bumped whenever the backend lays files out differently, so old cache entries are not reused."""
 
 
-def content_digest(wheel: Path, cache: BuildCache | None = None) -> str:
+def content_digest(wheel: Path, cache: BuildCache | None = None, sha256: str | None = None) -> str:
     """:func:`wheel_content_digest`, remembered by the file's own digest: hashing a wheel's bytes costs a tenth
-    of decompressing every member, and (unlike the file's inode or mtime) says exactly which bytes were seen."""
+    of decompressing every member, and (unlike the file's inode or mtime) says exactly which bytes were seen.
+    ``sha256`` is that digest when the caller knows it (:meth:`Wheelhouse.sha256_of`)."""
     if cache is None:
         return wheel_content_digest(wheel)
-    key = sha256_digest(f"{file_sha256(wheel)} {wheel.name}".encode())
+    key = sha256_digest(f"{sha256 or file_sha256(wheel)} {wheel.name}".encode())
     record = cache.read_record("wheel-content", key)
     if record is not None and isinstance(record.get("digest"), str):
         return str(record["digest"])
