@@ -281,6 +281,11 @@ def test_platforms_come_from_the_flag_else_the_configuration(tmp_path: Path) -> 
         resolve_platforms(project, ["arm64"])
     with pytest.raises(ConfigError, match="linux/arm64 is listed twice"):
         resolve_platforms(project, ["linux/arm64", "linux/arm64"])
+    with pytest.raises(ConfigError, match="linux/arm64/v8 and linux/arm64 are the same platform"):
+        resolve_platforms(project, ["linux/arm64", "linux/arm64/v8"])
+    with pytest.raises(ConfigError, match="windows/amd64: hera-build builds Linux images only; write linux/amd64"):
+        resolve_platforms(project, ["windows/amd64"])
+    assert resolve_platforms(project, ["linux/arm/v6", "linux/arm/v7"]) == ("linux/arm/v6", "linux/arm/v7")
 
 
 def test_a_bad_platforms_key_names_the_file_and_the_fix(tmp_path: Path) -> None:
