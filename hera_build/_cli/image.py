@@ -134,6 +134,7 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
         "sbom": result.sbom,
         "sbom_tag": result.sbom_tag,
         "platforms": {platform: digest for platform, digest in result.platforms},
+        "sboms": {platform: {"sbom": sbom, "sbom_tag": tag} for platform, sbom, tag in result.sboms},
     }
 
 

@@ -241,6 +241,7 @@ def result_of(
         sbom=published.sbom.reference if published and published.sbom else None,
         sbom_tag=published.sbom.tag if published and published.sbom else None,
         platforms=tuple((image.platform, image.digest) for image in built.platforms) if built else (),
+        sboms=tuple((platform, one.reference, one.tag) for platform, one in published.sboms) if published else (),
     )
 
 

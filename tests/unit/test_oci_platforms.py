@@ -192,6 +192,12 @@ def test_each_platform_image_gets_its_own_sbom(
         assert {p["name"] for p in document["packages"]} >= {"proj", "dep-lib"}
     assert shipped.result.sbom == shipped.published.sboms[0][1].reference
 
+    from hera_build._cli.image import _result_json
+
+    reported = _result_json(shipped.result)["sboms"]  # `image --json`: where each platform's SBOM is
+    assert reported == {p: {"sbom": sbom.reference, "sbom_tag": sbom.tag} for p, sbom in shipped.published.sboms}
+    assert list(reported) == list(BOTH)
+
     from hera_build.image.registry import open_registry
     from hera_build.publish.sbom import find_sbom
 
