@@ -571,3 +571,13 @@ def test_plan_text_mentions_the_decision_and_every_ref(world: World) -> None:
     assert text.startswith(f"BUILD: {REPOSITORY}:0.1.0 is not in the registry yet\n")
     assert "    new         WorkflowTemplate pipeline -> pipeline-v0-1-0\n" in text
     assert "pipeline-v0-1-0: validate-dataset -> validate-dataset-v1-4-0 (data-utils 1.4.0, requires <2,>=1)" in text
+    assert "  platforms     " not in text
+
+
+def test_plan_text_names_the_platforms_of_a_multi_platform_image(http_world: World) -> None:
+    from hera_build._cli.plan import render_plan
+
+    lines = render_plan(plan(http_world.options(platforms=TWO_PLATFORMS), http_world.env)).splitlines()
+
+    assert lines[4].startswith("  backend       oci (base ")
+    assert lines[5] == f"  platforms     {', '.join(TWO_PLATFORMS)} (an image each, under one OCI image index)"
