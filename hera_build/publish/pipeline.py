@@ -68,7 +68,10 @@ def lookup(registry: RegistryView, request: BuildRequest) -> RemoteImage | None:
 def decision_for(prepared: Prepared, registry: RegistryView, *, force: bool) -> Decision:
     request = prepared.request
     remote = lookup(registry, request)
-    return decide(request.image, request.project.version.exact, remote, prepared.inputs.digest, force=force)
+    platforms = tuple(platform for platform, _ in prepared.inputs.platforms)
+    return decide(
+        request.image, request.project.version.exact, remote, prepared.inputs.digest, force=force, platforms=platforms
+    )
 
 
 def _run_check(

@@ -309,7 +309,10 @@ def _decide(facts: ReleaseFacts, state: RegistryState, remote: RemoteImage | Non
     (a plan without ``--push`` may not know)."""
     if state == "unknown":
         return Decision("build", "the registry could not be asked; building")
-    return decide(facts.image, facts.project.version.exact, remote, facts.inputs.digest, force=force)
+    platforms = tuple(platform for platform, _ in facts.inputs.platforms)
+    return decide(
+        facts.image, facts.project.version.exact, remote, facts.inputs.digest, force=force, platforms=platforms
+    )
 
 
 _ACTIONS: dict[str, Action] = {"build": "build", "reuse": "skip", "refuse": "refuse"}
