@@ -140,7 +140,7 @@ def _check_index(
 def _registry_platforms(image: str) -> tuple[str, ...]:
     """The platforms of ``image`` when it names a multi-platform index in a registry (a reference with a registry
     host); empty otherwise, or when the registry cannot be asked (the engine may still have the image)."""
-    ref = parse_image_ref(image, what="--check")
+    ref = parse_image_ref(image, what="image to check")
     if ref.registry is None:
         return ()
     try:

@@ -471,10 +471,12 @@ def test_checking_one_image_is_the_plain_check_of_that_reference(
     assert connected == [], "no engine is asked for, no platform pulled"
 
 
+@pytest.mark.parametrize("command", [("image", "--check"), ("check",)], ids=["image --check", "check"])
 def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...],
 ) -> None:  # fmt: skip
+    """``check IMAGE`` is ``image --check IMAGE``: neither passes an index having run one platform's image."""
     from hera_build import _cli as cli
 
     image = _index_in_registry(tmp_path, project, base, registry)
@@ -483,13 +485,13 @@ def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
     monkeypatch.setattr("hera_build.image.check.check_for_backend", _checked)
     capsys.readouterr()
 
-    assert cli.main(["image", "--project", str(project.root), "--check", image]) == 0
+    assert cli.main([*command, image, "--project", str(project.root)]) == 0
     err = capsys.readouterr().err
     assert f"{image}: check passed on linux/amd64\n" in err
     assert "checking id-of-linux/amd64 (no network)\n  proj 1.2.0, hera 5.20.0, Python 3.11.2\n" in err
     assert f"{image}: NOT checked on linux/arm64/v8: {_no_arm64('linux/arm64')}\n" in err
 
-    assert cli.main(["image", "--project", str(project.root), "--check", image, "--json"]) == 0
+    assert cli.main([*command, image, "--project", str(project.root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "checked": False,
         "platforms": {"linux/amd64": _checked("id-of-linux/amd64", project, "oci").to_json()},
