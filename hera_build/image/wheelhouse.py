@@ -808,7 +808,7 @@ def _built_wheel(ctx: _Context, source: Path, *, epoch: int, version: str | None
     cached = sorted(directory.glob("*.whl")) if directory.is_dir() else []
     if len(cached) == 1 and ctx.cache.intact(cached[0], ctx.progress):
         return cached[0]
-    ctx.progress(f"building the wheel of {what} from {source}")
+    ctx.progress(f"building the wheel of {what} from {source} for {ctx.target.image_platform}")
     with tempfile.TemporaryDirectory(prefix="hera-build-wheel-") as tmp:
         wheel = ctx.builder.build(source, Path(tmp), epoch=epoch, version=version)
         if not _compatible(wheel, ctx.target):

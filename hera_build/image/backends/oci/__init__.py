@@ -493,13 +493,17 @@ class OciBuilder:
     ) -> tuple[Wheelhouse, bool]:
         """The shared wheelhouse for the base's Python; ``True`` when the project wheel was patched."""
         wheel_builder = self._wheel_builder()
+        target = python.target()
         wheelhouse = self._wheelhouse(
-            request.project, python.target(), work / "wheelhouse", lock=request.lock,
+            request.project, target, work / "wheelhouse", lock=request.lock,
             source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
         )  # fmt: skip
         patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
         if patched:
-            request.progress("wheels: the previous wheel was patched (only code or dependencies changed)")
+            request.progress(
+                f"wheels for {target.image_platform}: the previous wheel was patched (only code or dependencies "
+                "changed)"
+            )
         return wheelhouse, patched
 
     def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:
