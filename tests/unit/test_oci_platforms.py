@@ -501,3 +501,21 @@ def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
 
 def _checked(image: str, project: Project, backend: str) -> CheckResult:
     return CheckResult(image, project.distribution_name, project.version.exact, "5.20.0", "3.11.2", (), None)
+
+
+def test_a_dry_run_reads_the_base_of_every_platform(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """A base without an image for one platform fails the build: the plan says so, not only the first's Python."""
+    write_base_layout(tmp_path / "amd64-only", platforms=("amd64",))
+    request = _request(project, f"oci:{tmp_path / 'amd64-only'}", registry, platforms=BOTH)
+
+    plan = _builder(tmp_path).plan(request)
+
+    assert plan.target is not None and plan.target.image_platform == "linux/amd64"
+    assert [note for note in plan.notes if note.startswith("base image not read")] == [
+        f"base image not read for linux/arm64: OCI layout {tmp_path / 'amd64-only'} has no image for linux/arm64 "
+        "(it has: linux/amd64)"
+    ]
+    both = _builder(tmp_path).plan(_request(project, base, registry, platforms=BOTH))
+    assert not [note for note in both.notes if note.startswith("base image not read")]

@@ -303,11 +303,14 @@ class OciBuilder:
                 f"Python shown is {platforms[0]}'s)"
             )
         target = None
-        try:
-            _, python = self._base(request)
-            target = python.target()
-        except BuildError as exc:
-            notes.append(f"base image not read: {exc.message}")
+        for platform in platforms:  # each: a base index without one of them fails the build, so the plan says so
+            try:
+                _, python = self._base(request, platform)
+            except BuildError as exc:
+                notes.append(f"base image not read{f' for {platform}' if len(platforms) > 1 else ''}: {exc.message}")
+                continue
+            if platform == platforms[0]:
+                target = python.target()
         tags = tuple(str(ref) for ref in request.tags)
         return OciPlan(request.image, tags, request.base_image, target, False, tuple(notes))
 
