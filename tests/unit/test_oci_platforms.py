@@ -212,8 +212,12 @@ def test_a_base_without_one_of_the_platforms_is_one_clear_error(
     write_base_layout(tmp_path / "amd-only")
     request = _request(project, f"oci:{tmp_path / 'amd-only'}", registry, platforms=BOTH)
 
-    with pytest.raises(BuildError, match=r"has no image for linux/arm64 \(it has: linux/amd64\)"):
+    with pytest.raises(BuildError, match=r"has no image for linux/arm64 \(it has: linux/amd64\)") as info:
         _builder(tmp_path).prepare(request, tmp_path)
+    assert info.value.fix == (
+        "use a base image that has a linux/arm64 image (an image index, for several platforms), or build without "
+        "linux/arm64 (--platform, platforms in [tool.hera-build])"
+    )
 
 
 def test_output_writes_the_index_to_an_oci_layout_that_a_build_can_read_back(
