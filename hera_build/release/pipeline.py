@@ -33,7 +33,7 @@ from hera_build.core.lockfiles import read_lock_versions
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef
 from hera_build.core.versions import parse_version
-from hera_build.errors import ConfigError, ImmutableTagError, PublishError, ResolveError
+from hera_build.errors import ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
 from hera_build.image.backends import (
     Builder,
     BuildRequest,
@@ -355,10 +355,14 @@ def _without_digest(text: str) -> str:
     return _DIGEST_ANNOTATION_RE.sub("", _DIGEST_IN_TEXT_RE.sub("", text))
 
 
-def _statuses(files: Mapping[str, str], out: Path, digest_known: bool) -> dict[str, FileStatus]:
+def _statuses(
+    files: Mapping[str, str], out: Path, digest_known: bool, pinned_later: frozenset[str] = frozenset()
+) -> dict[str, FileStatus]:
+    """``pinned_later``: files the release will pin to the image's digest; one that exists unpinned (from
+    ``hera-build templates``) cannot stay unchanged, so it conflicts, and the release stops before building."""
     planned = plan_output(files, out)
     statuses: dict[str, FileStatus] = {name: "new" for name in planned.new}
-    statuses |= {name: "unchanged" for name in planned.unchanged}
+    statuses |= {name: "conflicting" if name in pinned_later else "unchanged" for name in planned.unchanged}
     for name in planned.replaced:
         same_but_digest = not digest_known and _without_digest((out / name).read_text(encoding="utf-8")) == (
             _without_digest(files[name])
@@ -582,7 +586,11 @@ def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple
     reused = remote if decision.action == "reuse" else None
     templates = _emit(facts.project, options, facts.backend, reused.digest if reused else None)
     files = _files(templates)
-    statuses = _statuses(files, options.out, digest_known=reused is not None)
+    pinned_later = frozenset(
+        path for path, obj in layout(templates.objects).items() if reused is None and str(facts.image) in obj.images
+    )
+    pins = options.push or getattr(builder, "digest_before_push", False)  # the templates get the build's digest
+    statuses = _statuses(files, options.out, reused is not None, pinned_later if pins else frozenset())
     manifest = _manifest(
         facts,
         templates,
@@ -634,6 +642,15 @@ def _refuse_conflicts(the_plan: Plan) -> None:
     if conflicting and not the_plan.options.force:
         out = the_plan.options.out
         names = sorted(Path(path).relative_to(out).as_posix() for path in conflicting)
+        unpinned = [name for name in names if (out / name).read_text(encoding="utf-8") == the_plan.files[name]]
+        if unpinned:
+            more = f" (and {len(unpinned) - 1} more)" if len(unpinned) > 1 else ""
+            raise OutputError(
+                f"{out / unpinned[0]}{more} already exists with the image unpinned (written by `hera-build "
+                "templates` without --digest), and this release pins it to the image's digest",
+                f"delete the unpinned files of version {the_plan.version} from {out} (nothing was built or pushed), or "
+                "pass --force to overwrite them",
+            )
         files = {name: the_plan.files[name] for name in names}
         write_output(files, the_plan.options.out, force=False)
 

@@ -282,6 +282,24 @@ def test_an_output_folder_the_kustomization_cannot_list_is_refused_before_buildi
     assert not world.options().manifest_path.exists()
 
 
+def test_files_written_unpinned_are_refused_before_pushing(world: World) -> None:
+    """``hera-build templates`` then ``release --push``: the release would pin them, so it stops before pushing
+    anything (it used to push the image and then refuse to write the templates, leaving no manifest)."""
+    files = plan(world.options(), world.env).files  # the version's templates as `templates` writes them: unpinned
+    out = world.root / "deploy"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+
+    assert [o.status for o in plan(world.options(), world.env).objects] == ["conflicting"]
+    with pytest.raises(OutputError, match="already exists with the image unpinned") as info:
+        release(world.options(), world.env)
+    assert info.value.fix is not None and "nothing was built or pushed" in info.value.fix
+    assert world.builder.requests == [] and world.registry.images == {}
+    assert [o.status for o in plan(world.options(push=False), world.env).objects] == ["unchanged"], "none to pin"
+    assert release(world.options(force=True), world.env).written.replaced
+
+
 def test_files_that_differ_only_by_digest_are_pending_until_the_build(world: World) -> None:
     release(world.options(), world.env)
     world.registry.images.clear()  # the registry lost the image; the files pin its old digest

@@ -194,6 +194,8 @@ class OciBuilder:
     """The :class:`hera_build.image.backends.Builder` that writes the image itself. Collaborators are injectable."""
 
     name = BACKEND_NAME
+    digest_before_push = True
+    """It writes the manifest, so a build knows its digest unpushed (a release pins templates to it)."""
 
     def __init__(
         self,
