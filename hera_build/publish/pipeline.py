@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage, open_registry
 from hera_build.publish.policy import Decision, decide
-from hera_build.publish.push import Published, Pusher, publish
+from hera_build.publish.push import Published, Pusher, publish, tag_reused
 from hera_build.publish.sbom import index_platforms, sbom_document_for
 
 Checker = Callable[[str], dict[str, Any]]
@@ -272,6 +272,9 @@ def ship(
                     check_reused(options.checker, decision.remote, request, engine) if options.checker else (None, None)
                 )
                 result = result_of(None, prepared, reused=decision.remote, checked=checked, check=summary)
+                if len(request.tags) > 1:  # --tag: moved to the reused image, as a build would have
+                    tagged = tag_reused(request.image, decision.remote.digest, request.tags, request.progress)
+                    result = replace(result, tags=tuple(str(ref) for ref in tagged))
                 return Shipped(result, decision, None, None)
         built, checked, summary = build_checked(builder, prepared, work, options.checker)
         published = None

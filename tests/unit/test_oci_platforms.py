@@ -179,6 +179,24 @@ def test_a_released_index_is_reused_or_refused_by_its_annotation(
     assert moved.pushed and moved.digest != first.digest
 
 
+def test_a_reused_image_gets_the_tags_asked_for_in_its_repository(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """``--tag latest`` on a re-run moves ``latest`` as a build would; it used to be reported and not pushed. A
+    reference in another repository would need the blobs copied: it is left, and said so."""
+    first = _ship(_builder(tmp_path), _request(project, base, registry, platforms=BOTH), push=True).result
+    said: list[str] = []
+    other = f"{registry.host}/acme/mirror:1"
+    request = _request(project, base, registry, platforms=BOTH, extra_tags=("latest", other), progress=said.append)
+
+    again = _ship(_builder(tmp_path), request, push=True).result
+
+    assert again.skipped and again.tags == (f"{registry.host}/acme/proj:1.2.0", f"{registry.host}/acme/proj:latest")
+    assert registry.manifests[("acme/proj", "latest")] == registry.manifests[("acme/proj", str(first.digest))]
+    assert ("acme/mirror", "1") not in registry.manifests
+    assert any(line.startswith(f"warning: --tag {other} was not applied: the image was reused") for line in said)
+
+
 def test_each_platform_image_gets_its_own_sbom(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
