@@ -30,7 +30,7 @@ from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage, open_registry
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish, tag_reused
-from hera_build.publish.sbom import index_platforms, sbom_document_for
+from hera_build.publish.sbom import find_sbom, index_platforms, sbom_document_for
 
 Checker = Callable[[str], dict[str, Any]]
 """Checks the image the engine knows by this reference; raises :class:`~hera_build.errors.CheckError` when it
@@ -248,6 +248,35 @@ def result_of(
     )
 
 
+def requested_name(requested: tuple[str, ...], found: str) -> str:
+    """The index's ``os/architecture[/variant]`` as the platform was requested (``linux/arm64``, though the base
+    says ``v8``): what a build records, so a run that reuses the index records the same."""
+    os_arch, variant = found.split("/")[:2], found.split("/")[2:]
+    for platform in requested:
+        parts = platform.split("/")
+        if parts[:2] == os_arch and (len(parts) < 3 or parts[2:] == variant):
+            return platform
+    return found
+
+
+def _reused_facts(request: BuildRequest, remote: RemoteImage, *, sbom: bool) -> dict[str, Any]:
+    """What the run that built a reused image reported, read back from the registry: each platform's manifest
+    (an index) and where the SBOMs are, so a re-run's output is the build's, not one without them."""
+    client = open_registry(request.image.registry)
+    found = index_platforms(client, request.image, remote.digest) if remote.platforms else ()
+    platforms = tuple((requested_name(request.platforms, platform), digest) for platform, digest in found)
+    facts: dict[str, Any] = {"platforms": platforms}
+    if sbom:
+        first = find_sbom(client, request.image, remote.digest)
+        each = [(platform, find_sbom(client, request.image, digest)) for platform, digest in platforms]
+        facts |= {
+            "sbom": first.reference if first else None,
+            "sbom_tag": first.tag if first else None,
+            "sboms": tuple((platform, one.reference, one.tag) for platform, one in each if one is not None),
+        }
+    return facts
+
+
 def ship(
     builder: Builder,
     request: BuildRequest,
@@ -272,6 +301,7 @@ def ship(
                     check_reused(options.checker, decision.remote, request, engine) if options.checker else (None, None)
                 )
                 result = result_of(None, prepared, reused=decision.remote, checked=checked, check=summary)
+                result = replace(result, **_reused_facts(request, decision.remote, sbom=options.sbom))
                 if len(request.tags) > 1:  # --tag: moved to the reused image, as a build would have
                     tagged = tag_reused(request.image, decision.remote.digest, request.tags, request.progress)
                     result = replace(result, tags=tuple(str(ref) for ref in tagged))

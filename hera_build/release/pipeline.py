@@ -50,7 +50,7 @@ from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage, open_registry
 from hera_build.image.sbom import SPDX_MEDIA_TYPE, SPDX_VERSION
-from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
+from hera_build.publish.pipeline import Checker, build_checked, check_reused, requested_name, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish
 from hera_build.publish.sbom import PublishedSbom, find_sbom, index_platforms, sbom_document_for
@@ -450,17 +450,6 @@ def _planned_sbom(options: ReleaseOptions, env: ReleaseEnvironment, image: Image
     )
 
 
-def _named(requested: tuple[str, ...], found: str) -> str:
-    """The index's ``os/architecture[/variant]`` as the platform was requested (``linux/arm64``, though the base
-    says ``v8``): what a build records, so a release that reuses the index records the same."""
-    os_arch, variant = found.split("/")[:2], found.split("/")[2:]
-    for platform in requested:
-        parts = platform.split("/")
-        if parts[:2] == os_arch and (len(parts) < 3 or parts[2:] == variant):
-            return platform
-    return found
-
-
 def _planned_platforms(
     options: ReleaseOptions, env: ReleaseEnvironment, request: BuildRequest, reused: RemoteImage | None
 ) -> tuple[PlatformRecord, ...] | None:
@@ -472,7 +461,7 @@ def _planned_platforms(
     if reused is not None:
         return tuple(
             PlatformRecord(
-                platform=_named(request.platforms, found),
+                platform=requested_name(request.platforms, found),
                 digest=digest,
                 sbom=_sbom_record(env.sbom(request.image, digest)) if options.sbom else None,
             )

@@ -179,6 +179,26 @@ def test_a_released_index_is_reused_or_refused_by_its_annotation(
     assert moved.pushed and moved.digest != first.digest
 
 
+def test_a_reused_index_reports_what_the_build_reported(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """``image --push --json`` run again: the same platforms and SBOMs, read back from the registry (a re-run
+    printed none: ``platforms`` and ``sboms`` empty, ``sbom`` null)."""
+    request = _request(project, base, registry, platforms=BOTH)
+    first = _ship(_builder(tmp_path), request, push=True, sbom=True).result
+
+    again = _ship(_builder(tmp_path), request, push=True, sbom=True).result
+
+    assert again.skipped and again.digest == first.digest
+    assert [p for p, _ in again.platforms] == list(BOTH), "named as requested, not as the index says (arm64/v8)"
+    assert (again.platforms, again.sboms, again.sbom, again.sbom_tag) == (
+        first.platforms,
+        first.sboms,
+        first.sbom,
+        first.sbom_tag,
+    )
+
+
 def test_a_reused_image_gets_the_tags_asked_for_in_its_repository(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
