@@ -56,7 +56,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tag", action="append", default=[], metavar="TAG", help="also tag the image TAG, e.g. latest (repeatable)"
     )
-    parser.add_argument("--push", action="store_true", help="push to the registry and report the digest")
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="push to the registry and report the digest; an SPDX SBOM of the image's Python distributions is "
+        "published beside it (one per platform)",
+    )
     parser.add_argument(
         "--force", action="store_true", help="push even if the registry has this version's tag with other content"
     )
