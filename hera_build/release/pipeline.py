@@ -644,6 +644,20 @@ def _refuse_conflicts(the_plan: Plan) -> None:
         write_output(files, the_plan.options.out, force=False)
 
 
+def _refuse_pending(the_plan: Plan, digest: str | None) -> None:
+    """Files that pin another digest of this version (``pending``) are checked against the built image before it
+    is pushed, where the backend knows its digest unpushed (oci): a rebuild that gives another digest stops
+    here, instead of pushing the image and then refusing to write the templates."""
+    pending = [o.file for o in the_plan.objects if o.status == "pending"]
+    if not pending or digest is None or the_plan.options.force:
+        return
+    out = the_plan.options.out
+    files = _files(_emit(the_plan.project, the_plan.options, the_plan.backend, digest))
+    names = sorted(Path(path).relative_to(out).as_posix() for path in pending)
+    if plan_output({name: files[name] for name in names}, out).replaced:
+        write_output({name: files[name] for name in names}, out, force=False)  # raises its readable diff
+
+
 def _image(
     the_plan: Plan, prepared: Prepared, builder: Builder, env: ReleaseEnvironment, work: Path
 ) -> tuple[BuildResult, SbomRecord | None, tuple[PlatformRecord, ...] | None]:
@@ -666,6 +680,7 @@ def _image(
         return result, sbom, the_plan.manifest.image.platforms
     options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
     built, checked, summary = build_checked(builder, prepared, work, checker)
+    _refuse_pending(the_plan, built.digest)
     published = None
     if options.push:
         published = publish(

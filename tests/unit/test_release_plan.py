@@ -309,6 +309,23 @@ def test_files_that_differ_only_by_digest_are_pending_until_the_build(world: Wor
         release(world.options(), world.env)  # the fake backend never rebuilds the same digest
 
 
+def test_a_rebuild_that_does_not_give_the_pinned_digest_is_refused_before_pushing(http_world: World) -> None:
+    """The backend knows the digest before pushing (an index here, as the oci backend's images): the files that
+    pin the lost image's digest are compared with it before anything reaches the registry."""
+    registry = http_world.http
+    assert registry is not None
+    options = http_world.options(platforms=TWO_PLATFORMS)
+    release(options, http_world.env)
+    del registry.manifests[("acme/relpkg", "0.1.0")]  # the registry lost the tag; the files pin its digest
+    before = dict(registry.manifests)
+    assert [o.status for o in plan(options, http_world.env).objects] == ["pending"]
+
+    with pytest.raises(OutputError, match="already exists with other content"):
+        release(options, http_world.env)  # the fake backend never rebuilds the same digest
+
+    assert registry.manifests == before, "nothing was pushed"
+
+
 def test_unreachable_registry_is_an_error_when_pushing_and_unknown_otherwise(world: World) -> None:
     world.registry.down = True
     with pytest.raises(PublishError, match="unreachable"):
