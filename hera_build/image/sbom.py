@@ -3,8 +3,9 @@
 It lists what the wheelhouse installs — every distribution with its exact version, the sha256 of the wheel that
 was installed, a ``pkg:pypi`` purl and the licence its metadata declares (PEP 639 ``License-Expression`` as
 ``licenseDeclared``; the free-text ``License`` field and licence classifiers only as a comment, since they are
-not SPDX expressions) — and the base image by digest. The image CONTAINS each distribution and is DESCENDANT_OF
-the base.
+not SPDX expressions) — and the base image by the digest of the manifest the image was built on (and the index
+it was chosen from, for a multi-platform base). The image CONTAINS each distribution and is DESCENDANT_OF the
+base.
 
 Reproducible: the creation time is ``SOURCE_DATE_EPOCH`` (or the fixed epoch), element ids come from names, the
 document namespace from a hash of the content, and the JSON is canonical. Publishing it beside the image (an OCI
@@ -160,8 +161,12 @@ def spdx_document(
     base_image: str,
     base_digest: str | None,
     epoch: int,
+    base_index: str | None = None,
 ) -> dict[str, Any]:
-    """The SPDX 2.3 document (a JSON-ready dict): ``image`` (``repo:tag``) with its distributions and base."""
+    """The SPDX 2.3 document (a JSON-ready dict): ``image`` (``repo:tag``) with its distributions and base.
+
+    ``base_digest`` is the manifest the image was built on; ``base_index`` the multi-platform index it was
+    chosen from, when the base reference names one (an ``OTHER`` external reference of the base package)."""
     repository = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
     image_package = _container("SPDXRef-Image", image, image_digest)
     if image_digest:
@@ -173,6 +178,10 @@ def spdx_document(
             }
         ]
     base_package = _container("SPDXRef-BaseImage", base_image, base_digest)
+    if base_index and base_index != base_digest:
+        base_package["externalRefs"] = [
+            {"referenceCategory": "OTHER", "referenceType": "oci-image-index", "referenceLocator": base_index}
+        ]
     ordered = sorted(packages, key=lambda p: (str(canonicalize_name(p.name)), p.version))
     python_packages = [_package(package) for package in ordered]
     pairs = [
@@ -210,6 +219,7 @@ def wheelhouse_sbom(
     base_image: str,
     base_digest: str | None,
     epoch: int,
+    base_index: str | None = None,
     sha256_of: Callable[[Path], str] | None = None,
     metadata_of: Callable[[Path], str] | None = None,
 ) -> dict[str, Any]:
@@ -221,5 +231,5 @@ def wheelhouse_sbom(
     ]
     return spdx_document(
         image=image, image_digest=image_digest, packages=packages, base_image=base_image, base_digest=base_digest,
-        epoch=epoch,
+        epoch=epoch, base_index=base_index,
     )  # fmt: skip

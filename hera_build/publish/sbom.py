@@ -167,17 +167,20 @@ class SbomFor(Protocol):
 
 def sbom_document_for(prepared: Prepared) -> SbomFor:
     """The SBOM of the image ``prepared`` describes, given the image's digest once it is known; of one
-    platform's image (its own wheels) when ``prepared`` is a multi-platform build."""
+    platform's image (its own wheels) when ``prepared`` is a multi-platform build. The base is named by the
+    manifest the image was built on; the index the base reference resolved to, when it is one, is kept beside it."""
     inputs = prepared.inputs
     epoch = inputs.source_date_epoch if inputs.source_date_epoch is not None else FIXED_EPOCH
 
     def document(image_digest: str, platform: str | None = None) -> bytes:
         wheelhouse = prepared.wheelhouses[platform] if platform is not None else prepared.wheelhouse
+        manifest = prepared.base_manifests.get(platform) if platform is not None else prepared.base_manifest
         wheels = [wheelhouse.project_wheel, *wheelhouse.dependency_wheels]
         return sbom_bytes(
             wheelhouse_sbom(
                 wheels, image=str(prepared.request.image), image_digest=image_digest,
-                base_image=inputs.base_image, base_digest=inputs.base_digest, epoch=epoch,
+                base_image=inputs.base_image, base_digest=manifest or inputs.base_digest,
+                base_index=inputs.base_digest if manifest else None, epoch=epoch,
                 sha256_of=wheelhouse.sha256_of, metadata_of=lambda wheel: wheelhouse.facts_of(wheel).metadata,
             )
         )  # fmt: skip

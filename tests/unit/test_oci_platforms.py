@@ -6,6 +6,7 @@ asked for, the in-process registry. No engine, no emulator.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -242,6 +243,29 @@ def test_each_platform_image_gets_its_own_sbom(
     found = find_sbom(open_registry(registry.host), parse_image_ref(f"{registry.host}/acme/proj:1.2.0"),
                       str(shipped.result.digest))  # fmt: skip
     assert found == shipped.published.sbom, "a reused index reads back the SBOM its release recorded"
+
+
+def test_each_platform_sbom_names_the_base_manifest_that_platform_was_built_on(
+    tmp_path: Path, project: Project, registry: FakeRegistry
+) -> None:
+    """Not the base index (the same for every platform, and no image's real parent): that platform's manifest,
+    with the index kept as an external reference."""
+    written = write_base_layout(tmp_path / "two", platforms=("amd64", "arm64/v8"))
+    index = "sha256:" + hashlib.sha256((tmp_path / "two/index.json").read_bytes()).hexdigest()
+    request = _request(project, f"oci:{tmp_path / 'two'}", registry, platforms=BOTH)
+
+    shipped = _ship(_builder(tmp_path), request, push=True, sbom=True)
+
+    assert shipped.published is not None
+    named = {}
+    for platform, sbom in shipped.published.sboms:
+        document = json.loads(registry.blobs[_manifest(registry, sbom.digest)["layers"][0]["digest"]])
+        base = next(p for p in document["packages"] if p["SPDXID"] == "SPDXRef-BaseImage")
+        assert base["externalRefs"] == [
+            {"referenceCategory": "OTHER", "referenceType": "oci-image-index", "referenceLocator": index}
+        ], platform
+        named[platform] = base["versionInfo"]
+    assert named == {"linux/amd64": written["manifests"]["amd64"], "linux/arm64": written["manifests"]["arm64/v8"]}
 
 
 def test_a_base_without_one_of_the_platforms_is_one_clear_error(

@@ -48,6 +48,35 @@ def test_the_document_is_valid_spdx_2_3(tmp_path: Path, wheels: list[Path]) -> N
     assert [problem.validation_message for problem in problems] == []
 
 
+def test_a_base_chosen_from_an_index_is_named_by_its_manifest_and_the_index_kept_beside_it(
+    tmp_path: Path, wheels: list[Path]
+) -> None:
+    """A multi-platform base's tag resolves to an index; each image is built on one manifest of it. The base
+    package is that manifest (what a scanner looks up), the index an external reference; a base that is one
+    manifest gives the same bytes as before."""
+    index = "sha256:" + "c" * 64
+    document = wheelhouse_sbom(
+        wheels, image="127.0.0.1:5000/acme/ml-pipeline:0.3.0", image_digest=IMAGE_DIGEST,
+        base_image="127.0.0.1:5000/hera-build-base:bookworm-python3", base_digest=BASE_DIGEST, base_index=index,
+        epoch=1_700_000_000,
+    )  # fmt: skip
+    base = next(p for p in document["packages"] if p["SPDXID"] == "SPDXRef-BaseImage")
+
+    assert base["versionInfo"] == BASE_DIGEST and base["checksums"][0]["checksumValue"] == BASE_DIGEST[7:]
+    assert base["externalRefs"] == [
+        {"referenceCategory": "OTHER", "referenceType": "oci-image-index", "referenceLocator": index}
+    ]
+    path = tmp_path / "sbom.spdx.json"
+    path.write_bytes(sbom_bytes(document))
+    assert [p.validation_message for p in validate_full_spdx_document(parse_file(str(path)), "SPDX-2.3")] == []
+    same = wheelhouse_sbom(
+        wheels, image="127.0.0.1:5000/acme/ml-pipeline:0.3.0", image_digest=IMAGE_DIGEST,
+        base_image="127.0.0.1:5000/hera-build-base:bookworm-python3", base_digest=BASE_DIGEST,
+        base_index=BASE_DIGEST, epoch=1_700_000_000,
+    )  # fmt: skip
+    assert sbom_bytes(same) == sbom_bytes(_document(wheels))
+
+
 def test_every_distribution_is_listed_with_its_version_hash_and_licence(wheels: list[Path]) -> None:
     packages = {p["name"]: p for p in _document(wheels)["packages"]}
 

@@ -92,6 +92,12 @@ class Prepared:
     wheelhouses: Mapping[str, Wheelhouse] = field(default_factory=dict, repr=False, compare=False)
     """A multi-platform build's wheelhouse per platform (``linux/arm64`` → …), each image's SBOM lists its own;
     empty for one platform (:attr:`wheelhouse` is its)."""
+    base_manifest: str | None = field(default=None, compare=False)
+    """The base image manifest the image is built on when the base reference names an index (``inputs.
+    base_digest`` is then the index's digest): what the image's SBOM names as its base. ``None``: the base is
+    ``inputs.base_digest`` itself."""
+    base_manifests: Mapping[str, str] = field(default_factory=dict, compare=False)
+    """:attr:`base_manifest` of each platform's image of a multi-platform build (``linux/arm64`` → …)."""
 
 
 @dataclass(frozen=True)

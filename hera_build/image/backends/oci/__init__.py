@@ -342,7 +342,10 @@ class OciBuilder:
         base, python = clock.time("base", lambda: self._base(request))
         wheelhouse, patched = clock.time("wheelhouse", lambda: self._wheels(request, python, work, explicit_epoch))
         inputs = self._inputs(request, base, python, wheelhouse, epoch, explicit_epoch)
-        return Prepared(request, wheelhouse, inputs, state=(base, python, epoch, patched, clock))
+        return Prepared(
+            request, wheelhouse, inputs, state=(base, python, epoch, patched, clock),
+            base_manifest=base.manifest_digest if base.from_index else None,
+        )  # fmt: skip
 
     def _prepare_platforms(
         self, request: BuildRequest, platforms: tuple[Platform, ...], work: Path, epoch: int,
@@ -373,6 +376,7 @@ class OciBuilder:
         return Prepared(
             request, parts[0].wheelhouse, combined, state=_Platforms(tuple(parts), epoch, clock),
             wheelhouses={str(part.platform): part.wheelhouse for part in parts},
+            base_manifests={str(part.platform): part.base.manifest_digest for part in parts if part.base.from_index},
         )  # fmt: skip
 
     def _image(

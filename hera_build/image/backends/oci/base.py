@@ -98,6 +98,9 @@ class BaseImage:
     """What the spec as a whole resolves to (the tag's manifest or index, the layout's ``index.json``, the
     archive file): the base's identity in the shared input digest, which the release pipeline computes the same
     way without reading the image."""
+    from_index: bool = False
+    """The reference names an index (a multi-platform tag, an OCI layout's ``index.json``) and
+    :attr:`manifest_digest` is the entry chosen from it: the image is built on that manifest, not the index."""
 
     @property
     def platform(self) -> Platform:
@@ -295,9 +298,11 @@ def _load_registry(spec: BaseSpec, platform: Platform, client_factory: ClientFac
         response = client.get_manifest(repository, reference)
         reference_digest = response.digest
         document = _json(response.data, f"the manifest of {where}")
+        from_index = False
         for _ in range(_MAX_INDEX_DEPTH):
             if not _is_index(document, response.media_type):
                 break
+            from_index = True
             entries = [Descriptor.from_dict(entry) for entry in document.get("manifests") or ()]
             chosen = _select(entries, platform, None, where)
             response = client.get_manifest(repository, chosen.digest)
@@ -322,6 +327,7 @@ def _load_registry(spec: BaseSpec, platform: Platform, client_factory: ClientFac
         layers=_layers_of(document, config, where),
         blobs=RegistryBlobs(client, ref.registry, repository, cache),
         reference_digest=reference_digest,
+        from_index=from_index,
     )
 
 
@@ -356,6 +362,7 @@ def _load_layout(spec: BaseSpec, platform: Platform) -> BaseImage:
         layers=_layers_of(document, config, where),
         blobs=blobs,
         reference_digest=sha256_digest((root / "index.json").read_bytes()),
+        from_index=bool(digest),
     )
 
 
