@@ -112,6 +112,17 @@ class DockerEngine:
     def tag(self, image_id: str, ref: ImageRef) -> None:
         self.client.images.get(image_id).tag(ref.repository, tag=ref.tag or "latest")
 
+    def remove_untagged(self, image_id: str) -> bool:
+        """Remove ``image_id`` unless something still uses it: the engine refuses (without ``force``) an image
+        another tag names or a container runs, and that refusal is the answer. ``True`` when it was removed."""
+        from docker.errors import APIError, ImageNotFound
+
+        try:
+            self.client.images.remove(image_id)
+        except (ImageNotFound, APIError):
+            return False
+        return True
+
     def pull(self, ref: ImageRef | str, platform: str | None = None) -> Any | None:
         """Pull ``ref`` (e.g. a released image, to check it), of ``platform`` when it is an index; ``None`` when
         the registry does not give it."""

@@ -500,21 +500,48 @@ def fake_registry(token_auth: bool = False) -> Iterator[FakeRegistry]:
 
 
 class FakeDockerClient:
-    """The part of a docker SDK client that loading uses: ``images.get`` (nothing found) and ``images.load``."""
+    """The part of a docker SDK client that loading uses: ``images.get``, ``images.load`` and ``images.remove``,
+    with the engine's tag semantics (a load moves its tags; an image another tag names or a container in
+    :attr:`in_use` runs is not removed without ``force``)."""
 
     def __init__(self) -> None:
         self.loaded: list[dict[str, Any]] = []
+        self.present: set[str] = set()
+        self.tags: dict[str, str] = {}
+        self.in_use: set[str] = set()
         self.api = type("Api", (), {"timeout": 0})()
         self.images = self
+
+    @property
+    def untagged(self) -> set[str]:
+        """What ``docker images`` lists as ``<none>``."""
+        return self.present - set(self.tags.values())
 
     def load(self, stream: Any) -> list[Any]:
         with tarfile.open(fileobj=stream) as tar:
             manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
         self.loaded.append(manifest[0])
         image_id = "sha256:" + manifest[0]["Config"].rsplit("/", 1)[1]
+        self.present.add(image_id)
+        self.tags.update(dict.fromkeys(manifest[0].get("RepoTags") or (), image_id))
         return [type("Image", (), {"id": image_id})()]
 
     def get(self, name: str) -> Any:
         from docker.errors import ImageNotFound
 
-        raise ImageNotFound(name)
+        image_id = self.tags.get(name, name if name in self.present else None)
+        if image_id is None:
+            raise ImageNotFound(name)
+        return type("Image", (), {"id": image_id})()
+
+    def remove(self, image: str, force: bool = False) -> None:
+        from docker.errors import APIError, ImageNotFound
+
+        if image not in self.present:
+            raise ImageNotFound(image)
+        names = [name for name, image_id in self.tags.items() if image_id == image]
+        if not force and (len(names) > 1 or image in self.in_use):
+            raise APIError(f"conflict: unable to delete {image} (must be forced)")
+        self.present.discard(image)
+        for name in names:
+            del self.tags[name]

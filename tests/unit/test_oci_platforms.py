@@ -440,6 +440,43 @@ def test_only_the_images_this_machine_runs_are_loaded_for_the_check(
     assert arm.local is None and arm.unchecked == _no_arm64("linux/arm64")
 
 
+def test_an_emulated_platform_image_is_loaded_under_a_tag_each_build_moves_leaving_no_none_images(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The arm64 image is loaded (qemu runs it for the check) but must not take the build's tags, which are the
+    amd64 image's. Loaded untagged, every cold build left a ``<none>`` image; under its own tag the next build
+    replaces it, and the one it replaced is removed unless something still uses it."""
+    monkeypatch.setattr("hera_build.image.backends.oci.unrunnable_reason", lambda platform: None)
+    monkeypatch.setattr("hera_build.image.backends.oci.native_architecture", lambda: "amd64")
+    client = FakeDockerClient()
+    request = _request(project, base, registry, platforms=BOTH)
+    proj, arm_tag = f"{registry.host}/acme/proj:1.2.0", f"{registry.host}/acme/proj:1.2.0-linux-arm64"
+
+    def build(native: str, cache: str) -> BuiltImage:  # only the arm64 image changes: the amd64 tag stays put
+        def prepare(project: Project, target: PythonTarget, dest: Path, **kw: Any) -> Wheelhouse:
+            arm = target.platforms[-1] == "linux_aarch64"
+            return _wheelhouse([], native if arm else "1")(project, target, dest, **kw)
+
+        builder = OciBuilder(
+            OciOptions(cache_dir=tmp_path / cache), wheelhouse=prepare, engine=lambda: DockerEngine(client)
+        )
+        return builder.build(builder.prepare(request, tmp_path / cache), tmp_path / cache)
+
+    first = build("1", "c1")
+    amd, arm = first.platforms
+    assert client.tags == {proj: amd.image_id, arm_tag: arm.image_id} and client.untagged == set()
+    assert arm.local == arm.image_id and arm.unchecked is None, "the check still runs it, by id"
+
+    second = build("2", "c2")  # other arm64 bytes: the tag moves
+    assert second.platforms[1].image_id != arm.image_id
+    assert client.tags[arm_tag] == second.platforms[1].image_id
+    assert client.untagged == set() and arm.image_id not in client.present
+
+    client.in_use.add(second.platforms[1].image_id)  # a container still runs it: the engine keeps it
+    third = build("3", "c3")
+    assert client.untagged == {second.platforms[1].image_id} and client.tags[arm_tag] == third.platforms[1].image_id
+
+
 def test_one_foreign_platform_that_cannot_run_here_is_built_and_said_unchecked(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -190,6 +190,12 @@ def _image_layer(layer: Layer, role: str, created_by: str) -> ImageLayer:
     return ImageLayer(layer.descriptor, layer.diff_id, fetch=lambda: path, role=role, created_by=created_by)
 
 
+def check_tag(image: ImageRef, platform: Platform) -> str:
+    """The local tag of a platform's image loaded only for the image check (``…/proj:1.2.0-linux-arm64``)."""
+    suffix = "-".join(part for part in (platform.os, platform.architecture, platform.variant) if part)
+    return f"{image.repository}:{(image.tag or 'latest')[: 127 - len(suffix)]}-{suffix}"
+
+
 class OciBuilder:
     """The :class:`hera_build.image.backends.Builder` that writes the image itself. Collaborators are injectable."""
 
@@ -279,6 +285,20 @@ class OciBuilder:
                 "start a Docker engine, or build without loading (the image can still be pushed or --output)",
             )
         return engine
+
+    def _load_for_check(
+        self, engine: DockerEngine, request: BuildRequest, image: OciImage, base: BaseImage, platform: Platform,
+        epoch: int,
+    ) -> None:  # fmt: skip
+        """Load a platform's image that does not get the build's tags (not this machine's architecture) under a
+        tag of its own, ``<repository>:<tag>-<os>-<arch>``, which the next build of that version moves: the image
+        it named before is removed then, unless another tag or a container still uses it. Loaded untagged, each
+        build left one more ``<none>`` image behind."""
+        name = check_tag(request.image, platform)
+        before = engine.find(name)
+        self._load(engine, image, base, [name], epoch)
+        if before is not None and str(before.id) != image.image_id:
+            engine.remove_untagged(str(before.id))
 
     def _load(self, engine: DockerEngine, image: OciImage, base: BaseImage, names: list[str], epoch: int) -> None:
         """``docker load`` through the SDK. When the engine already has the base image, its layers are left out
@@ -446,7 +466,8 @@ class OciBuilder:
         index over them. Images of platforms this machine runs (natively, or emulated: :mod:`~hera_build.image.
         emulation`) are loaded into the local engine for the image check; the native one gets the tags."""
         request = prepared.request
-        parts, epoch, clock = prepared.state.parts, prepared.state.epoch, prepared.state.clock
+        state: _Platforms = prepared.state
+        parts, epoch, clock = state.parts, state.epoch, state.clock
         engine = self._engine_for(request)
         images: list[tuple[Platform, OciImage]] = []
         platform_images: list[PlatformImage] = []
@@ -465,8 +486,12 @@ class OciBuilder:
             unchecked = unrunnable_reason(str(part.platform))
             local = None
             if engine is not None and (unchecked is None or self.options.load):
-                own = names if part is tagged else []
-                clock.time("load", partial(self._load, engine, image, part.base, own, epoch))
+                load = (
+                    partial(self._load, engine, image, part.base, names, epoch)
+                    if part is tagged  # the build's tags: this machine's architecture's image
+                    else partial(self._load_for_check, engine, request, image, part.base, part.platform, epoch)
+                )
+                clock.time("load", load)
                 local = image.image_id if unchecked is None else None
                 request.progress(f"loaded the {part.platform} image into the local engine ({image.image_id[:19]})")
             platform_images.append(PlatformImage(str(part.platform), image.digest, image.image_id, local, unchecked))
