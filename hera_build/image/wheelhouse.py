@@ -535,29 +535,41 @@ class PipFetcher:
         return built + [p for p in sorted(dest.glob("*.whl")) if p not in built]
 
     def _pure_wheel_from_sdist(self, name: str, version: str, target: PythonTarget, dest: Path) -> Path:
-        fix = (
-            f"use a base image whose Python and platform {name} {version} has wheels for, or a version of {name} "
-            "that has one"
-        )
-        if target.image_platform != f"linux/{native_architecture()}":  # a platform asked for besides this one
-            fix += f", or build without {target.image_platform} (--platform, platforms in [tool.hera-build])"
-        missing = BuildError(
-            f"no wheel of {name} {version} for {target.image_platform} ({target.platform}, Python {target.version} of "
-            "the base image)",
-            fix,
-        )
+        """Only a pure-Python sdist becomes a wheel here. Otherwise the error says which case it is: wheels for
+        other platforms or Pythons (another base image helps), or none at all (no base image does)."""
+        platform = target.image_platform
+        foreign = platform != f"linux/{native_architecture()}"  # a platform asked for besides this machine's
+        or_drop = f", or build without {platform} (--platform, platforms in [tool.hera-build])" if foreign else ""
+        drop = f" build without {platform} (--platform, platforms in [tool.hera-build])," if foreign else ""
         with tempfile.TemporaryDirectory(prefix="hera-build-sdist-") as tmp:
             probe = self._pip(
                 ["download", "--only-binary=:all:", "--no-deps", "--dest", tmp, f"{name}=={version}"], "pip download"
             )
-            if probe.ok:
-                raise missing  # it has wheels, just not for the target: building from source would not be pure
+            if probe.ok:  # it has wheels, just not for the target: building from source would not be pure
+                raise BuildError(
+                    f"no wheel of {name} {version} for {platform} ({target.platform}, Python {target.version} of the "
+                    "base image)",
+                    f"use a base image whose Python and platform {name} {version} has wheels for, or a version of "
+                    f"{name} that has one{or_drop}",
+                )
             args = ["wheel", "--no-deps", "--no-binary", name, "--wheel-dir", tmp, f"{name}=={version}"]
             if not self._pip(args, f"pip wheel {name}").ok:
-                raise missing
+                raise BuildError(
+                    f"no wheel of {name} {version} for {platform} ({target.platform}, Python {target.version} of the "
+                    f"base image): {name} {version} publishes no wheel for {platform}, and its source distribution "
+                    "did not build into a wheel here (or it has none)",
+                    f"pin a version of {name} that publishes a wheel for {platform},{drop} or provide a {platform} "
+                    "wheel of it through find-links (PIP_FIND_LINKS=DIR for pip)",
+                )
             wheels = list(Path(tmp).glob("*.whl"))
             if len(wheels) != 1 or not wheels[0].name.endswith("-none-any.whl"):
-                raise missing  # a binary wheel built on the host is not known to work in the image
+                raise BuildError(  # a binary wheel built on the host is not known to work in the image
+                    f"no wheel of {name} {version} for {platform} ({target.platform}, Python {target.version} of the "
+                    f"base image): {name} {version} publishes no wheel for {platform}, only a source distribution "
+                    "that compiles native code (built here, it would be this machine's binary, not the image's)",
+                    f"pin a version of {name} that publishes a wheel for {platform},{drop} or provide a {platform} "
+                    "wheel of it through find-links (PIP_FIND_LINKS=DIR for pip)",
+                )
             return Path(shutil.copy2(wheels[0], dest / wheels[0].name))
 
 

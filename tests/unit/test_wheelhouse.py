@@ -542,6 +542,58 @@ def test_a_pure_sdist_only_distribution_is_built_into_a_wheel(tmp_path: Path) ->
     assert [w.name for w in wheels] == ["puresdist-1.0-py3-none-any.whl"]
 
 
+class CompilingSdistPip(FakePip):
+    """pip where ``name`` has no wheel for any platform and its sdist builds a binary (``cp311-linux``) wheel."""
+
+    def __init__(self, name: str, *, builds: bool = True) -> None:
+        super().__init__(
+            [
+                ("--platform", 1, f"ERROR: No matching distribution found for {name}==1.0"),
+                ("download --only-binary=:all: --no-deps --dest", 1, "ERROR: No matching distribution found"),
+                (f"wheel --no-deps --no-binary {name}", 0 if builds else 1, "" if builds else "error: gcc failed"),
+            ]
+        )
+        self.name = name
+
+    def __call__(self, argv: Sequence[str], **kwargs: object) -> CommandResult:
+        if "wheel" in argv and self.answers[-1][1] == 0:
+            self.commands.append(list(argv))
+            wheel_dir = Path(argv[argv.index("--wheel-dir") + 1])
+            make_wheel(wheel_dir, self.name, "1.0", tag="cp311-cp311-linux_x86_64")
+            return CommandResult(tuple(argv), 0, "", "")
+        return super().__call__(argv, **kwargs)
+
+
+@pytest.mark.parametrize("builds", [True, False], ids=["compiles-native-code", "does-not-build"])
+def test_a_sdist_only_distribution_that_needs_compiling_says_it_publishes_no_wheel_not_to_change_the_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builds: bool
+) -> None:
+    """No base image has a wheel the index does not publish: the fix names what does help."""
+    monkeypatch.setattr("hera_build.image.wheelhouse.native_architecture", lambda: "amd64")
+    arm64 = target(platforms=("manylinux_2_36_aarch64", "manylinux_2_17_aarch64", "linux_aarch64"))
+
+    with pytest.raises(
+        BuildError, match=r"^no wheel of cext 1.0 for linux/arm64 \(cp311-manylinux_2_36_aarch64, "
+    ) as info:
+        PipFetcher(runner=CompilingSdistPip("cext", builds=builds)).fetch({"cext": "1.0"}, arm64, tmp_path / "a")
+
+    assert "cext 1.0 publishes no wheel for linux/arm64" in info.value.message
+    assert ("compiles native code" in info.value.message) is builds
+    assert info.value.fix == (
+        "pin a version of cext that publishes a wheel for linux/arm64, build without linux/arm64 (--platform, "
+        "platforms in [tool.hera-build]), or provide a linux/arm64 wheel of it through find-links "
+        "(PIP_FIND_LINKS=DIR for pip)"
+    )
+    assert "base image" not in (info.value.fix or "")
+
+    with pytest.raises(BuildError, match=r"publishes no wheel for linux/amd64") as native:  # nothing to drop
+        PipFetcher(runner=CompilingSdistPip("cext", builds=builds)).fetch({"cext": "1.0"}, target(), tmp_path / "b")
+    assert native.value.fix == (
+        "pin a version of cext that publishes a wheel for linux/amd64, or provide a linux/amd64 wheel of it "
+        "through find-links (PIP_FIND_LINKS=DIR for pip)"
+    )
+
+
 def test_an_index_failure_is_one_clear_error(tmp_path: Path) -> None:
     pip = FakePip([("download", 1, "WARNING: Retrying...\nERROR: Could not install: connection refused")])
     with pytest.raises(
