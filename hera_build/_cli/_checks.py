@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hera_build._cli._common import info
+from hera_build._cli._common import info, print_json
 
 if TYPE_CHECKING:
     from hera_build.core.project import Project
@@ -33,3 +33,17 @@ def checker_for(project: Project, backend: str, *, json_output: bool) -> Checker
         return run_check(project, image, backend, json_output=json_output)
 
     return check
+
+
+def print_check(image: str, checked: bool, summary: dict[str, Any], *, json_output: bool) -> None:
+    """One image: its check summary, as always. An index: which platforms passed and, plainly, which were not
+    checked here and why."""
+    index = "unchecked" in summary
+    if json_output:
+        print_json({"checked": checked, **summary} if index else summary)
+    elif not index:
+        info(f"{image}: check passed")
+    else:
+        info(f"{image}: check passed on {', '.join(summary['platforms'])}")
+        for platform, reason in summary["unchecked"].items():
+            info(f"{image}: NOT checked on {platform}: {reason}")

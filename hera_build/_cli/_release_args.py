@@ -34,7 +34,9 @@ def add_release_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--base-image", metavar="IMAGE", help="base image (default: [tool.hera-build] base-image)")
     add_platform_arg(parser)
-    parser.add_argument("--push", action="store_true", help="push the image (what a release pipeline does)")
+    parser.add_argument(
+        "--push", action="store_true", help="push the image and its SPDX SBOM (what a release pipeline does)"
+    )
     parser.add_argument(
         "--out",
         type=Path,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from hera_build._cli._checks import run_check
-from hera_build._cli._common import add_project_args, info, print_json
-from hera_build.core.project import load_project
-from hera_build.image.backends import BACKENDS, backend_for
+from hera_build._cli._checks import print_check
+from hera_build._cli._common import add_project_args, info
+from hera_build.image.backends import BACKENDS
 
 _EPILOG = """\
 examples:
@@ -28,7 +27,12 @@ def register(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("image", metavar="IMAGE", help="image reference or id in the local engine")
+    parser.add_argument(
+        "image",
+        metavar="IMAGE",
+        help="image reference or id in the local engine; a multi-platform index in a registry is checked on every "
+        "platform this machine runs, and the others are named",
+    )
     add_project_args(parser)
     parser.add_argument(
         "--backend", choices=tuple(BACKENDS), help="backend the image was built with (buildpacks: via the CNB launcher)"
@@ -38,11 +42,16 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    project = load_project(args.project, version=args.project_version)
-    backend = backend_for(project, args.backend)
-    summary = run_check(project, args.image, backend, json_output=args.json)
-    if args.json:
-        print_json(summary)
-    else:
-        info(f"{args.image}: check passed")
+    from hera_build.publish.image import ImageOptions, build_image
+
+    options = ImageOptions(
+        project_dir=args.project,
+        version=args.project_version,
+        backend=args.backend,
+        check_only=args.image,
+        describe_check=not args.json,
+        progress=info,
+    )
+    result = build_image(options)
+    print_check(args.image, bool(result.checked), result.check or {}, json_output=args.json)
     return 0

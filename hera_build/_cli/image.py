@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hera_build._cli._checks import print_check
 from hera_build._cli._common import add_lock_arg, add_platform_arg, add_project_args, info, print_json
 from hera_build.image.backends import BACKENDS, DEFAULT_BACKEND, BuildResult
 from hera_build.publish.image import ImageOptions
@@ -55,7 +56,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tag", action="append", default=[], metavar="TAG", help="also tag the image TAG, e.g. latest (repeatable)"
     )
-    parser.add_argument("--push", action="store_true", help="push to the registry and report the digest")
+    parser.add_argument(
+        "--push",
+        action="store_true",
+        help="push to the registry and report the digest; an SPDX SBOM of the image's Python distributions is "
+        "published beside it (one per platform)",
+    )
     parser.add_argument(
         "--force", action="store_true", help="push even if the registry has this version's tag with other content"
     )
@@ -134,21 +140,8 @@ def _result_json(result: BuildResult) -> dict[str, Any]:
         "sbom": result.sbom,
         "sbom_tag": result.sbom_tag,
         "platforms": {platform: digest for platform, digest in result.platforms},
+        "sboms": {platform: {"sbom": sbom, "sbom_tag": tag} for platform, sbom, tag in result.sboms},
     }
-
-
-def _print_check(image: str, checked: bool, summary: dict[str, Any], *, json_output: bool) -> None:
-    """One image: its check summary, as always. An index: which platforms passed and, plainly, which were not
-    checked here and why."""
-    index = "unchecked" in summary
-    if json_output:
-        print_json({"checked": checked, **summary} if index else summary)
-    elif not index:
-        info(f"{image}: check passed")
-    else:
-        info(f"{image}: check passed on {', '.join(summary['platforms'])}")
-        for platform, reason in summary["unchecked"].items():
-            info(f"{image}: NOT checked on {platform}: {reason}")
 
 
 def _log_commands() -> None:
@@ -189,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         _log_commands()
     result = build_image(_options(args))
     if args.check_image:
-        _print_check(args.check_image, bool(result.checked), result.check or {}, json_output=args.json)
+        print_check(args.check_image, bool(result.checked), result.check or {}, json_output=args.json)
     elif args.dry_run:
         _print_plan(result.plan, args, result.backend)
     elif args.json:

@@ -61,6 +61,9 @@ def render_plan(the_plan: Plan) -> str:
         f"  input digest  {the_plan.input_digest}",
         f"  templates     {the_plan.options.out}/",
     ]
+    if the_plan.manifest.image.platforms:  # an image each, built on the base index's image for that platform
+        platforms = ", ".join(one.platform for one in the_plan.manifest.image.platforms)
+        lines.insert(5, f"  platforms     {platforms} (an image each, under one OCI image index)")
     for obj in the_plan.objects:
         lines.append(f"    {obj.status:<12}{obj.kind} {obj.source_name} -> {obj.name}")
     refs = [(obj.name, ref) for obj in the_plan.objects for ref in obj.refs]

@@ -23,6 +23,10 @@ examples:
   hera-build templates --digest sha256:<hex>    pin runner images to image:tag@sha256:<hex>
   hera-build templates --stdout | kubectl apply -f -
   hera-build templates --lock uv.lock --json    pin provider refs to locked versions, print a summary
+  hera-build templates --no-cache               import and build everything again (by default a run whose
+                                                modules, files they read and environment are unchanged reuses
+                                                the previous run's objects, kept in $HERA_BUILD_CACHE_DIR,
+                                                else ~/.cache/hera-build)
 """
 
 

@@ -149,13 +149,23 @@ def _is_image_ref(value: str) -> None:
 
 
 def check_platforms(value: tuple[str, ...]) -> None:
-    """``os/architecture[/variant]`` each, no repeats (``ValueError`` with the reason)."""
+    """``linux/architecture[/variant]`` each, no platform twice (``ValueError`` with the reason).
+
+    Only Linux: the wheels are chosen for the base image's glibc or musl. A platform without a variant is the
+    same as one with any (``linux/arm64`` is ``linux/arm64/v8``, as an index selects them), so both would put one
+    image in the index twice."""
+    seen: list[list[str]] = []
     for platform in value:
         if not _PLATFORM_RE.match(platform):
             raise ValueError(f"{platform!r} is not a platform; write os/architecture[/variant], e.g. linux/arm64")
-    repeated = sorted({platform for platform in value if value.count(platform) > 1})
-    if repeated:
-        raise ValueError(f"{repeated[0]} is listed twice")
+        parts = platform.split("/")
+        if parts[0] != "linux":
+            raise ValueError(f"{platform}: hera-build builds Linux images only; write linux/{parts[1]}")
+        for other in seen:
+            if other[:2] == parts[:2] and (len(other) == 2 or len(parts) == 2 or other == parts):
+                what = "is listed twice" if other == parts else f"and {'/'.join(other)} are the same platform"
+                raise ValueError(f"{platform} {what}")
+        seen.append(parts)
 
 
 def _modules_are_dotted(value: tuple[str, ...]) -> None:

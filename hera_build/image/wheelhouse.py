@@ -46,6 +46,7 @@ from hera_build.core.integrity import check_digest, file_sha256, record_digest, 
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
+from hera_build.image.emulation import native_architecture
 from hera_build.image.target import PythonTarget
 
 FIXED_EPOCH = 315532800
@@ -534,11 +535,16 @@ class PipFetcher:
         return built + [p for p in sorted(dest.glob("*.whl")) if p not in built]
 
     def _pure_wheel_from_sdist(self, name: str, version: str, target: PythonTarget, dest: Path) -> Path:
+        fix = (
+            f"use a base image whose Python and platform {name} {version} has wheels for, or a version of {name} "
+            "that has one"
+        )
+        if target.image_platform != f"linux/{native_architecture()}":  # a platform asked for besides this one
+            fix += f", or build without {target.image_platform} (--platform, platforms in [tool.hera-build])"
         missing = BuildError(
             f"no wheel of {name} {version} for {target.image_platform} ({target.platform}, Python {target.version} of "
             "the base image)",
-            f"use a base image whose Python and platform {name} {version} has wheels for, or a version of {name} "
-            "that has one",
+            fix,
         )
         with tempfile.TemporaryDirectory(prefix="hera-build-sdist-") as tmp:
             probe = self._pip(
@@ -808,7 +814,7 @@ def _built_wheel(ctx: _Context, source: Path, *, epoch: int, version: str | None
     cached = sorted(directory.glob("*.whl")) if directory.is_dir() else []
     if len(cached) == 1 and ctx.cache.intact(cached[0], ctx.progress):
         return cached[0]
-    ctx.progress(f"building the wheel of {what} from {source}")
+    ctx.progress(f"building the wheel of {what} from {source} for {ctx.target.image_platform}")
     with tempfile.TemporaryDirectory(prefix="hera-build-wheel-") as tmp:
         wheel = ctx.builder.build(source, Path(tmp), epoch=epoch, version=version)
         if not _compatible(wheel, ctx.target):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,8 @@ from hera_build.image.engine import DockerEngine, connect_engine
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryView, RemoteImage, open_registry
 from hera_build.publish.policy import Decision, decide
-from hera_build.publish.push import Published, Pusher, publish
-from hera_build.publish.sbom import index_platforms, sbom_document_for
+from hera_build.publish.push import Published, Pusher, publish, tag_reused
+from hera_build.publish.sbom import find_sbom, index_platforms, sbom_document_for
 
 Checker = Callable[[str], dict[str, Any]]
 """Checks the image the engine knows by this reference; raises :class:`~hera_build.errors.CheckError` when it
@@ -68,7 +68,10 @@ def lookup(registry: RegistryView, request: BuildRequest) -> RemoteImage | None:
 def decision_for(prepared: Prepared, registry: RegistryView, *, force: bool) -> Decision:
     request = prepared.request
     remote = lookup(registry, request)
-    return decide(request.image, request.project.version.exact, remote, prepared.inputs.digest, force=force)
+    platforms = tuple(platform for platform, _ in prepared.inputs.platforms)
+    return decide(
+        request.image, request.project.version.exact, remote, prepared.inputs.digest, force=force, platforms=platforms
+    )
 
 
 def _run_check(
@@ -137,7 +140,7 @@ def _check_index(
 def _registry_platforms(image: str) -> tuple[str, ...]:
     """The platforms of ``image`` when it names a multi-platform index in a registry (a reference with a registry
     host); empty otherwise, or when the registry cannot be asked (the engine may still have the image)."""
-    ref = parse_image_ref(image, what="--check")
+    ref = parse_image_ref(image, what="image to check")
     if ref.registry is None:
         return ()
     try:
@@ -241,7 +244,37 @@ def result_of(
         sbom=published.sbom.reference if published and published.sbom else None,
         sbom_tag=published.sbom.tag if published and published.sbom else None,
         platforms=tuple((image.platform, image.digest) for image in built.platforms) if built else (),
+        sboms=tuple((platform, one.reference, one.tag) for platform, one in published.sboms) if published else (),
     )
+
+
+def requested_name(requested: tuple[str, ...], found: str) -> str:
+    """The index's ``os/architecture[/variant]`` as the platform was requested (``linux/arm64``, though the base
+    says ``v8``): what a build records, so a run that reuses the index records the same."""
+    os_arch, variant = found.split("/")[:2], found.split("/")[2:]
+    for platform in requested:
+        parts = platform.split("/")
+        if parts[:2] == os_arch and (len(parts) < 3 or parts[2:] == variant):
+            return platform
+    return found
+
+
+def _reused_facts(request: BuildRequest, remote: RemoteImage, *, sbom: bool) -> dict[str, Any]:
+    """What the run that built a reused image reported, read back from the registry: each platform's manifest
+    (an index) and where the SBOMs are, so a re-run's output is the build's, not one without them."""
+    client = open_registry(request.image.registry)
+    found = index_platforms(client, request.image, remote.digest) if remote.platforms else ()
+    platforms = tuple((requested_name(request.platforms, platform), digest) for platform, digest in found)
+    facts: dict[str, Any] = {"platforms": platforms}
+    if sbom:
+        first = find_sbom(client, request.image, remote.digest)
+        each = [(platform, find_sbom(client, request.image, digest)) for platform, digest in platforms]
+        facts |= {
+            "sbom": first.reference if first else None,
+            "sbom_tag": first.tag if first else None,
+            "sboms": tuple((platform, one.reference, one.tag) for platform, one in each if one is not None),
+        }
+    return facts
 
 
 def ship(
@@ -268,6 +301,10 @@ def ship(
                     check_reused(options.checker, decision.remote, request, engine) if options.checker else (None, None)
                 )
                 result = result_of(None, prepared, reused=decision.remote, checked=checked, check=summary)
+                result = replace(result, **_reused_facts(request, decision.remote, sbom=options.sbom))
+                if len(request.tags) > 1:  # --tag: moved to the reused image, as a build would have
+                    tagged = tag_reused(request.image, decision.remote.digest, request.tags, request.progress)
+                    result = replace(result, tags=tuple(str(ref) for ref in tagged))
                 return Shipped(result, decision, None, None)
         built, checked, summary = build_checked(builder, prepared, work, options.checker)
         published = None

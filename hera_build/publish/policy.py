@@ -37,8 +37,30 @@ class Decision:
             raise ImmutableTagError(self.reason, "bump the version, or pass --force to move the tag")
 
 
-def decide(image: ImageRef, version: str, remote: RemoteImage | None, input_digest: str, *, force: bool) -> Decision:
-    """Build, reuse or refuse, from what the registry holds under ``image`` and this source's input digest."""
+def _other_platforms(remote: RemoteImage, platforms: tuple[str, ...]) -> str:
+    """Where the released image and this build differ in platforms, say so: a user who only changed ``platforms``
+    (or their order, which is the index's) would otherwise read just "other content"."""
+
+    def named(values: tuple[str, ...]) -> list[list[str]]:  # linux/arm64 is the index's linux/arm64/v8
+        return [value.split("/")[:2] for value in values]
+
+    if named(remote.platforms) == named(platforms):
+        return ""
+    released = ", ".join(remote.platforms) if remote.platforms else "one platform"
+    return f"; it was released for {released}, this build is for {', '.join(platforms) or 'one platform'}"
+
+
+def decide(
+    image: ImageRef,
+    version: str,
+    remote: RemoteImage | None,
+    input_digest: str,
+    *,
+    force: bool,
+    platforms: tuple[str, ...] = (),
+) -> Decision:
+    """Build, reuse or refuse, from what the registry holds under ``image`` and this source's input digest
+    (``platforms``: this build's, when more than one)."""
     if remote is None:
         return Decision("build", f"{image} is not in the registry yet")
     theirs = remote.labels.get(INPUT_DIGEST_LABEL)
@@ -65,6 +87,6 @@ def decide(image: ImageRef, version: str, remote: RemoteImage | None, input_dige
     return Decision(
         "refuse",
         f"version {version} is already released with other content ({image} is {remote.digest} with {what}, "
-        f"this source gives {input_digest})",
+        f"this source gives {input_digest}{_other_platforms(remote, platforms)})",
         remote,
     )

@@ -188,3 +188,35 @@ def publish(
     progress(f"published {built.image}@{remote.digest}")
     attached, per_platform = _attach_sboms(built, remote.digest, sbom, progress) if sbom is not None else (None, ())
     return Published(remote.digest, remote, pushes, attached, per_platform)
+
+
+def tag_reused(
+    image: ImageRef,
+    digest: str,
+    tags: tuple[ImageRef, ...],
+    progress: Callable[[str], None] = _no_progress,
+) -> tuple[ImageRef, ...]:
+    """Point the ``--tag`` references in ``image``'s repository at a reused image (``digest``): the manifest's own
+    bytes PUT under each tag, so ``latest`` follows a re-run as it follows a build. A reference in another
+    repository is not copied there (the image's blobs would have to be): it is named in a warning. Returns the
+    tags that now hold the image, the version's first."""
+    from hera_build.image.registry import open_registry, repository_path
+
+    client = open_registry(image.registry)
+    repository = repository_path(image)
+    done = [image]
+    manifest = None
+    for ref in tags:
+        if ref == image:
+            continue
+        if ref.repository != image.repository:
+            progress(
+                f"warning: --tag {ref} was not applied: the image was reused, and it is only tagged in its own "
+                f"repository {image.repository} (copy it with your registry's tools, or build a new version)"
+            )
+            continue
+        manifest = manifest or client.get_manifest(repository, digest)
+        client.put_manifest(repository, str(ref.tag), manifest.data, manifest.media_type)
+        progress(f"tagged {ref} (the reused {digest[:19]})")
+        done.append(ref)
+    return tuple(done)

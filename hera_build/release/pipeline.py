@@ -33,7 +33,7 @@ from hera_build.core.lockfiles import read_lock_versions
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef
 from hera_build.core.versions import parse_version
-from hera_build.errors import ConfigError, ImmutableTagError, PublishError, ResolveError
+from hera_build.errors import ConfigError, ImmutableTagError, OutputError, PublishError, ResolveError
 from hera_build.image.backends import (
     Builder,
     BuildRequest,
@@ -50,7 +50,7 @@ from hera_build.image.inputs import INPUT_DIGEST_LABEL, BuildInputs
 from hera_build.image.labels import LABEL_BACKEND_VERSION
 from hera_build.image.registry import RegistryApi, RegistryView, RemoteImage, open_registry
 from hera_build.image.sbom import SPDX_MEDIA_TYPE, SPDX_VERSION
-from hera_build.publish.pipeline import Checker, build_checked, check_reused, result_of
+from hera_build.publish.pipeline import Checker, build_checked, check_reused, requested_name, result_of
 from hera_build.publish.policy import Decision, decide
 from hera_build.publish.push import Published, Pusher, publish
 from hera_build.publish.sbom import PublishedSbom, find_sbom, index_platforms, sbom_document_for
@@ -309,7 +309,10 @@ def _decide(facts: ReleaseFacts, state: RegistryState, remote: RemoteImage | Non
     (a plan without ``--push`` may not know)."""
     if state == "unknown":
         return Decision("build", "the registry could not be asked; building")
-    return decide(facts.image, facts.project.version.exact, remote, facts.inputs.digest, force=force)
+    platforms = tuple(platform for platform, _ in facts.inputs.platforms)
+    return decide(
+        facts.image, facts.project.version.exact, remote, facts.inputs.digest, force=force, platforms=platforms
+    )
 
 
 _ACTIONS: dict[str, Action] = {"build": "build", "reuse": "skip", "refuse": "refuse"}
@@ -352,10 +355,14 @@ def _without_digest(text: str) -> str:
     return _DIGEST_ANNOTATION_RE.sub("", _DIGEST_IN_TEXT_RE.sub("", text))
 
 
-def _statuses(files: Mapping[str, str], out: Path, digest_known: bool) -> dict[str, FileStatus]:
+def _statuses(
+    files: Mapping[str, str], out: Path, digest_known: bool, pinned_later: frozenset[str] = frozenset()
+) -> dict[str, FileStatus]:
+    """``pinned_later``: files the release will pin to the image's digest; one that exists unpinned (from
+    ``hera-build templates``) cannot stay unchanged, so it conflicts, and the release stops before building."""
     planned = plan_output(files, out)
     statuses: dict[str, FileStatus] = {name: "new" for name in planned.new}
-    statuses |= {name: "unchanged" for name in planned.unchanged}
+    statuses |= {name: "conflicting" if name in pinned_later else "unchanged" for name in planned.unchanged}
     for name in planned.replaced:
         same_but_digest = not digest_known and _without_digest((out / name).read_text(encoding="utf-8")) == (
             _without_digest(files[name])
@@ -443,17 +450,6 @@ def _planned_sbom(options: ReleaseOptions, env: ReleaseEnvironment, image: Image
     )
 
 
-def _named(requested: tuple[str, ...], found: str) -> str:
-    """The index's ``os/architecture[/variant]`` as the platform was requested (``linux/arm64``, though the base
-    says ``v8``): what a build records, so a release that reuses the index records the same."""
-    os_arch, variant = found.split("/")[:2], found.split("/")[2:]
-    for platform in requested:
-        parts = platform.split("/")
-        if parts[:2] == os_arch and (len(parts) < 3 or parts[2:] == variant):
-            return platform
-    return found
-
-
 def _planned_platforms(
     options: ReleaseOptions, env: ReleaseEnvironment, request: BuildRequest, reused: RemoteImage | None
 ) -> tuple[PlatformRecord, ...] | None:
@@ -465,7 +461,7 @@ def _planned_platforms(
     if reused is not None:
         return tuple(
             PlatformRecord(
-                platform=_named(request.platforms, found),
+                platform=requested_name(request.platforms, found),
                 digest=digest,
                 sbom=_sbom_record(env.sbom(request.image, digest)) if options.sbom else None,
             )
@@ -579,7 +575,11 @@ def _plan(options: ReleaseOptions, env: ReleaseEnvironment, work: Path) -> tuple
     reused = remote if decision.action == "reuse" else None
     templates = _emit(facts.project, options, facts.backend, reused.digest if reused else None)
     files = _files(templates)
-    statuses = _statuses(files, options.out, digest_known=reused is not None)
+    pinned_later = frozenset(
+        path for path, obj in layout(templates.objects).items() if reused is None and str(facts.image) in obj.images
+    )
+    pins = options.push or getattr(builder, "digest_before_push", False)  # the templates get the build's digest
+    statuses = _statuses(files, options.out, reused is not None, pinned_later if pins else frozenset())
     manifest = _manifest(
         facts,
         templates,
@@ -631,8 +631,31 @@ def _refuse_conflicts(the_plan: Plan) -> None:
     if conflicting and not the_plan.options.force:
         out = the_plan.options.out
         names = sorted(Path(path).relative_to(out).as_posix() for path in conflicting)
+        unpinned = [name for name in names if (out / name).read_text(encoding="utf-8") == the_plan.files[name]]
+        if unpinned:
+            more = f" (and {len(unpinned) - 1} more)" if len(unpinned) > 1 else ""
+            raise OutputError(
+                f"{out / unpinned[0]}{more} already exists with the image unpinned (written by `hera-build "
+                "templates` without --digest), and this release pins it to the image's digest",
+                f"delete the unpinned files of version {the_plan.version} from {out} (nothing was built or pushed), or "
+                "pass --force to overwrite them",
+            )
         files = {name: the_plan.files[name] for name in names}
         write_output(files, the_plan.options.out, force=False)
+
+
+def _refuse_pending(the_plan: Plan, digest: str | None) -> None:
+    """Files that pin another digest of this version (``pending``) are checked against the built image before it
+    is pushed, where the backend knows its digest unpushed (oci): a rebuild that gives another digest stops
+    here, instead of pushing the image and then refusing to write the templates."""
+    pending = [o.file for o in the_plan.objects if o.status == "pending"]
+    if not pending or digest is None or the_plan.options.force:
+        return
+    out = the_plan.options.out
+    files = _files(_emit(the_plan.project, the_plan.options, the_plan.backend, digest))
+    names = sorted(Path(path).relative_to(out).as_posix() for path in pending)
+    if plan_output({name: files[name] for name in names}, out).replaced:
+        write_output({name: files[name] for name in names}, out, force=False)  # raises its readable diff
 
 
 def _image(
@@ -657,6 +680,7 @@ def _image(
         return result, sbom, the_plan.manifest.image.platforms
     options.progress(f"building {the_plan.image} with the {the_plan.backend} backend")
     built, checked, summary = build_checked(builder, prepared, work, checker)
+    _refuse_pending(the_plan, built.digest)
     published = None
     if options.push:
         published = publish(

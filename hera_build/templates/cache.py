@@ -10,8 +10,8 @@ run with that key reuses it only when everything else is unchanged:
 - every file opened for reading while the objects were built, and the file of every imported module: module
   sources, data files a module reads, pyproject.toml, the lock and CRD files, distributions' metadata. Each is
   compared by size, modification and change time first and by SHA-256 when those differ;
-- every folder listed meanwhile, by its names: the import system lists each folder on the path it looks in, so
-  a new module that would shadow another, or a distribution installed, upgraded or removed, changes one.
+- every folder listed meanwhile, every folder on ``sys.path`` and every imported package's, by their names: a
+  new module that would shadow another, or a distribution installed, upgraded or removed, changes one.
 
 Only runs that succeeded are stored (an error is found again by the next run), and the result is what that run
 wrote, so the output is the same bytes, name collisions and lint errors are still errors, and the folder is
@@ -170,6 +170,20 @@ def _module_files() -> set[str]:
     return files
 
 
+def _import_folders() -> set[str]:
+    """The folders the import system looks in: each on ``sys.path`` and each imported package's. A module added to
+    one can shadow a module the run imported, yet the run may never list it: a process lists a folder once and
+    keeps the names while the folder's modification time stays, so one listed before the recording began (the
+    current folder of ``python -m hera_build``, site-packages) raises no audit event during the build."""
+    folders = {os.path.abspath(path or ".") for path in sys.path if isinstance(path, str)}
+    for module in list(sys.modules.values()):
+        try:
+            folders.update(os.path.abspath(path) for path in getattr(module, "__path__", None) or ())
+        except Exception:  # noqa: BLE001 - a module's own __path__ object; its files are checked all the same
+            continue
+    return folders
+
+
 def _environment(project: Project) -> str:
     """Digest of what decides the output besides files: hera-build, the Python, its path, the environment."""
     import hera_build
@@ -199,6 +213,7 @@ def _checks(reads: list[_Reads], cache: Path) -> tuple[dict[str, Any], dict[str,
     for r in reads:
         opened = r.files | opened  # the state at the first opening wins
         folders |= r.folders
+    folders |= _import_folders()
     now = time.time_ns()
     files: dict[str, Any] = {}
     for path in sorted(opened.keys() | _module_files()):

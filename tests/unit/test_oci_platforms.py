@@ -179,6 +179,44 @@ def test_a_released_index_is_reused_or_refused_by_its_annotation(
     assert moved.pushed and moved.digest != first.digest
 
 
+def test_a_reused_index_reports_what_the_build_reported(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """``image --push --json`` run again: the same platforms and SBOMs, read back from the registry (a re-run
+    printed none: ``platforms`` and ``sboms`` empty, ``sbom`` null)."""
+    request = _request(project, base, registry, platforms=BOTH)
+    first = _ship(_builder(tmp_path), request, push=True, sbom=True).result
+
+    again = _ship(_builder(tmp_path), request, push=True, sbom=True).result
+
+    assert again.skipped and again.digest == first.digest
+    assert [p for p, _ in again.platforms] == list(BOTH), "named as requested, not as the index says (arm64/v8)"
+    assert (again.platforms, again.sboms, again.sbom, again.sbom_tag) == (
+        first.platforms,
+        first.sboms,
+        first.sbom,
+        first.sbom_tag,
+    )
+
+
+def test_a_reused_image_gets_the_tags_asked_for_in_its_repository(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """``--tag latest`` on a re-run moves ``latest`` as a build would; it used to be reported and not pushed. A
+    reference in another repository would need the blobs copied: it is left, and said so."""
+    first = _ship(_builder(tmp_path), _request(project, base, registry, platforms=BOTH), push=True).result
+    said: list[str] = []
+    other = f"{registry.host}/acme/mirror:1"
+    request = _request(project, base, registry, platforms=BOTH, extra_tags=("latest", other), progress=said.append)
+
+    again = _ship(_builder(tmp_path), request, push=True).result
+
+    assert again.skipped and again.tags == (f"{registry.host}/acme/proj:1.2.0", f"{registry.host}/acme/proj:latest")
+    assert registry.manifests[("acme/proj", "latest")] == registry.manifests[("acme/proj", str(first.digest))]
+    assert ("acme/mirror", "1") not in registry.manifests
+    assert any(line.startswith(f"warning: --tag {other} was not applied: the image was reused") for line in said)
+
+
 def test_each_platform_image_gets_its_own_sbom(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry
 ) -> None:
@@ -191,6 +229,12 @@ def test_each_platform_image_gets_its_own_sbom(
         document = json.loads(registry.blobs[artifact["layers"][0]["digest"]])
         assert {p["name"] for p in document["packages"]} >= {"proj", "dep-lib"}
     assert shipped.result.sbom == shipped.published.sboms[0][1].reference
+
+    from hera_build._cli.image import _result_json
+
+    reported = _result_json(shipped.result)["sboms"]  # `image --json`: where each platform's SBOM is
+    assert reported == {p: {"sbom": sbom.reference, "sbom_tag": sbom.tag} for p, sbom in shipped.published.sboms}
+    assert list(reported) == list(BOTH)
 
     from hera_build.image.registry import open_registry
     from hera_build.publish.sbom import find_sbom
@@ -206,8 +250,12 @@ def test_a_base_without_one_of_the_platforms_is_one_clear_error(
     write_base_layout(tmp_path / "amd-only")
     request = _request(project, f"oci:{tmp_path / 'amd-only'}", registry, platforms=BOTH)
 
-    with pytest.raises(BuildError, match=r"has no image for linux/arm64 \(it has: linux/amd64\)"):
+    with pytest.raises(BuildError, match=r"has no image for linux/arm64 \(it has: linux/amd64\)") as info:
         _builder(tmp_path).prepare(request, tmp_path)
+    assert info.value.fix == (
+        "use a base image that has a linux/arm64 image (an image index, for several platforms), or build without "
+        "linux/arm64 (--platform, platforms in [tool.hera-build])"
+    )
 
 
 def test_output_writes_the_index_to_an_oci_layout_that_a_build_can_read_back(
@@ -281,6 +329,11 @@ def test_platforms_come_from_the_flag_else_the_configuration(tmp_path: Path) -> 
         resolve_platforms(project, ["arm64"])
     with pytest.raises(ConfigError, match="linux/arm64 is listed twice"):
         resolve_platforms(project, ["linux/arm64", "linux/arm64"])
+    with pytest.raises(ConfigError, match="linux/arm64/v8 and linux/arm64 are the same platform"):
+        resolve_platforms(project, ["linux/arm64", "linux/arm64/v8"])
+    with pytest.raises(ConfigError, match="windows/amd64: hera-build builds Linux images only; write linux/amd64"):
+        resolve_platforms(project, ["windows/amd64"])
+    assert resolve_platforms(project, ["linux/arm/v6", "linux/arm/v7"]) == ("linux/arm/v6", "linux/arm/v7")
 
 
 def test_a_bad_platforms_key_names_the_file_and_the_fix(tmp_path: Path) -> None:
@@ -460,10 +513,12 @@ def test_checking_one_image_is_the_plain_check_of_that_reference(
     assert connected == [], "no engine is asked for, no platform pulled"
 
 
+@pytest.mark.parametrize("command", [("image", "--check"), ("check",)], ids=["image --check", "check"])
 def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
     tmp_path: Path, project: Project, base: str, registry: FakeRegistry, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], command: tuple[str, ...],
 ) -> None:  # fmt: skip
+    """``check IMAGE`` is ``image --check IMAGE``: neither passes an index having run one platform's image."""
     from hera_build import _cli as cli
 
     image = _index_in_registry(tmp_path, project, base, registry)
@@ -472,13 +527,13 @@ def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
     monkeypatch.setattr("hera_build.image.check.check_for_backend", _checked)
     capsys.readouterr()
 
-    assert cli.main(["image", "--project", str(project.root), "--check", image]) == 0
+    assert cli.main([*command, image, "--project", str(project.root)]) == 0
     err = capsys.readouterr().err
     assert f"{image}: check passed on linux/amd64\n" in err
     assert "checking id-of-linux/amd64 (no network)\n  proj 1.2.0, hera 5.20.0, Python 3.11.2\n" in err
     assert f"{image}: NOT checked on linux/arm64/v8: {_no_arm64('linux/arm64')}\n" in err
 
-    assert cli.main(["image", "--project", str(project.root), "--check", image, "--json"]) == 0
+    assert cli.main([*command, image, "--project", str(project.root), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "checked": False,
         "platforms": {"linux/amd64": _checked("id-of-linux/amd64", project, "oci").to_json()},
@@ -488,3 +543,21 @@ def test_image_check_of_an_index_says_plainly_which_platforms_went_unchecked(
 
 def _checked(image: str, project: Project, backend: str) -> CheckResult:
     return CheckResult(image, project.distribution_name, project.version.exact, "5.20.0", "3.11.2", (), None)
+
+
+def test_a_dry_run_reads_the_base_of_every_platform(
+    tmp_path: Path, project: Project, base: str, registry: FakeRegistry
+) -> None:
+    """A base without an image for one platform fails the build: the plan says so, not only the first's Python."""
+    write_base_layout(tmp_path / "amd64-only", platforms=("amd64",))
+    request = _request(project, f"oci:{tmp_path / 'amd64-only'}", registry, platforms=BOTH)
+
+    plan = _builder(tmp_path).plan(request)
+
+    assert plan.target is not None and plan.target.image_platform == "linux/amd64"
+    assert [note for note in plan.notes if note.startswith("base image not read")] == [
+        f"base image not read for linux/arm64: OCI layout {tmp_path / 'amd64-only'} has no image for linux/arm64 "
+        "(it has: linux/amd64)"
+    ]
+    both = _builder(tmp_path).plan(_request(project, base, registry, platforms=BOTH))
+    assert not [note for note in both.notes if note.startswith("base image not read")]

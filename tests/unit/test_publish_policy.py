@@ -52,3 +52,29 @@ def test_an_image_labelled_by_another_input_schema_is_named_as_such() -> None:
     decision = decide(IMAGE, "1.0", old, OURS, force=False)
     assert decision.action == "refuse" and "computed input digests another way" in decision.reason
     assert decide(IMAGE, "1.0", old, OURS, force=True).action == "build"
+
+
+@pytest.mark.parametrize(
+    ("released", "building", "said"),
+    [
+        (("linux/amd64", "linux/arm64/v8"), ("linux/arm64", "linux/amd64"), "released for linux/amd64, linux/arm64/v8, "
+         "this build is for linux/arm64, linux/amd64"),
+        ((), ("linux/amd64", "linux/arm64"), "released for one platform, this build is for linux/amd64, linux/arm64"),
+        (("linux/amd64", "linux/arm64"), (), "released for linux/amd64, linux/arm64, this build is for one platform"),
+    ],
+)  # fmt: skip
+def test_a_refusal_names_the_platforms_when_only_they_may_differ(
+    released: tuple[str, ...], building: tuple[str, ...], said: str
+) -> None:
+    """Reordering or changing ``platforms`` changes the index: the refusal says why, not just "other content"."""
+    remote = RemoteImage("sha256:" + "d" * 64, None, identity_labels(THEIRS), released)
+
+    decision = decide(IMAGE, "1.0", remote, OURS, force=False, platforms=building)
+
+    assert decision.action == "refuse" and f"; it was {said})" in decision.reason
+
+
+def test_the_same_platforms_are_not_mentioned() -> None:
+    remote = RemoteImage("sha256:" + "d" * 64, None, identity_labels(THEIRS), ("linux/amd64", "linux/arm64/v8"))
+    decision = decide(IMAGE, "1.0", remote, OURS, force=False, platforms=("linux/amd64", "linux/arm64"))
+    assert "released for" not in decision.reason

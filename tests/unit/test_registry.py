@@ -186,7 +186,9 @@ def test_lookup_reads_digest_id_and_labels_through_an_index_one_get_per_manifest
 
     found = api.lookup(parse_image_ref(f"{registry.host}/acme/x:1.0"))
 
-    assert found == RemoteImage(index_digest, amd_config, {"hera-build.dev/input-digest": "sha256:inputs"})
+    assert found == RemoteImage(
+        index_digest, amd_config, {"hera-build.dev/input-digest": "sha256:inputs"}, ("linux/arm64", "linux/amd64")
+    ), "an index's platforms in its order"
     assert [(method, path) for method, path, _ in registry.log] == [
         ("GET", "/v2/acme/x/manifests/1.0"),
         ("GET", f"/v2/acme/x/manifests/{children['amd64']}"),

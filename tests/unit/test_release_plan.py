@@ -282,6 +282,24 @@ def test_an_output_folder_the_kustomization_cannot_list_is_refused_before_buildi
     assert not world.options().manifest_path.exists()
 
 
+def test_files_written_unpinned_are_refused_before_pushing(world: World) -> None:
+    """``hera-build templates`` then ``release --push``: the release would pin them, so it stops before pushing
+    anything (it used to push the image and then refuse to write the templates, leaving no manifest)."""
+    files = plan(world.options(), world.env).files  # the version's templates as `templates` writes them: unpinned
+    out = world.root / "deploy"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+
+    assert [o.status for o in plan(world.options(), world.env).objects] == ["conflicting"]
+    with pytest.raises(OutputError, match="already exists with the image unpinned") as info:
+        release(world.options(), world.env)
+    assert info.value.fix is not None and "nothing was built or pushed" in info.value.fix
+    assert world.builder.requests == [] and world.registry.images == {}
+    assert [o.status for o in plan(world.options(push=False), world.env).objects] == ["unchanged"], "none to pin"
+    assert release(world.options(force=True), world.env).written.replaced
+
+
 def test_files_that_differ_only_by_digest_are_pending_until_the_build(world: World) -> None:
     release(world.options(), world.env)
     world.registry.images.clear()  # the registry lost the image; the files pin its old digest
@@ -289,6 +307,23 @@ def test_files_that_differ_only_by_digest_are_pending_until_the_build(world: Wor
     assert (the_plan.decision, [o.status for o in the_plan.objects]) == ("build", ["pending"])
     with pytest.raises(OutputError, match="already exists with other content"):
         release(world.options(), world.env)  # the fake backend never rebuilds the same digest
+
+
+def test_a_rebuild_that_does_not_give_the_pinned_digest_is_refused_before_pushing(http_world: World) -> None:
+    """The backend knows the digest before pushing (an index here, as the oci backend's images): the files that
+    pin the lost image's digest are compared with it before anything reaches the registry."""
+    registry = http_world.http
+    assert registry is not None
+    options = http_world.options(platforms=TWO_PLATFORMS)
+    release(options, http_world.env)
+    del registry.manifests[("acme/relpkg", "0.1.0")]  # the registry lost the tag; the files pin its digest
+    before = dict(registry.manifests)
+    assert [o.status for o in plan(options, http_world.env).objects] == ["pending"]
+
+    with pytest.raises(OutputError, match="already exists with other content"):
+        release(options, http_world.env)  # the fake backend never rebuilds the same digest
+
+    assert registry.manifests == before, "nothing was pushed"
 
 
 def test_unreachable_registry_is_an_error_when_pushing_and_unknown_otherwise(world: World) -> None:
@@ -571,3 +606,13 @@ def test_plan_text_mentions_the_decision_and_every_ref(world: World) -> None:
     assert text.startswith(f"BUILD: {REPOSITORY}:0.1.0 is not in the registry yet\n")
     assert "    new         WorkflowTemplate pipeline -> pipeline-v0-1-0\n" in text
     assert "pipeline-v0-1-0: validate-dataset -> validate-dataset-v1-4-0 (data-utils 1.4.0, requires <2,>=1)" in text
+    assert "  platforms     " not in text
+
+
+def test_plan_text_names_the_platforms_of_a_multi_platform_image(http_world: World) -> None:
+    from hera_build._cli.plan import render_plan
+
+    lines = render_plan(plan(http_world.options(platforms=TWO_PLATFORMS), http_world.env)).splitlines()
+
+    assert lines[4].startswith("  backend       oci (base ")
+    assert lines[5] == f"  platforms     {', '.join(TWO_PLATFORMS)} (an image each, under one OCI image index)"

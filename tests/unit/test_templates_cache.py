@@ -99,6 +99,30 @@ def test_a_new_module_that_shadows_an_imported_one_is_seen(project: Path, hera_b
     assert "package" in (project / "dist" / "argo" / "workflowtemplate-greet-v1-0-0.yaml").read_text()
 
 
+def test_a_module_shadowing_one_in_a_folder_listed_before_the_run_is_seen(
+    project: Path, hera_build: Callable[..., Result], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process lists a folder on the path once (``python -m hera_build`` lists the current folder at start-up):
+    a module added there later shadows one the run imported from a folder further down the path."""
+    package = package_of(project)
+    early, late = project / "early", project / "late"
+    early.mkdir()
+    late.mkdir()
+    (early / f"{package}_warm.py").write_text("")
+    (late / f"{package}_names.py").write_text('WHO = "late"\n')
+    monkeypatch.syspath_prepend(str(late))
+    monkeypatch.syspath_prepend(str(early))
+    __import__(f"{package}_warm")  # the import system has listed `early` before any run records
+    module = project / "src" / package / "workflows.py"
+    edit(module, 'who: str = "world"', "who: str = WHO")
+    edit(module, "from hera.workflows.models", f"from {package}_names import WHO\nfrom hera.workflows.models")
+    templates(hera_build)
+    assert REUSED in templates(hera_build).err
+    (early / f"{package}_names.py").write_text('WHO = "early"\n')
+
+    assert REUSED not in templates(hera_build).err
+
+
 def test_a_distribution_installed_on_the_path_is_seen(project: Path, hera_build: Callable[..., Result]) -> None:
     """Distributions are folders on the path (``name-version.dist-info``): installing, upgrading or removing one
     changes a folder the run looked in."""

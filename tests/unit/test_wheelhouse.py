@@ -510,11 +510,24 @@ def test_a_binary_distribution_without_the_platform_wheel_is_not_built_from_sour
     assert not any("wheel" in c for c in pip.commands), "it has wheels for other platforms: no source build"
 
 
-def test_a_distribution_without_a_wheel_for_one_platform_names_it_and_the_platform(tmp_path: Path) -> None:
+def test_a_distribution_without_a_wheel_for_one_platform_names_it_and_the_platform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hera_build.image.wheelhouse.native_architecture", lambda: "amd64")
     arm64 = target(platforms=("manylinux_2_36_aarch64", "manylinux_2_17_aarch64", "linux_aarch64"))
     pip = FakePip([("--platform", 1, "ERROR: No matching distribution found for x86only==1.0")])
-    with pytest.raises(BuildError, match=r"^no wheel of x86only 1.0 for linux/arm64 \(cp311-manylinux_2_36_aarch64, "):
+    with pytest.raises(
+        BuildError, match=r"^no wheel of x86only 1.0 for linux/arm64 \(cp311-manylinux_2_36_aarch64, "
+    ) as info:
         PipFetcher(runner=pip).fetch({"x86only": "1.0"}, arm64, tmp_path)
+    assert (info.value.fix or "").endswith(
+        ", or build without linux/arm64 (--platform, platforms in [tool.hera-build])"
+    )
+
+    amd64 = FakePip([("--platform", 1, "ERROR: No matching distribution found for armonly==1.0")])
+    with pytest.raises(BuildError, match=r"^no wheel of armonly 1.0 for linux/amd64") as info:
+        PipFetcher(runner=amd64).fetch({"armonly": "1.0"}, target(), tmp_path)
+    assert "build without" not in (info.value.fix or ""), "the machine's own platform is not one to drop"
 
 
 def test_a_pure_sdist_only_distribution_is_built_into_a_wheel(tmp_path: Path) -> None:

@@ -160,6 +160,9 @@ class BuildResult:
     """Its ``sha256-<hex>.sbom`` tag, where the registry has no referrers API."""
     platforms: tuple[tuple[str, str], ...] = ()
     """A multi-platform image: ``(platform, its manifest digest)`` each (:attr:`digest` is the index's)."""
+    sboms: tuple[tuple[str, str, str | None], ...] = ()
+    """A multi-platform image: ``(platform, its SBOM artifact, its fallback tag)`` each one published (:attr:`sbom`
+    is the first platform's)."""
     uploaded_bytes: int | None = None
     """What the push uploaded (oci images; blobs the registry had are not counted); ``None``: not pushed by blob."""
     plan: Any = None

@@ -89,6 +89,8 @@ class RemoteImage:
     config_digest: str | None
     """Digest of the image config (Docker's image id); of the host platform's image for an index."""
     labels: Mapping[str, str] = field(default_factory=dict)
+    platforms: tuple[str, ...] = ()
+    """An index: its images' ``os/architecture[/variant]``, in its order; empty for one image."""
 
 
 class RegistryView(Protocol):
@@ -252,7 +254,9 @@ class RegistryClient:
         document = found.document(what)
         config_digest = found.config_digest
         annotations: dict[str, str] = {}
+        platforms: tuple[str, ...] = ()
         if found.media_type in INDEX_MEDIA_TYPES or "manifests" in document:
+            platforms = _platforms(document)
             child = _choose(document, platform or host_platform(), what)
             chosen = self.manifest(repository, child)
             if chosen is None:
@@ -269,7 +273,7 @@ class RegistryClient:
             labels = {str(k): str(v) for k, v in raw.items()}
         # An index's annotations speak for the whole index (hera-build puts a multi-platform build's input digest
         # there), so they win over the labels of the one platform's image read here.
-        return RemoteImage(digest=found.digest, config_digest=config_digest, labels=labels | annotations)
+        return RemoteImage(found.digest, config_digest, labels | annotations, platforms)
 
     # ------------------------------------------------------------------------------------------- blobs
 
@@ -356,6 +360,15 @@ class RegistryClient:
                 "use a registry that implements the OCI distribution spec's blob uploads",
             )
         return urllib.parse.urljoin(self.transport.base_url + "/", location)
+
+
+def _platforms(index: Mapping[str, Any]) -> tuple[str, ...]:
+    named = [e.get("platform") for e in index.get("manifests", []) if isinstance(e, dict)]
+    return tuple(
+        "/".join(str(one[key]) for key in ("os", "architecture", "variant") if one.get(key))
+        for one in named
+        if isinstance(one, dict)
+    )
 
 
 def _choose(index: Mapping[str, Any], platform: tuple[str, str], what: str) -> str:

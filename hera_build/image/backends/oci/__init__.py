@@ -194,6 +194,8 @@ class OciBuilder:
     """The :class:`hera_build.image.backends.Builder` that writes the image itself. Collaborators are injectable."""
 
     name = BACKEND_NAME
+    digest_before_push = True
+    """It writes the manifest, so a build knows its digest unpushed (a release pins templates to it)."""
 
     def __init__(
         self,
@@ -303,11 +305,14 @@ class OciBuilder:
                 f"Python shown is {platforms[0]}'s)"
             )
         target = None
-        try:
-            _, python = self._base(request)
-            target = python.target()
-        except BuildError as exc:
-            notes.append(f"base image not read: {exc.message}")
+        for platform in platforms:  # each: a base index without one of them fails the build, so the plan says so
+            try:
+                _, python = self._base(request, platform)
+            except BuildError as exc:
+                notes.append(f"base image not read{f' for {platform}' if len(platforms) > 1 else ''}: {exc.message}")
+                continue
+            if platform == platforms[0]:
+                target = python.target()
         tags = tuple(str(ref) for ref in request.tags)
         return OciPlan(request.image, tags, request.base_image, target, False, tuple(notes))
 
@@ -493,13 +498,17 @@ class OciBuilder:
     ) -> tuple[Wheelhouse, bool]:
         """The shared wheelhouse for the base's Python; ``True`` when the project wheel was patched."""
         wheel_builder = self._wheel_builder()
+        target = python.target()
         wheelhouse = self._wheelhouse(
-            request.project, python.target(), work / "wheelhouse", lock=request.lock,
+            request.project, target, work / "wheelhouse", lock=request.lock,
             source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
         )  # fmt: skip
         patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
         if patched:
-            request.progress("wheels: the previous wheel was patched (only code or dependencies changed)")
+            request.progress(
+                f"wheels for {target.image_platform}: the previous wheel was patched (only code or dependencies "
+                "changed)"
+            )
         return wheelhouse, patched
 
     def _settings(self, request: BuildRequest, base: BaseImage, epoch: int, input_digest: str) -> ImageSettings:

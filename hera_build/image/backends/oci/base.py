@@ -247,7 +247,7 @@ def _select(entries: list[Descriptor], platform: Platform, name: str | None, whe
         matching = [entry for entry in with_platform if entry.platform is not None and platform.matches(entry.platform)]
         if not matching:
             found = ", ".join(sorted({str(entry.platform) for entry in with_platform}))
-            raise BuildError(f"{where} has no image for {platform} (it has: {found})", "pick another base image")
+            raise BuildError(f"{where} has no image for {platform} (it has: {found})", _no_platform_fix(platform))
         return matching[0]
     if len({entry.digest for entry in entries}) == 1 or name is not None:
         return entries[0]
@@ -271,7 +271,14 @@ def _layers_of(manifest: Mapping[str, Any], config: Mapping[str, Any], where: st
 def _check_platform(config: Mapping[str, Any], platform: Platform, where: str) -> None:
     found = Platform(str(config.get("os", "")), str(config.get("architecture", "")), config.get("variant"))
     if not platform.matches(found):
-        raise BuildError(f"{where} is a {found} image, not {platform}", f"use a {platform} base image")
+        raise BuildError(f"{where} is a {found} image, not {platform}", _no_platform_fix(platform))
+
+
+def _no_platform_fix(platform: Platform) -> str:
+    return (
+        f"use a base image that has a {platform} image (an image index, for several platforms), or build without "
+        f"{platform} (--platform, platforms in [tool.hera-build])"
+    )
 
 
 # ---------- registry ----------
