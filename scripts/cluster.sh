@@ -2,7 +2,7 @@
 # A single-node Kubernetes with Argo Workflows, as host processes on 127.0.0.1 (no image is pulled, no CNI):
 #   etcd -> kube-apiserver (:6443) -> kube-scheduler, kube-controller-manager -> containerd (own instance, CRI on)
 #   -> kubelet (node-ip 127.0.0.1) -> Argo CRDs, namespace argo, ConfigMap, RBAC -> workflow-controller
-#   -> argo server (http://127.0.0.1:2746, --auth-mode=server).
+#   -> argo server (http://127.0.0.1:2746, --auth-mode=server) -> S3 artifact repository (moto, 127.0.0.1:7480).
 # Only hostNetwork pods run (the Argo ConfigMap makes every workflow hostNetwork). Binaries come from
 # scripts/build-kube.sh and scripts/build-argo.sh (run them first). Needs root.
 #
@@ -18,6 +18,12 @@
 # through the server: ARGO_SERVER=127.0.0.1:2746 ARGO_SECURE=false ARGO_HTTP1=true ARGO_TOKEN='Bearer unused'
 # (--auth-mode=server ignores the token, but the CLI wants one). Argo has no bind-address flags: the argo server
 # (:2746) and the controller (health :6060, metrics :9090) listen on all interfaces; the rest on 127.0.0.1 only.
+#
+# Argo's default artifact repository is S3 at 127.0.0.1:7480 (the workflow pods use the host network), bucket
+# hera-build-artifacts: moto's S3 server (`moto_server`, in-memory, no signature checks) from the test extra, so
+# it is ${HERA_BUILD_S3_SERVER:-.venv/bin/moto_server}. On a fresh machine .venv comes after the first `up`: that
+# `up` says so and goes on without it, and the next `up` (scripts/setup.sh runs one after its pip install)
+# starts it. The executor finds the keys in its environment (useSDKCreds), so every namespace can use it.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/common.sh"
@@ -31,8 +37,11 @@ KUBECONFIG_FILE="$STATE/kubeconfig"
 PKI="$STATE/pki"; LOGS="$STATE/logs"; RUN="$STATE/run"
 CTRD="$STATE/containerd"; CTRD_SOCK="$CTRD/containerd.sock"
 WAIT="${HERA_BUILD_CLUSTER_TIMEOUT:-120}"   # bound on each component's readiness wait, in seconds
+S3_PORT=7480
+S3_BUCKET=hera-build-artifacts
+S3_SERVER="${HERA_BUILD_S3_SERVER:-$(dirname "$HERE")/.venv/bin/moto_server}"
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 print_env() {
   echo "export HERA_BUILD_TEST_KUBECONFIG=$KUBECONFIG_FILE"
@@ -108,6 +117,8 @@ kubelet_ok() {
 }
 workflow_controller_ok() { [ "$(curl -sf --max-time 5 http://127.0.0.1:6060/healthz)" = ok ]; }
 argo_server_ok() { curl -sf --max-time 5 "http://127.0.0.1:$ARGO_SERVER_PORT/api/v1/version" | grep -q '"version"'; }
+s3_listening() { curl -s -o /dev/null --max-time 5 "http://127.0.0.1:$S3_PORT/"; }
+s3_ok() { curl -sf -o /dev/null --max-time 5 -I "http://127.0.0.1:$S3_PORT/$S3_BUCKET"; }   # HeadBucket
 
 # ---------- one-time state ----------
 init_state() {
@@ -264,6 +275,24 @@ start_argo_server() {
     --namespace "$NAMESPACE" --port "$ARGO_SERVER_PORT" --browser=false
 }
 
+start_s3() {
+  # moto keeps everything in memory: a new server has no bucket (the executor would fail with NoSuchBucket)
+  start_proc s3 -- "$S3_SERVER" -H 127.0.0.1 -p "$S3_PORT"
+  hb_wait "$WAIT" s3_listening || return 0   # component() reports the failure with the log
+  curl -sf -o /dev/null --max-time 5 -X PUT "http://127.0.0.1:$S3_PORT/$S3_BUCKET" || hb_log "s3: creating $S3_BUCKET failed"
+}
+s3_component() { # the artifact repository, when its server is installed (see the header)
+  if [ ! -x "$S3_SERVER" ]; then
+    hb_log "s3: $S3_SERVER not installed yet (pip install -e '.[test]' into .venv, then cluster.sh up again):" \
+           "workflows that save output artifacts fail until then"
+    return 0
+  fi
+  if pid_of s3 >/dev/null && s3_listening && ! s3_ok; then   # someone deleted the bucket
+    curl -sf -o /dev/null --max-time 5 -X PUT "http://127.0.0.1:$S3_PORT/$S3_BUCKET" || true
+  fi
+  component s3 s3_ok start_s3
+}
+
 # ---------- cluster objects ----------
 crd_names() { sed -n 's/^  name: \(.*argoproj\.io\)$/\1/p' "$ARGO_SRC"/manifests/base/crds/full/argoproj.io_*.yaml; }
 crds_established() { # every Argo CRD of the module is Established (one request)
@@ -295,10 +324,22 @@ data:
   workflowDefaults: |
     spec:
       hostNetwork: true
+  # The S3 keys come from the executor's environment (useSDKCreds: the AWS SDK's chain) rather than from
+  # Secrets, which Argo looks up in each workflow's namespace: tests run in namespaces of their own. moto checks
+  # no signature; the keys only have to be there.
   executor: |
     env:
     - {name: KUBERNETES_SERVICE_HOST, value: "127.0.0.1"}
     - {name: KUBERNETES_SERVICE_PORT, value: "$API_PORT"}
+    - {name: AWS_ACCESS_KEY_ID, value: hera-build-test}
+    - {name: AWS_SECRET_ACCESS_KEY, value: hera-build-test-not-secret}
+  artifactRepository: |
+    s3:
+      endpoint: 127.0.0.1:$S3_PORT
+      bucket: $S3_BUCKET
+      region: us-east-1
+      insecure: true
+      useSDKCreds: true
 ---
 # A throwaway test cluster: every service account (the workflows' "default" one included) is cluster-admin.
 apiVersion: rbac.authorization.k8s.io/v1
@@ -348,6 +389,7 @@ cmd_up() {
   apply_objects
   component workflow-controller workflow_controller_ok start_workflow_controller
   component argo-server argo_server_ok start_argo_server
+  s3_component
   hb_log "cluster up in $((SECONDS - t0))s: kubeconfig $KUBECONFIG_FILE, argo server http://127.0.0.1:$ARGO_SERVER_PORT"
   print_env
 }
@@ -375,6 +417,7 @@ cmd_down() {
   local purge="${1:-}" p
   [ -d "$STATE" ] || { hb_log "no cluster state at $STATE"; return 0; }
   # Argo's server and controller (v4.0.5) do not exit on TERM; their state is all in the API server anyway.
+  stop_proc s3 5
   stop_proc argo-server 3
   stop_proc workflow-controller 3
   stop_proc kubelet
@@ -397,7 +440,7 @@ cmd_down() {
 
 cmd_status() {
   local rc=0 name check
-  for name in etcd kube-apiserver kube-scheduler kube-controller-manager containerd kubelet workflow-controller argo-server; do
+  for name in etcd kube-apiserver kube-scheduler kube-controller-manager containerd kubelet workflow-controller argo-server s3; do
     check="${name//-/_}_ok"; check="${check/kube_/}"
     if pid_of "$name" >/dev/null && "$check" 2>/dev/null; then
       printf '%-24s up (pid %s)\n' "$name" "$(pid_of "$name")"
