@@ -128,11 +128,19 @@ def _installed(docker_engine: Any, pinned: str, platform: str, layers: list[byte
 
 
 def _check_platform_sboms(
-    tmp_path: Path, registry: str, path: str, image: dict[str, Any], index: dict[str, Any], docker_engine: Any
-) -> None:
+    tmp_path: Path, registry: str, path: str, image: dict[str, Any], index: dict[str, Any], docker_engine: Any,
+    base: str,
+) -> None:  # fmt: skip
     """``image.platforms`` of the release manifest, read back from the registry: each platform's manifest and a
-    valid SPDX SBOM that lists what that platform's image installs, with that platform's wheels' hashes."""
+    valid SPDX SBOM that lists what that platform's image installs, with that platform's wheels' hashes, and names
+    as its base that platform's manifest of the base index (the index kept as an external reference)."""
     from hera_build.image.registry import open_registry as registry_client
+
+    base_ref = parse_image_ref(base)
+    base_index = open_registry(base_ref.registry).manifest(base_ref.path, base_ref.tag or "latest")
+    assert base_index is not None
+    base_manifests = {f"linux/{m['platform']['architecture']}": m["digest"]
+                      for m in json.loads(base_index.data)["manifests"]}  # fmt: skip
 
     records = image["platforms"]
     assert [(r["platform"], r["digest"]) for r in records] == [
@@ -160,6 +168,9 @@ def _check_platform_sboms(
         layers = [_get(registry, path, "blobs", layer["digest"]) for layer in manifest["layers"][1:]]
         in_image = _installed(docker_engine, f"{image['repository']}@{image['digest']}", platform, layers)
         assert ("pydantic-core" in dict(in_image)) and in_sbom == in_image, (platform, in_sbom ^ in_image)
+        base_package = next(p for p in spdx["packages"] if p["SPDXID"] == "SPDXRef-BaseImage")
+        assert base_package["versionInfo"] == base_manifests[platform], platform
+        assert [r["referenceLocator"] for r in base_package["externalRefs"]] == [base_index.digest], platform
         checksums[platform] = {str(canonicalize_name(p["name"])): p["checksums"][0]["checksumValue"] for p in packages}
     amd64, arm64 = checksums["linux/amd64"], checksums["linux/arm64"]
     assert amd64["pydantic-core"] != arm64["pydantic-core"], "each SBOM names its own platform's native wheel"
@@ -197,6 +208,12 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
     assert built["checked"] is (unrunnable is None)
     if unrunnable:
         assert f"the image check did not run for linux/arm64: {unrunnable}" in built["stderr"]
+    else:  # arm64 was loaded for the check under a tag of its own, not left as a <none> image
+        loaded = docker_engine.find(f"{repository}:0.3.0-linux-arm64")
+        arm = json.loads(
+            _get(registry, path, "manifests", index["manifests"][1]["digest"], index["manifests"][1]["mediaType"])
+        )
+        assert loaded is not None and loaded.id == arm["config"]["digest"]
 
     # Checking the pushed index checks the same platforms, each pulled by the index digest, and names the others.
     names = ["/".join(filter(None, (m["platform"]["os"], m["platform"]["architecture"], m["platform"].get("variant"))))
@@ -214,7 +231,7 @@ def test_one_index_with_an_image_per_platform_and_templates_pinned_to_it(
     assert released["decision"] == "skip" and released["manifest"]["image"]["digest"] == index_digest
     assert released["manifest"]["image"]["checked"] is (unrunnable is None)
     assert released["manifest"]["image"]["sbom"]["artifact"] == built["sbom"], "the first platform's SBOM"
-    _check_platform_sboms(tmp_path, registry, path, released["manifest"]["image"], index, docker_engine)
+    _check_platform_sboms(tmp_path, registry, path, released["manifest"]["image"], index, docker_engine, multi_base)
     templates = list(out.rglob("*.yaml"))
     images = {line.split("image:", 1)[1].strip() for f in templates for line in f.read_text().splitlines()
               if line.strip().startswith("image:")}  # fmt: skip
