@@ -23,6 +23,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -656,6 +657,55 @@ class ProjectWheelBuilder:
                 timeout=self.timeout, what="pip install (build requirements)",
             )  # fmt: skip
         marker.write_text("\n".join(sorted(done | set(todo))), encoding="utf-8")
+
+
+def platform_independent(wheel: Path) -> bool:
+    """Every tag of the wheel's name says ``none`` ABI and ``any`` platform (``py3-none-any``): no extension
+    module, so the same bytes serve every platform's image."""
+    try:
+        tags = parse_wheel_filename(wheel.name)[3]
+    except InvalidWheelFilename:
+        return False
+    return bool(tags) and all(tag.abi == "none" and tag.platform == "any" for tag in tags)
+
+
+class _SharedBuild:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.wheel: Path | None = None
+
+
+class SharedWheelBuilder:
+    """One build per source tree for all the wheelhouses of a multi-platform build.
+
+    A wheel is built with this machine's Python whatever the target, so every platform's build of a source tree
+    gives the same bytes; a cold build ran the backend once per platform for them. The first platform to ask
+    builds (the others wait for it) and a platform-independent wheel is handed to the others; a platform-specific
+    one is not shared, so each platform still builds its own (and a foreign platform refuses the wheel that does
+    not fit it, as a build for that platform alone does). Builds of one tree also no longer run side by side in
+    its directory.
+    """
+
+    def __init__(self, inner: WheelBuilder, directory: Path) -> None:
+        self.inner = inner
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._builds: dict[tuple[str, int, str | None], _SharedBuild] = {}
+
+    def build(self, source: Path, out_dir: Path, *, epoch: int, version: str | None = None) -> Path:
+        key = (str(source.resolve()), epoch, version)
+        with self._lock:
+            shared = self._builds.setdefault(key, _SharedBuild())
+        with shared.lock:
+            if shared.wheel is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                return Path(shutil.copy2(shared.wheel, out_dir / shared.wheel.name))
+            wheel = self.inner.build(source, out_dir, epoch=epoch, version=version)
+            if platform_independent(wheel):
+                keep = self.directory / hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16] / wheel.name
+                keep.parent.mkdir(parents=True, exist_ok=True)
+                shared.wheel = Path(shutil.copy2(wheel, keep))
+            return wheel
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ from hera_build.image.check import CheckResult
 from hera_build.image.engine import DockerEngine
 from hera_build.image.registry import RegistryApi
 from hera_build.image.target import PythonTarget
-from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.image.wheelhouse import Installed, WheelCache, Wheelhouse, prepare_wheelhouse
 from hera_build.publish.pipeline import ShipOptions, Shipped, build_checked, check_existing, ship
+from tests.support.backends import CountingBackend
 from tests.support.oci_images import FakeDockerClient, FakeRegistry, fake_registry, make_wheel, write_base_layout
 
 PYPROJECT = """\
@@ -622,3 +623,61 @@ def test_a_dry_run_reads_the_base_of_every_platform(
     ]
     both = _builder(tmp_path).plan(_request(project, base, registry, platforms=BOTH))
     assert not [note for note in both.notes if note.startswith("base image not read")]
+
+
+# ------------------------------------------------------------------------------------------------ wheels built once
+
+
+def _local_project(tmp_path: Path, wheels: Path) -> tuple[Project, Callable[..., Wheelhouse]]:
+    """A project with a local path dependency (as ml-pipeline has data-utils), and the real wheelhouse over a fake
+    index and environment: what gets built from source trees is up to the build backend the builder is given."""
+    root = tmp_path / "app"
+    root.mkdir(exist_ok=True)
+    (root / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1.0"\ndependencies = ["hera", "lib"]\n')
+    (tmp_path / "lib").mkdir(exist_ok=True)
+    (tmp_path / "lib/pyproject.toml").write_text('[project]\nname = "lib"\nversion = "0.1"\n')
+    environment = {"hera": Installed("hera", "5.0"), "lib": Installed("lib", "0.1", source=tmp_path / "lib")}
+
+    class Index:
+        def fetch(self, pins: Mapping[str, str], target: PythonTarget, dest: Path) -> list[Path]:
+            return [make_wheel(dest, name, version, {f"{name}/__init__.py": ""}) for name, version in pins.items()]
+
+    def prepare(project: Project, target: PythonTarget, dest: Path, **kwargs: Any) -> Wheelhouse:
+        return prepare_wheelhouse(
+            project, target, dest, cache=WheelCache(wheels), fetcher=Index(),
+            lookup=environment.get, **kwargs,
+        )  # fmt: skip
+
+    return load_project(root), prepare
+
+
+def _local_build(tmp_path: Path, backend: CountingBackend, platforms: tuple[str, ...], name: str) -> BuiltImage:
+    project, prepare = _local_project(tmp_path, tmp_path / f"wheels-{name}")  # each build's wheels afresh
+    builder = OciBuilder(
+        OciOptions(cache_dir=tmp_path / name), wheelhouse=prepare, engine=lambda: None, build_backend=lambda: backend
+    )
+    image = parse_image_ref("127.0.0.1:5000/onewheel/app:1.0")
+    request = BuildRequest(project, image, f"oci:{tmp_path / 'base'}", source_date_epoch=1_700_000_000,
+                           platforms=platforms)  # fmt: skip
+    return builder.build(builder.prepare(request, tmp_path / f"work-{name}"), tmp_path / f"work-{name}")
+
+
+def test_a_pure_python_wheel_is_built_once_for_all_platforms(tmp_path: Path, base: str) -> None:
+    backend = CountingBackend()
+    both = _local_build(tmp_path, backend, BOTH, "both")
+
+    assert backend.builds == {"app": 1, "lib": 1}, "the project and its local dependency: one build each"
+    amd = _local_build(tmp_path, backend, ("linux/amd64",), "amd")
+    arm = _local_build(tmp_path, backend, ("linux/arm64",), "arm")
+    assert backend.builds == {"app": 3, "lib": 3}
+    assert {p.platform: p.digest for p in both.platforms} == {"linux/amd64": amd.digest, "linux/arm64": arm.digest}
+
+
+def test_a_platform_specific_wheel_is_built_per_platform_and_refused_for_a_foreign_one(
+    tmp_path: Path, base: str
+) -> None:
+    backend = CountingBackend(tag="cp311-cp311-linux_x86_64")  # extension modules, built for this machine
+
+    with pytest.raises(BuildError, match=r"does not fit cp311-manylinux_\S+_aarch64"):
+        _local_build(tmp_path, backend, BOTH, "both")
+    assert backend.builds["app"] == 2, "each platform builds its own"

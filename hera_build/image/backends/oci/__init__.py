@@ -60,6 +60,7 @@ from hera_build.image.target import PythonTarget
 from hera_build.image.wheelhouse import (
     FIXED_EPOCH,
     ProjectWheelBuilder,
+    SharedWheelBuilder,
     WheelBuilder,
     WheelCache,
     Wheelhouse,
@@ -211,6 +212,7 @@ class OciBuilder:
         wheelhouse: WheelhouseFactory = prepare_wheelhouse,
         engine: Callable[[], Any | None] = connect_engine,
         git: Callable[[Path], GitInfo | None] = git_info,
+        build_backend: Callable[[], WheelBuilder] | None = None,
     ) -> None:
         self.options = options or OciOptions()
         self.cache = BuildCache(self.options.cache_dir)
@@ -219,6 +221,9 @@ class OciBuilder:
         self._wheelhouse = wheelhouse
         self._engine = engine
         self._git = git
+        self._build_backend = build_backend or (lambda: ProjectWheelBuilder(WheelCache()))
+        """What builds a source tree's wheel when it cannot be patched: the project's backend through PyPA
+        ``build`` (tests count builds with a fake one)."""
         self.last_report: OciBuildReport | None = None
 
     def registry(self, registry: str | None) -> RegistryClient:
@@ -234,8 +239,8 @@ class OciBuilder:
         """The wheelhouse's wheel builder (PyPA build), wrapped to patch wheels when only code changed (the
         default of every backend; this backend's cache keeps the previous wheel)."""
         if not self.options.incremental_wheels:
-            return ProjectWheelBuilder(WheelCache())
-        return IncrementalWheelBuilder(ProjectWheelBuilder(WheelCache()), self.cache)
+            return self._build_backend()
+        return IncrementalWheelBuilder(self._build_backend(), self.cache)
 
     def _platforms(self, request: BuildRequest) -> tuple[Platform, ...]:
         """The request's platforms, else the configured default (one)."""
@@ -382,9 +387,12 @@ class OciBuilder:
         bases = [clock.time("base", partial(self._base, request, platform)) for platform in platforms]
         # The wheelhouses are pip downloads and build-backend runs (other processes) that depend only on their
         # own target: side by side, as the wheelhouse runs a project's downloads and builds.
+        # Their wheels of source trees (the project, local dependencies) are the same bytes for every platform
+        # when pure-Python: built once and shared (:class:`SharedWheelBuilder`).
+        shared = SharedWheelBuilder(self._wheel_builder(), work / "shared-wheels")
         with ThreadPoolExecutor(max_workers=len(platforms), thread_name_prefix="hera-build-platform") as pool:
             futures = [
-                pool.submit(self._wheels, request, python, work / f"wheelhouse-{index}", explicit_epoch)
+                pool.submit(self._wheels, request, python, work / f"wheelhouse-{index}", explicit_epoch, shared)
                 for index, (_, python) in enumerate(bases)
             ]
             wheelhouses = clock.time("wheelhouse", lambda: [future.result() for future in futures])
@@ -523,16 +531,19 @@ class OciBuilder:
         )
 
     def _wheels(
-        self, request: BuildRequest, python: BasePython, work: Path, explicit_epoch: int | None
-    ) -> tuple[Wheelhouse, bool]:
-        """The shared wheelhouse for the base's Python; ``True`` when the project wheel was patched."""
-        wheel_builder = self._wheel_builder()
+        self, request: BuildRequest, python: BasePython, work: Path, explicit_epoch: int | None,
+        shared: SharedWheelBuilder | None = None,
+    ) -> tuple[Wheelhouse, bool]:  # fmt: skip
+        """The shared wheelhouse for the base's Python; ``True`` when the project wheel was patched (by this
+        platform, or by the one whose wheel it shares)."""
+        wheel_builder = shared or self._wheel_builder()
         target = python.target()
         wheelhouse = self._wheelhouse(
             request.project, target, work / "wheelhouse", lock=request.lock,
             source_date_epoch=explicit_epoch, progress=request.progress, builder=wheel_builder,
         )  # fmt: skip
-        patched = isinstance(wheel_builder, IncrementalWheelBuilder) and wheel_builder.patched > 0
+        incremental = wheel_builder.inner if isinstance(wheel_builder, SharedWheelBuilder) else wheel_builder
+        patched = isinstance(incremental, IncrementalWheelBuilder) and incremental.patched > 0
         if patched:
             request.progress(
                 f"wheels for {target.image_platform}: the previous wheel was patched (only code or dependencies "
