@@ -32,16 +32,13 @@ from hera_build.cluster.objects import (
     unresolved_edges,
 )
 from hera_build.cluster.prune import Pruned, prune
+from hera_build.core.progress import no_progress
 from hera_build.errors import ClusterError, ImmutableObjectError
 from hera_build.release.manifest import DEFAULT_MANIFEST
 
 Action = Literal["create", "unchanged", "replace", "refuse"]
 
 _BOOKKEEPING = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 @dataclass(frozen=True)
@@ -60,7 +57,7 @@ class PublishOptions:
     force: bool = False
     dry_run: bool = False
     prune: bool = False
-    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    progress: Callable[[str], None] = field(default=no_progress, compare=False)
 
 
 @dataclass(frozen=True)

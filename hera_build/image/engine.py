@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.progress import no_progress
 from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, EngineError, PublishError
 from hera_build.image.target import RunOutcome
@@ -35,10 +36,6 @@ _LOAD_TIMEOUT = 600
 
 def engine_address() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 class DockerEngine:
@@ -154,7 +151,7 @@ class DockerEngine:
             )
         return expected_id
 
-    def push(self, ref: ImageRef, *, progress: Callable[[str], None] = _no_progress, verbose: bool = False) -> str:
+    def push(self, ref: ImageRef, *, progress: Callable[[str], None] = no_progress, verbose: bool = False) -> str:
         """Push one tag; the digest comes from the stream's ``aux`` entry, and an ``error`` entry fails the push.
 
         docker-py's push does not raise when the push fails: the failure is only an entry in the stream.

@@ -45,6 +45,7 @@ from hera_build.core.cachedir import default_cache_dir
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.integrity import check_digest, file_sha256, record_digest, recorded_digest
 from hera_build.core.process import CommandFailed, CommandResult, last_lines, run_command
+from hera_build.core.progress import no_progress
 from hera_build.core.project import Project
 from hera_build.errors import BuildError
 from hera_build.image.emulation import native_architecture
@@ -65,10 +66,6 @@ _TREE_EXCLUDES = frozenset(
         ".pytest_cache", ".ruff_cache", ".hypothesis", "node_modules", ".cache", ".eggs",
     }
 )  # fmt: skip
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 def file_digest(path: Path) -> str:
@@ -368,7 +365,7 @@ class WheelCache:
         return self.root / "build-env" / key
 
     def find_index_wheel(
-        self, target: PythonTarget, name: str, version: str, report: Progress = _no_progress
+        self, target: PythonTarget, name: str, version: str, report: Progress = no_progress
     ) -> Path | None:
         found = _find_wheel(self.index_dir(target), name, version, target)
         return found if found is None or self.intact(found, report) else None
@@ -409,7 +406,7 @@ class WheelCache:
             return None  # not a cached file: its stamp, if any, is not ours
         return recorded_digest(wheel, _stamp_of(wheel))
 
-    def intact(self, wheel: Path, report: Progress = _no_progress) -> bool:
+    def intact(self, wheel: Path, report: Progress = no_progress) -> bool:
         """Whether a cached wheel still has the bytes it was stored with; one that does not is removed (and said in
         one line), so that it is downloaded or built again instead of failing mid-install with a zlib error."""
         stamp = _stamp_of(wheel)
@@ -921,7 +918,7 @@ def fetch_index_wheels(
     *,
     cache: WheelCache | None = None,
     fetcher: WheelFetcher | None = None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> dict[str, Path]:
     """Cached index wheels of exact versions for ``target`` (e.g. the installer a backend runs in its build stage)."""
     cache = cache or WheelCache()
@@ -987,7 +984,7 @@ def prepare_wheelhouse(
     fetcher: WheelFetcher | None = None,
     builder: WheelBuilder | None = None,
     lookup: Callable[[str], Installed | None] = installed_distribution,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
 ) -> Wheelhouse:
     """Resolve, fetch and build every wheel the project's runner image needs into ``dest``.
 

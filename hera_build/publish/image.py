@@ -12,13 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hera_build.core.progress import no_progress
 from hera_build.core.project import Project
 from hera_build.core.references import ImageRef
 from hera_build.image.backends import BuildRequest, BuildResult
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class ImageOptions:
     verbose: bool = False
     describe_check: bool = False
     """Also say through ``progress`` what each check verified, as it runs (the CLI's text output)."""
-    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    progress: Callable[[str], None] = field(default=no_progress, compare=False)
 
 
 def _image(project: Project) -> ImageRef:

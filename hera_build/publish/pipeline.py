@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.progress import no_progress
 from hera_build.core.references import ImageRef, parse_image_ref
 from hera_build.errors import EngineError, PublishError
 from hera_build.image.backends import Builder, BuildRequest, BuildResult, BuiltImage, Prepared
@@ -55,10 +56,6 @@ class Shipped:
     decision: Decision | None
     built: BuiltImage | None
     published: Published | None
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 def lookup(registry: RegistryView, request: BuildRequest) -> RemoteImage | None:
@@ -156,7 +153,7 @@ def check_existing(
     *,
     engine: Callable[[], DockerEngine | None] | None = None,
     platforms_of: Callable[[str], tuple[str, ...]] | None = None,
-    progress: Callable[[str], None] = _no_progress,
+    progress: Callable[[str], None] = no_progress,
 ) -> tuple[bool, dict[str, Any]]:
     """``image --check IMAGE``: one image is checked as it is; an index is checked on every platform this machine
     runs (each pulled by ``image``, as a reused index is), and the summary names the others under ``unchecked``.

@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hera_build.core.progress import no_progress
 from hera_build.core.references import ImageRef
 from hera_build.errors import BuildError, HeraBuildError, PublishError
 from hera_build.image.backends import BuiltImage
@@ -22,10 +23,6 @@ from hera_build.image.inputs import INPUT_DIGEST_LABEL
 from hera_build.image.registry import RegistryView, RemoteImage
 from hera_build.publish.oci import PushResult
 from hera_build.publish.sbom import PublishedSbom, SbomFor, publish_sbom
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 @dataclass(frozen=True)
@@ -163,7 +160,7 @@ def publish(
     registry: RegistryView,
     *,
     pusher: Pusher | None = None,
-    progress: Callable[[str], None] = _no_progress,
+    progress: Callable[[str], None] = no_progress,
     verbose: bool = False,
     sbom: SbomFor | None = None,
 ) -> Published:
@@ -194,7 +191,7 @@ def tag_reused(
     image: ImageRef,
     digest: str,
     tags: tuple[ImageRef, ...],
-    progress: Callable[[str], None] = _no_progress,
+    progress: Callable[[str], None] = no_progress,
 ) -> tuple[ImageRef, ...]:
     """Point the ``--tag`` references in ``image``'s repository at a reused image (``digest``): the manifest's own
     bytes PUT under each tag, so ``latest`` follows a re-run as it follows a build. A reference in another

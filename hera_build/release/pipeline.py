@@ -30,6 +30,7 @@ from hera_build import __version__
 from hera_build.core.epoch import source_date_epoch
 from hera_build.core.gitinfo import GitInfo, dirty_fingerprint, git_info
 from hera_build.core.lockfiles import read_lock_versions
+from hera_build.core.progress import no_progress
 from hera_build.core.project import Project, load_project
 from hera_build.core.references import ImageRef
 from hera_build.core.versions import parse_version
@@ -95,10 +96,6 @@ _DIGEST_IN_TEXT_RE = re.compile(r"@sha256:[0-9a-f]{64}")
 _DIGEST_ANNOTATION_RE = re.compile(r"^\s*hera-build\.dev/digest: sha256:[0-9a-f]{64}\n", re.MULTILINE)
 
 
-def _no_progress(message: str) -> None:
-    del message
-
-
 @dataclass(frozen=True)
 class ReleaseOptions:
     """What the user asked for (the flags of ``release`` and ``plan``)."""
@@ -121,7 +118,7 @@ class ReleaseOptions:
     """Also run Argo's own validator on the templates (see :class:`TemplateOptions`)."""
     argo_path: Path | None = None
     verbose: bool = False
-    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    progress: Callable[[str], None] = field(default=no_progress, compare=False)
     check: Callable[[Project, str], Checker] | None = field(default=None, compare=False)
     """Makes the image check for (the release's project, backend); ``None``: no check (``--no-check``). A failing
     check stops the release before anything is pushed or written."""

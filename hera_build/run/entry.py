@@ -12,14 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hera_build.core.progress import no_progress
 from hera_build.errors import RunError
 from hera_build.run import RunSettings, run_manifest
 from hera_build.run.executor import RunResult
 from hera_build.run.target import file_target, find_project_dir
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class RunOptions:
     network: str = "none"
     images: Mapping[str, str] = field(default_factory=dict)
     """Image replacements (``FROM`` → ``TO``)."""
-    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    progress: Callable[[str], None] = field(default=no_progress, compare=False)
     on_change: Callable[[Any], None] | None = field(default=None, compare=False)
     """Called with the node tree after every change (the CLI draws it)."""
 

@@ -20,6 +20,7 @@ from hera_build.core.references import ImageRef, is_local_image_spec, parse_imag
 if TYPE_CHECKING:
     from hera_build.image.inputs import BuildInputs
     from hera_build.image.wheelhouse import Wheelhouse
+from hera_build.core.progress import no_progress
 from hera_build.errors import ConfigError
 
 BACKENDS: dict[str, str] = {
@@ -32,10 +33,6 @@ DEFAULT_BACKEND = "oci"
 """No engine needed: the default when ``backend`` is not configured."""
 
 _CNB_LAUNCHER = ("/cnb/lifecycle/launcher", "--", "python")
-
-
-def _no_progress(message: str) -> None:
-    del message
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class BuildRequest:
     load: bool = True
     """The image should end up in a local engine (to be checked or run there). ``False`` lets a backend that
     builds without an engine (oci) skip loading: ``image --push --no-check`` has no use for the copy."""
-    progress: Callable[[str], None] = field(default=_no_progress, compare=False)
+    progress: Callable[[str], None] = field(default=no_progress, compare=False)
 
     @property
     def tags(self) -> tuple[ImageRef, ...]:
